@@ -1,0 +1,3 @@
+export * from './model';
+export { parseCertificates } from './parse';
+export { coversName, nameCoverage } from './names';

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+/**
+ * The `xmpp-cert` command line: commander wiring only. Each action loads the config, calls the
+ * layer that does the work and maps the outcome to an exit code. Config errors exit 1 with the
+ * message naming the key.
+ */
+import 'reflect-metadata';
+import fs from 'node:fs';
+import { Command, Option } from 'commander';
+import { ensureSelfSigned } from './commands/run';
+import { monitorExitCode, monitorJson, monitorTable } from './commands/monitor';
+import { loadConfig, displayConfig, type LoadedConfig } from './config';
+import { statusJson } from './evaluate';
+import { Exporter, scanOnce } from './exporter';
+import { ConfigError, XmppCertError, messageOf } from './shared/errors';
+import { createLogger } from './shared/log';
+import { VERSION } from './shared/version';
+import { InventoryScanner } from './sources/inventory';
+import YAML from 'yaml';
+
+interface GlobalOptions {
+  config?: string;
+  legacyConf?: string;
+  listen?: string;
+  webConfigFile?: string;
+  logLevel?: string;
+}
+
+const program = new Command()
+  .name('xmpp-cert')
+  .description('Certificate monitoring (Prometheus exporter) and renewal for XMPP (Prosody) servers')
+  .version(VERSION)
+  .addOption(new Option('-c, --config <file>', 'YAML config file').env('XMPP_CERT_CONFIG'))
+  .option('--legacy-conf <file>', "the previous tooling's cert-monitor.conf (KEY=VALUE lines)")
+  .option('--log-level <level>', 'override logging.level')
+  .showHelpAfterError();
+
+function load(extraFlags: Record<string, string | undefined> = {}): LoadedConfig {
+  const opts = program.opts<GlobalOptions>();
+  return loadConfig({ file: opts.config, legacyConf: opts.legacyConf, flags: { 'logging.level': opts.logLevel, ...extraFlags } });
+}
+
+/** Runs an action; known errors print their message (no stack) and exit 1. */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>) {
+  return async (...args: A) => {
+    try {
+      const code = await fn(...args);
+      if (typeof code === 'number') process.exitCode = code;
+    } catch (err) {
+      process.stderr.write(`xmpp-cert: ${err instanceof XmppCertError ? err.message : (err as Error).stack ?? messageOf(err)}\n`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+async function serve(flags: { listen?: string; webConfigFile?: string }, issueMissing: boolean): Promise<void> {
+  const serverFlags = { 'server.listen': flags.listen, 'server.webConfig': flags.webConfigFile };
+  const loaded = load(serverFlags);
+  const log = createLogger(loaded.config.logging.level);
+  const exporter = new Exporter(loaded, () => load(serverFlags), log);
+  if (issueMissing) await ensureSelfSigned(await scanOnce(new InventoryScanner(loaded.config), loaded), loaded.config, log);
+  await exporter.start();
+  process.on('SIGHUP', () => void exporter.reload());
+  const shutdown = (signal: string) => {
+    log.info(`${signal}: shutting down`);
+    void exporter.stop().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+const serverOptions = (cmd: Command) =>
+  cmd.option('--listen <host:port>', 'override server.listen').option('--web.config.file <file>', "exporter-toolkit's web-config.yml (TLS, basic auth)");
+
+serverOptions(program.command('serve').description('run the Prometheus exporter (never writes certificates)')).action(
+  action(async (opts: Record<string, string>) => serve({ listen: opts.listen, webConfigFile: opts['web.config.file'] }, false)),
+);
+
+serverOptions(program.command('run').description('exporter plus a self-signed certificate for every watched domain that has none')).action(
+  action(async (opts: Record<string, string>) => serve({ listen: opts.listen, webConfigFile: opts['web.config.file'] }, true)),
+);
+
+program
+  .command('monitor')
+  .description('one-shot check: table of domains; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+  .option('--json', 'print the JSON report instead of the table')
+  .action(
+    action(async (opts: { json?: boolean }) => {
+      const loaded = load();
+      const report = await scanOnce(new InventoryScanner(loaded.config), loaded);
+      process.stdout.write(opts.json ? monitorJson(report) : monitorTable(report));
+      return monitorExitCode(report);
+    }),
+  );
+
+program
+  .command('status')
+  .description('write the JSON report (as /status serves it)')
+  .option('-o, --output <file>', 'write to a file instead of stdout')
+  .action(
+    action(async (opts: { output?: string }) => {
+      const loaded = load();
+      const text = JSON.stringify(statusJson(await scanOnce(new InventoryScanner(loaded.config), loaded)), null, 2) + '\n';
+      if (opts.output) fs.writeFileSync(opts.output, text);
+      else process.stdout.write(text);
+    }),
+  );
+
+const configCmd = program
+  .command('config')
+  .description('print the effective configuration, secrets redacted')
+  .action(
+    action(async () => {
+      process.stdout.write(YAML.stringify(displayConfig(load().config)));
+    }),
+  );
+
+configCmd
+  .command('check')
+  .description('validate the configuration; exit 0 when valid, 1 otherwise')
+  .action(
+    action(async () => {
+      try {
+        const loaded = load();
+        process.stdout.write(`configuration OK${loaded.file ? `: ${loaded.file}` : ' (defaults and environment)'}\n`);
+        return 0;
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`${err.message}\n`);
+        return 1;
+      }
+    }),
+  );
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`xmpp-cert: ${messageOf(err)}\n`);
+  process.exitCode = 1;
+});

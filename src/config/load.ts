@@ -1,0 +1,117 @@
+/**
+ * Builds the effective config: schema defaults <- YAML file <- cert-monitor.conf <- environment
+ * <- command-line flags, validated once by the schema. Relative paths are resolved against the
+ * YAML file's directory (as Prometheus does), or the working directory without a file.
+ * Throws ConfigError listing every problem with its key; never returns a half-valid config.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, messageOf } from '../shared/errors';
+import { configSchema, type Config } from './schema';
+import { applySeedNames, parseLegacyConf } from './seed-names';
+
+export interface LoadOptions {
+  /** YAML config file (`--config` or XMPP_CERT_CONFIG). */
+  file?: string | undefined;
+  /** The seed's shell-style KEY=VALUE file (`--legacy-conf`). */
+  legacyConf?: string | undefined;
+  /** Defaults to process.env; tests pass their own. */
+  env?: Record<string, string | undefined>;
+  /** Command-line flags, by config key (e.g. `server.listen`), applied last. */
+  flags?: Record<string, string | undefined>;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Absolute path of the YAML file, when one was read. */
+  file?: string;
+}
+
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const file = options.file ? path.resolve(options.file) : undefined;
+  const raw = file ? readYaml(file) : {};
+  const origins = new Map<string, string>();
+
+  if (options.legacyConf) {
+    const legacyPath = path.resolve(options.legacyConf);
+    const { vars, lines } = parseLegacyConf(readText(legacyPath, 'legacy config'), legacyPath);
+    mergeOrigins(origins, applySeedNames(raw, vars, (name) => `${legacyPath}:${lines[name]} ${name}`));
+  }
+  mergeOrigins(origins, applySeedNames(raw, options.env ?? process.env, (name) => `environment variable ${name}`));
+  for (const [key, value] of Object.entries(options.flags ?? {})) {
+    if (value === undefined) continue;
+    setPath(raw, key, value);
+    origins.set(key, `flag --${key.split('.').pop()}`);
+  }
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const issues = result.error.issues.map((issue) => formatIssue(issue, origins));
+    const where = file ? ` in ${file}` : '';
+    throw new ConfigError(`invalid configuration${where}:\n  ${issues.join('\n  ')}`, issues);
+  }
+  const config = resolvePaths(result.data, file ? path.dirname(file) : process.cwd());
+  return file ? { config, file } : { config };
+}
+
+function readText(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${what} ${file}: ${messageOf(err)} (check the path given to --config / --legacy-conf)`, undefined, { cause: err });
+  }
+}
+
+function readYaml(file: string): Record<string, unknown> {
+  const doc = YAML.parseDocument(readText(file, 'config file'), { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    throw new ConfigError(`${file}: not valid YAML: ${first.message.split('\n')[0]}`, undefined, { cause: first });
+  }
+  const value: unknown = doc.toJS() ?? {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`${file}: expected a mapping of settings at the top level, got ${Array.isArray(value) ? 'a list' : JSON.stringify(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function setPath(raw: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let node = raw;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function mergeOrigins(into: Map<string, string>, from: Map<string, string>): void {
+  for (const [key, origin] of from) into.set(key, origin);
+}
+
+/** `renewal.retry.count: expected a whole number >= 0, got "three"` (+ where the value came from). */
+export function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string> = new Map()): string {
+  const key = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('');
+  const origin = [...origins].find(([prefix]) => key === prefix || key.startsWith(`${prefix}.`) || key.startsWith(`${prefix}[`));
+  const from = origin ? ` (from ${origin[1]})` : '';
+  if (issue.code === 'unrecognized_keys') {
+    const names = issue.keys.map((k) => (key ? `${key}.${k}` : k));
+    return `${names.join(', ')}: unknown key${names.length > 1 ? 's' : ''} (check the spelling against docs/config.md)`;
+  }
+  return `${key || '(top level)'}: ${issue.message}${from}`;
+}
+
+function resolvePaths(config: Config, baseDir: string): Config {
+  const abs = (p: string) => path.resolve(baseDir, p);
+  const orNull = (p: string | null) => (p === null ? null : abs(p));
+  return {
+    ...config,
+    prosody: { config: orNull(config.prosody.config), ...(config.prosody.certs ? { certs: abs(config.prosody.certs) } : {}) },
+    files: config.files.map(abs),
+    server: { ...config.server, webConfig: orNull(config.server.webConfig) },
+    logging: { ...config.logging, alertLog: orNull(config.logging.alertLog) },
+    renewal: { ...config.renewal, stateDir: abs(config.renewal.stateDir) },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Judges an Inventory at a moment: per domain its status, the file serving it, whether that file's
+ * leaf covers the domain, and the thresholds in seconds; per file its status and the domains it
+ * serves; read errors by reason. Pure: a function of (inventory, thresholds config, now).
+ */
+import { READ_ERROR_REASONS, nameCoverage, type Certificate, type FileResult, type ReadError, type ReadErrorReason } from '../cert';
+import type { Config } from '../config';
+import type { DomainOrigin, Inventory, SourceState } from '../sources/inventory-types';
+import { certificateStatus, worst, type Status } from './status';
+import { resolveThresholds, thresholdsFor, type ThresholdSeconds } from './thresholds';
+
+export interface DomainReport {
+  domain: string;
+  origin: DomainOrigin;
+  status: Status;
+  /** One line saying why, for /status, the monitor table and alert events. */
+  detail: string;
+  file?: string;
+  keyFile?: string;
+  keyFound?: boolean;
+  /** The leaf's identifier that covers the domain; undefined when none does. */
+  coveredBy?: string;
+  leaf?: Certificate;
+  /** Undefined until a certificate's lifetime is known (percent and auto thresholds need it). */
+  thresholds?: ThresholdSeconds;
+  error?: ReadError;
+}
+
+export interface FileReport {
+  path: string;
+  /** The domains this file serves; for a file serving none, the leaf's own name. */
+  domains: string[];
+  servesConfiguredDomain: boolean;
+  status: Status;
+  result: FileResult;
+  thresholds?: ThresholdSeconds;
+}
+
+export interface Report {
+  generatedAt: number;
+  certsDir?: string;
+  overall: Status;
+  domains: DomainReport[];
+  files: FileReport[];
+  readErrors: Record<ReadErrorReason, number>;
+  sources: SourceState[];
+}
+
+const lifetime = (cert: Certificate) => cert.notAfter - cert.notBefore;
+const days = (seconds: number) => (seconds / 86400).toFixed(1);
+
+export function evaluate(inventory: Inventory, thresholds: Config['thresholds'], now: number): Report {
+  const domains = inventory.domains.map((entry) => evaluateDomain(entry, inventory.files, thresholds, now));
+  const files = evaluateFiles(inventory.files, domains, thresholds, now);
+  const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Record<ReadErrorReason, number>;
+  for (const { result } of files) if (!result.ok) readErrors[result.error.reason]++;
+  const statuses = [...domains.map((d) => d.status), ...files.filter((f) => !f.servesConfiguredDomain).map((f) => f.status)];
+  return { generatedAt: now, ...(inventory.certsDir ? { certsDir: inventory.certsDir } : {}), overall: worst(statuses), domains, files, readErrors, sources: inventory.sources };
+}
+
+function evaluateDomain(entry: Inventory['domains'][number], files: Map<string, FileResult>, config: Config['thresholds'], now: number): DomainReport {
+  const base = { domain: entry.name, origin: entry.origin };
+  const served = entry.served;
+  if (!served) return { ...base, status: 'missing', detail: `no certificate found for ${entry.name} (Prosody would find none either)` };
+  const where = { file: served.cert, keyFile: served.key, keyFound: served.keyFound };
+  const result = files.get(served.cert);
+  if (!result) return { ...base, ...where, status: 'missing', detail: `${served.cert} was not read` };
+  if (!result.ok) return { ...base, ...where, status: 'error', error: result.error, detail: `${served.cert}: ${result.error.message}` };
+  const leaf = result.certificates[0]!;
+  const thresholds = resolveThresholds(thresholdsFor(entry.name, config), lifetime(leaf));
+  const status = certificateStatus(leaf, thresholds, now);
+  const coveredBy = nameCoverage(leaf, entry.name);
+  const left = leaf.notAfter - now;
+  const problems = [
+    left <= 0 ? `expired ${days(-left)} days ago` : `${days(left)} days left`,
+    ...(coveredBy ? [] : [`does not cover ${entry.name}`]),
+    ...(served.keyFound ? [] : [`key ${served.key} missing`]),
+  ];
+  return { ...base, ...where, status, leaf, thresholds, ...(coveredBy ? { coveredBy } : {}), detail: problems.join('; ') };
+}
+
+function evaluateFiles(files: Map<string, FileResult>, domains: DomainReport[], config: Config['thresholds'], now: number): FileReport[] {
+  const servedBy = new Map<string, string[]>();
+  for (const d of domains) if (d.file) servedBy.set(d.file, [...(servedBy.get(d.file) ?? []), d.domain]);
+  return [...files].map(([path, result]) => {
+    const served = servedBy.get(path) ?? [];
+    const domainsOfFile = served.length > 0 ? served : [ownName(path, result)];
+    if (!result.ok) return { path, domains: domainsOfFile, servesConfiguredDomain: served.length > 0, status: 'error' as const, result };
+    const leaf = result.certificates[0]!;
+    const thresholds = resolveThresholds(thresholdsFor(domainsOfFile[0]!, config), lifetime(leaf));
+    return { path, domains: domainsOfFile, servesConfiguredDomain: served.length > 0, status: certificateStatus(leaf, thresholds, now), result, thresholds };
+  });
+}
+
+/** A file that serves no watched domain is labelled with its leaf's first name, else its path. */
+function ownName(path: string, result: FileResult): string {
+  if (!result.ok) return '';
+  const leaf = result.certificates[0]!;
+  return leaf.dnsNames[0] ?? leaf.commonName ?? '';
+}

@@ -1,0 +1,68 @@
+/**
+ * The JSON report of /status and `xmpp-cert status`, in the seed's shape: generated_at, the
+ * overall status, and per domain its certificates with not_after, days_left, issuer, subject, SANs,
+ * status and file. Snake_case keys and ISO dates, as the seed's consumers expect. Pure.
+ */
+import type { Certificate } from '../cert';
+import type { DomainReport, FileReport, Report } from './report';
+import { certificateStatus } from './status';
+
+const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+const daysLeft = (cert: Certificate, now: number) => Math.floor((cert.notAfter - now) / 86400);
+
+function certificateJson(cert: Certificate, report: { thresholds?: DomainReport['thresholds'] }, now: number) {
+  return {
+    position: cert.position,
+    subject: cert.subject,
+    issuer: cert.issuer,
+    sans: cert.dnsNames,
+    serial: cert.serial,
+    fingerprint_sha256: cert.fingerprint,
+    key_type: cert.keyType,
+    self_signed: cert.selfSigned,
+    not_before: iso(cert.notBefore),
+    not_after: iso(cert.notAfter),
+    days_left: daysLeft(cert, now),
+    ...(report.thresholds ? { status: certificateStatus(cert, report.thresholds, now) } : {}),
+  };
+}
+
+function domainJson(d: DomainReport, files: Map<string, FileReport>, now: number) {
+  const file = d.file ? files.get(d.file) : undefined;
+  const certificates = file?.result.ok ? file.result.certificates.map((c) => certificateJson(c, d, now)) : [];
+  return {
+    domain: d.domain,
+    origin: d.origin,
+    status: d.status,
+    detail: d.detail,
+    file: d.file ?? null,
+    key_file: d.keyFile ?? null,
+    key_found: d.keyFound ?? null,
+    covered: d.file ? d.coveredBy !== undefined : null,
+    days_left: d.leaf ? daysLeft(d.leaf, now) : null,
+    not_after: d.leaf ? iso(d.leaf.notAfter) : null,
+    thresholds_seconds: d.thresholds ?? null,
+    error: d.error ?? null,
+    certificates,
+  };
+}
+
+export function statusJson(report: Report) {
+  const now = report.generatedAt;
+  const files = new Map(report.files.map((f) => [f.path, f]));
+  return {
+    generated_at: iso(now),
+    overall_status: report.overall,
+    certs_dir: report.certsDir ?? null,
+    domains: report.domains.map((d) => domainJson(d, files, now)),
+    files: report.files.map((f) => ({
+      file: f.path,
+      domains: f.domains,
+      status: f.status,
+      error: f.result.ok ? null : f.result.error,
+      certificates: f.result.ok ? f.result.certificates.map((c) => certificateJson(c, f, now)) : [],
+    })),
+    read_errors: report.readErrors,
+    sources: report.sources.map((s) => ({ source: s.name, up: s.up, ...(s.error ? { error: s.error } : {}) })),
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * Thresholds as seconds of remaining lifetime for one certificate: fixed durations, a share of the
+ * lifetime, or `auto` (renewal: one third of the lifetime left, one half when the lifetime is
+ * 10 days or less, as certbot, lego and Caddy do). Per-domain overrides replace the defaults key by
+ * key. Pure.
+ */
+import type { Config, Threshold } from '../config';
+
+export const LEVELS = ['warning', 'critical', 'renewal'] as const;
+export type Level = (typeof LEVELS)[number];
+export type ThresholdSeconds = Record<Level, number>;
+
+const TEN_DAYS = 10 * 86400;
+
+export function thresholdSeconds(threshold: Threshold, lifetimeSeconds: number): number {
+  switch (threshold.kind) {
+    case 'seconds':
+      return threshold.seconds;
+    case 'percent':
+      return Math.round((lifetimeSeconds * threshold.percent) / 100);
+    case 'auto':
+      return Math.round(lifetimeSeconds <= TEN_DAYS ? lifetimeSeconds / 2 : lifetimeSeconds / 3);
+  }
+}
+
+export function thresholdsFor(domain: string, thresholds: Config['thresholds']): Record<Level, Threshold> {
+  const override = thresholds.overrides[domain] ?? {};
+  return {
+    warning: override.warning ?? thresholds.warning,
+    critical: override.critical ?? thresholds.critical,
+    renewal: override.renewal ?? thresholds.renewal,
+  };
+}
+
+/** Seconds per level for a certificate of the given lifetime. */
+export function resolveThresholds(set: Record<Level, Threshold>, lifetimeSeconds: number): ThresholdSeconds {
+  return {
+    warning: thresholdSeconds(set.warning, lifetimeSeconds),
+    critical: thresholdSeconds(set.critical, lifetimeSeconds),
+    renewal: thresholdSeconds(set.renewal, lifetimeSeconds),
+  };
+}
+
+/** Percent and auto thresholds have no value until a certificate's lifetime is known. */
+export function isFixed(set: Record<Level, Threshold>, level: Level): boolean {
+  return set[level].kind === 'seconds';
+}

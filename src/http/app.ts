@@ -1,0 +1,96 @@
+/**
+ * The express app: `/` (landing page), `/metrics`, `/status` (JSON report), `/healthz` (the
+ * process answers) and `/readyz` (the first scan is done). Basic auth and extra headers come from
+ * web-config.yml; TLS is the server's business (http/server.ts). Reads only in-memory state.
+ */
+import type { TLSSocket } from 'node:tls';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { statusJson, type Report } from '../evaluate';
+import type { ExporterMetrics } from '../metrics';
+import { VERSION } from '../shared/version';
+import { BasicAuth, type WebConfig } from './web-config';
+
+export interface AppDeps {
+  metrics: ExporterMetrics;
+  getReport: () => Report | undefined;
+  /** Read per request, so a SIGHUP reload of web-config.yml applies at once. */
+  getWebConfig: () => WebConfig | undefined;
+}
+
+const LINKS = [
+  ['/metrics', 'Prometheus metrics'],
+  ['/status', 'JSON report of every domain and file'],
+  ['/healthz', 'liveness'],
+  ['/readyz', 'readiness (first scan done)'],
+] as const;
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  let auth: { users: WebConfig['users']; checker?: BasicAuth } = { users: undefined };
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const web = deps.getWebConfig();
+    for (const [name, value] of Object.entries(web?.headers ?? {})) res.setHeader(name, value);
+    const refusal = clientCertRefusal(req, web);
+    if (refusal) return void res.status(403).type('text/plain').send(`${refusal}\n`);
+    if (!web?.users) return next();
+    if (auth.users !== web.users) auth = { users: web.users, checker: new BasicAuth(web.users) };
+    const [user, password] = credentials(req.headers.authorization);
+    if (user !== undefined && auth.checker!.check(user, password ?? '')) return next();
+    res.setHeader('WWW-Authenticate', 'Basic realm="xmpp-cert-exporter"');
+    res.status(401).type('text/plain').send('Unauthorized\n');
+  });
+
+  app.get('/', (_req, res) => {
+    const items = LINKS.map(([href, text]) => `<li><a href="${href}">${href}</a> ${text}</li>`).join('\n');
+    res.type('html').send(`<!doctype html><html><head><meta charset="utf-8"><title>xmpp-cert-exporter</title></head>
+<body><h1>xmpp-cert-exporter ${VERSION}</h1><ul>
+${items}
+</ul></body></html>`);
+  });
+
+  app.get('/metrics', async (_req, res, next) => {
+    try {
+      const text = await deps.metrics.expose();
+      res.type(deps.metrics.registry.contentType).send(text);
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  app.get('/status', (_req, res) => {
+    const report = deps.getReport();
+    if (!report) return void res.status(503).json({ status: 'starting', detail: 'the first scan has not finished yet' });
+    res.json(statusJson(report));
+  });
+
+  app.get('/healthz', (_req, res) => void res.type('text/plain').send('ok\n'));
+  app.get('/readyz', (_req, res) => {
+    const ready = deps.getReport() !== undefined;
+    res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ready\n' : 'starting: first scan not finished\n');
+  });
+
+  app.use((_req, res) => void res.status(404).type('text/plain').send('not found; see / for the endpoints\n'));
+  return app;
+}
+
+/** node verifies client certificates only in RequireAndVerifyClientCert mode; the others are checked here. */
+function clientCertRefusal(req: Request, web: WebConfig | undefined): string | undefined {
+  const mode = web?.tls?.clientAuth;
+  if (!mode || mode === 'NoClientCert' || mode === 'RequestClientCert') return undefined;
+  const socket = req.socket as TLSSocket;
+  const presented = typeof socket.getPeerCertificate === 'function' && Object.keys(socket.getPeerCertificate()).length > 0;
+  if (mode === 'RequireAnyClientCert' && !presented) return 'a client certificate is required';
+  if (mode === 'VerifyClientCertIfGiven' && presented && !socket.authorized) return `client certificate not trusted: ${String(socket.authorizationError)}`;
+  return undefined;
+}
+
+function credentials(header: string | undefined): [string?, string?] {
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header ?? '');
+  if (!match) return [];
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? [] : [decoded.slice(0, colon), decoded.slice(colon + 1)];
+}

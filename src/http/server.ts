@@ -1,0 +1,46 @@
+/**
+ * Serves the app over HTTP, or HTTPS when web-config.yml has tls_server_config. A reload swaps the
+ * TLS certificate in place (setSecureContext), so rotating the exporter's own certificate needs no
+ * restart. close() stops accepting, lets running requests finish, then resolves.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type express from 'express';
+import type { WebConfig } from './web-config';
+
+export interface RunningServer {
+  /** host:port actually bound (port 0 picks a free one). */
+  address: string;
+  url: string;
+  updateTls(web: WebConfig | undefined): void;
+  close(): Promise<void>;
+}
+
+export async function startServer(app: express.Express, listen: { host: string; port: number }, web: WebConfig | undefined): Promise<RunningServer> {
+  const tls = web?.tls;
+  const server = tls ? https.createServer({ ...tls }, app) : http.createServer(app);
+  server.keepAliveTimeout = 65_000; // longer than Prometheus' idle timeout, so it reuses connections
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host || undefined, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as AddressInfo;
+  const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  const shownHost = listen.host === '' ? 'localhost' : host;
+  return {
+    address: `${host}:${bound.port}`,
+    url: `${tls ? 'https' : 'http'}://${shownHost}:${bound.port}`,
+    updateTls(next) {
+      if (tls && next?.tls && server instanceof https.Server) server.setSecureContext({ ...next.tls });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

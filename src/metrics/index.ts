@@ -1,0 +1,1 @@
+export { createMetrics, type ExporterMetrics } from './registry';

@@ -1,0 +1,54 @@
+/**
+ * The exporter's own prom-client Registry: report-derived gauges, process facts (build, config
+ * reloads, scan and scrape durations) and prom-client's default process metrics. Nothing here
+ * reads files; the caller hands in the latest Report.
+ */
+import { Counter, Gauge, Registry, Summary, collectDefaultMetrics } from 'prom-client';
+import type { Report } from '../evaluate';
+import { VERSION } from '../shared/version';
+import { registerReportGauges } from './report-gauges';
+
+export interface ExporterMetrics {
+  registry: Registry;
+  /** Called by the scanner after each scan. */
+  scanFinished(seconds: number, filesParsed: number): void;
+  /** Called after each config (re)load attempt. */
+  configReloaded(ok: boolean, at: number): void;
+  /** Wraps one exposition: returns the text and records its duration. */
+  expose(): Promise<string>;
+}
+
+export function createMetrics(getReport: () => Report | undefined, options: { defaultMetrics?: boolean } = {}): ExporterMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  new Gauge({ name: 'xmpp_cert_build_info', help: 'Build facts; always 1.', labelNames: ['version', 'nodejs_version'], registers }).set(
+    { version: VERSION, nodejs_version: process.version },
+    1,
+  );
+  const reloadOk = new Gauge({ name: 'xmpp_cert_config_last_reload_successful', help: '1 when the last config (re)load succeeded, else 0.', registers });
+  const reloadAt = new Gauge({ name: 'xmpp_cert_config_last_reload_success_timestamp_seconds', help: 'When the config was last loaded successfully.', registers });
+  const scanSeconds = new Gauge({ name: 'xmpp_cert_scan_duration_seconds', help: 'How long the last scan of every source took.', registers });
+  const parsed = new Counter({ name: 'xmpp_cert_files_parsed_total', help: 'Certificate files parsed (a rescan parses only files that changed).', registers });
+  const scrape = new Summary({ name: 'xmpp_cert_scrape_duration_seconds', help: 'Time to build each /metrics response.', percentiles: [], registers });
+  registerReportGauges(registry, getReport);
+
+  return {
+    registry,
+    scanFinished(seconds, filesParsed) {
+      scanSeconds.set(seconds);
+      parsed.inc(filesParsed);
+    },
+    configReloaded(ok, at) {
+      reloadOk.set(ok ? 1 : 0);
+      if (ok) reloadAt.set(at);
+    },
+    async expose() {
+      const end = scrape.startTimer();
+      const text = await registry.metrics();
+      end();
+      return text;
+    },
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * Typed errors. One base class; subclasses carry the context a user needs (file, key, domain)
+ * and wrap third-party errors with `{ cause }`. Data-level failures (a bad certificate file, a
+ * refused connection) are NOT thrown: they travel as values with a reason code.
+ */
+export class XmppCertError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A config value or file that cannot be used. `path` is the dotted key (or the file). */
+export class ConfigError extends XmppCertError {
+  constructor(
+    message: string,
+    readonly issues: readonly string[] = [message],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Reading prosody.cfg.lua (or an Included file) failed. */
+export class DiscoveryError extends XmppCertError {
+  constructor(message: string, readonly file: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A web-config.yml (exporter-toolkit format) that cannot be used. */
+export class WebConfigError extends XmppCertError {
+  constructor(message: string, readonly file: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Minting or writing a certificate failed. */
+export class IssueError extends XmppCertError {
+  constructor(message: string, readonly domain: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Text for any thrown value, without a stack. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,91 @@
+import { coversName, nameCoverage } from '../../src/cert';
+import { configSchema } from '../../src/config';
+import { certificateStatus, exitCode, resolveThresholds, thresholdsFor, worst } from '../../src/evaluate';
+
+const DAY = 86400;
+const NOW = 1_800_000_000;
+const thresholdsOf = (raw: Record<string, unknown>) => configSchema.parse({ thresholds: raw }).thresholds;
+
+/** A certificate of `lifetimeDays` with `leftSeconds` remaining at NOW. */
+const cert = (lifetimeDays: number, leftSeconds: number) => ({ notBefore: NOW + leftSeconds - lifetimeDays * DAY, notAfter: NOW + leftSeconds });
+
+describe('certificate status at its boundaries (days)', () => {
+  const th = resolveThresholds(thresholdsFor('x', thresholdsOf({ warning: 14, critical: 7 })), 90 * DAY);
+  test.each([
+    [14 * DAY + 1, 'ok'],
+    [14 * DAY, 'warning'],
+    [7 * DAY + 1, 'warning'],
+    [7 * DAY, 'critical'],
+    [1, 'critical'],
+    [0, 'expired'],
+    [-DAY, 'expired'],
+  ])('%i seconds left -> %s', (left, expected) => {
+    expect(certificateStatus(cert(90, left), th, NOW)).toBe(expected);
+  });
+
+  test('not yet valid is critical', () => {
+    expect(certificateStatus({ notBefore: NOW + 60, notAfter: NOW + 90 * DAY }, th, NOW)).toBe('critical');
+  });
+});
+
+describe('percent thresholds follow the lifetime', () => {
+  const set = thresholdsFor('x', thresholdsOf({ warning: '20%', critical: '10%' }));
+  test.each([
+    // 6-day certificate: warning at 1.2 days left, critical at 0.6 days left
+    [6, 1.2 * DAY + 1, 'ok'],
+    [6, 1.2 * DAY, 'warning'],
+    [6, 0.6 * DAY, 'critical'],
+    // 90-day certificate: warning at 18 days, critical at 9 days
+    [90, 18 * DAY + 1, 'ok'],
+    [90, 18 * DAY, 'warning'],
+    [90, 9 * DAY + 1, 'warning'],
+    [90, 9 * DAY, 'critical'],
+  ])('%i-day certificate, %i seconds left -> %s', (lifetime, left, expected) => {
+    expect(certificateStatus(cert(lifetime, left), resolveThresholds(set, lifetime * DAY), NOW)).toBe(expected);
+  });
+
+  test('auto renewal: a third of the lifetime, a half at 10 days or less', () => {
+    expect(resolveThresholds(set, 90 * DAY).renewal).toBe(30 * DAY);
+    expect(resolveThresholds(set, 6 * DAY).renewal).toBe(3 * DAY);
+    expect(resolveThresholds(set, 10 * DAY).renewal).toBe(5 * DAY);
+  });
+
+  test('per-domain overrides replace the defaults key by key', () => {
+    const th = thresholdsOf({ warning: 14, critical: 7, overrides: { 'upload.example.org': { critical: '2d' } } });
+    expect(resolveThresholds(thresholdsFor('upload.example.org', th), 90 * DAY)).toEqual({ warning: 14 * DAY, critical: 2 * DAY, renewal: 30 * DAY });
+    expect(resolveThresholds(thresholdsFor('example.org', th), 90 * DAY).critical).toBe(7 * DAY);
+  });
+});
+
+describe('name coverage (RFC 6125)', () => {
+  test.each([
+    ['example.org', 'example.org', true],
+    ['EXAMPLE.org', 'example.org.', true],
+    ['*.example.org', 'conference.example.org', true],
+    ['*.example.org', 'example.org', false],
+    ['*.example.org', 'a.b.example.org', false],
+    ['*.org', 'example.org', false],
+    ['conf*.example.org', 'conference.example.org', false],
+    ['example.org', 'upload.example.org', false],
+  ])('%s covers %s: %s', (pattern, domain, expected) => {
+    expect(coversName(pattern, domain)).toBe(expected);
+  });
+
+  test('CN is used only when there is no dNSName', () => {
+    expect(nameCoverage({ dnsNames: [], commonName: 'legacy.example' }, 'legacy.example')).toBe('legacy.example');
+    expect(nameCoverage({ dnsNames: ['other.example'], commonName: 'legacy.example' }, 'legacy.example')).toBeUndefined();
+    expect(nameCoverage({ dnsNames: ['*.example.org'] }, 'upload.example.org')).toBe('*.example.org');
+  });
+});
+
+describe('overall status and exit code', () => {
+  test('worst and Nagios codes', () => {
+    expect(worst(['ok', 'warning', 'error'])).toBe('error');
+    expect(worst(['missing', 'critical'])).toBe('critical');
+    expect(exitCode(['ok'])).toBe(0);
+    expect(exitCode(['ok', 'warning'])).toBe(1);
+    expect(exitCode(['warning', 'error'])).toBe(3);
+    expect(exitCode(['error', 'expired'])).toBe(2);
+    expect(exitCode(['missing'])).toBe(2);
+  });
+});
