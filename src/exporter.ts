@@ -49,7 +49,7 @@ export class Exporter {
   async start(): Promise<RunningServer> {
     const app = createApp({ metrics: this.metrics, getReport: () => this.report, getWebConfig: () => this.web });
     this.server = await startServer(app, this.loaded.config.server.listen, this.web);
-    this.log.info({ url: this.server.url }, `metrics at ${this.server.url}/metrics, report at ${this.server.url}/status`);
+    this.log.info({ listen: this.server.address }, `metrics at ${this.server.url}/metrics, report at ${this.server.url}/status`);
     void this.scan().finally(() => this.schedule());
     return this.server;
   }

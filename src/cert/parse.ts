@@ -65,7 +65,8 @@ function toCertificate(der: Buffer, position: number): Certificate | undefined {
     ...(commonName ? { commonName } : {}),
     dnsNames: dnsNames(x509.subjectAltName),
     keyType: keyType(x509),
-    selfSigned: x509.checkIssued(x509) && verifiesItself(x509),
+    // Not checkIssued(): it also demands keyCertSign, which a self-signed server certificate lacks.
+    selfSigned: x509.subject === x509.issuer && verifiesItself(x509),
   };
 }
 

@@ -9,8 +9,8 @@ import type { ThresholdSeconds } from './thresholds';
 export const STATUSES = ['ok', 'warning', 'critical', 'expired', 'missing', 'error'] as const;
 export type Status = (typeof STATUSES)[number];
 
-/** Worse statuses rank higher; `error` (unknown) ranks below the certain problems. */
-const RANK: Record<Status, number> = { ok: 0, warning: 1, error: 2, missing: 3, critical: 4, expired: 5 };
+/** Worse statuses rank higher; `error` (unknown) ranks below the certain problems; no certificate at all ranks with expired. */
+const RANK: Record<Status, number> = { ok: 0, warning: 1, error: 2, critical: 3, missing: 4, expired: 5 };
 
 export function certificateStatus(cert: Pick<Certificate, 'notBefore' | 'notAfter'>, thresholds: ThresholdSeconds, now: number): Status {
   const left = cert.notAfter - now;

@@ -6,7 +6,7 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 import { READ_ERROR_REASONS, type Certificate } from '../cert';
-import { LEVELS, STATUSES, type Report } from '../evaluate';
+import { LEVELS, type Report } from '../evaluate';
 import { SOURCE_NAMES } from '../sources/inventory-types';
 
 const CERT_LABELS = ['domain', 'source', 'target', 'position'] as const;
@@ -21,7 +21,7 @@ export function registerReportGauges(registry: Registry, getReport: () => Report
   const notBefore = g('xmpp_cert_not_before_timestamp_seconds', 'Certificate notBefore as a Unix timestamp.', CERT_LABELS);
   const info = g('xmpp_cert_info', 'Certificate details; always 1. fingerprint is the SHA-256 of the DER.', INFO_LABELS);
   const threshold = g('xmpp_cert_threshold_seconds', 'Configured threshold as remaining seconds, per domain and level (warning, critical, renewal).', ['domain', 'level']);
-  const status = g('xmpp_cert_domain_status', 'Domain status: 1 for the current status, 0 for the others.', ['domain', 'status']);
+  const status = g('xmpp_cert_domain_status', 'Domain status (ok, warning, critical, expired, missing, error); one series per domain, valued 1.', ['domain', 'status']);
   const covered = g('xmpp_cert_name_covered', '1 when the certificate serving the domain covers it (RFC 6125), else 0.', ['domain', 'source', 'target']);
   const keyFound = g('xmpp_cert_key_found', '1 when the private key beside the certificate Prosody would use exists, else 0.', ['domain', 'file', 'key_file']);
   const errors = g('xmpp_cert_file_errors', 'Certificate files that could not be used, by reason.', ['reason']);
@@ -44,7 +44,7 @@ export function registerReportGauges(registry: Registry, getReport: () => Report
       for (const domain of file.domains) for (const cert of file.result.certificates) setCertificate(domain, file.path, cert);
     }
     for (const d of report.domains) {
-      for (const s of STATUSES) status.set({ domain: d.domain, status: s }, d.status === s ? 1 : 0);
+      status.set({ domain: d.domain, status: d.status }, 1);
       if (d.thresholds) for (const level of LEVELS) threshold.set({ domain: d.domain, level }, d.thresholds[level]);
       if (d.file && d.leaf) covered.set({ domain: d.domain, source: 'file', target: d.file }, d.coveredBy ? 1 : 0);
       if (d.file && d.keyFile) keyFound.set({ domain: d.domain, file: d.file, key_file: d.keyFile }, d.keyFound ? 1 : 0);

@@ -42,7 +42,8 @@ export class IssueError extends XmppCertError {
   }
 }
 
-/** Text for any thrown value, without a stack. */
+/** Text for any thrown value, without a stack. Duck-typed: errors from another realm (jest's vm) fail `instanceof Error`. */
 export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(err);
 }

@@ -23,36 +23,34 @@ export interface DirListing {
 }
 
 /**
- * Walks `dir` and its direct subdirectories (Prosody's `certs/<host>/` layout). In a subdirectory
- * that has a fullchain.pem only that file is read, so a Let's Encrypt lineage is one certificate.
- * Throws only when `dir` itself cannot be listed (the caller reports the source as down).
+ * Walks `dir` and two levels of subdirectories below it (as deep as Prosody's certificate index
+ * looks; dot-directories skipped). In a subdirectory that has a fullchain.pem only that file is
+ * read, so a Let's Encrypt lineage counts as one certificate. Throws only when `dir` itself cannot
+ * be listed (the caller reports the source as down); an unreadable subdirectory is passed over.
  */
 export async function listCertificateDir(dir: string): Promise<DirListing> {
   const listing: DirListing = { candidates: [], existing: new Set() };
-  for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    const kind = await kindOf(full, entry);
-    if (kind === 'dir' && !CERT_EXTENSIONS.test(entry.name)) await addSubdir(full, listing);
-    else if (kind === 'file') listing.existing.add(full);
-    if (CERT_EXTENSIONS.test(entry.name) && !NOT_CERTIFICATES.has(entry.name)) listing.candidates.push(full);
-  }
+  await walk(dir, 0, listing, await fs.promises.readdir(dir, { withFileTypes: true }));
   listing.candidates.sort();
   return listing;
 }
 
-async function addSubdir(dir: string, listing: DirListing): Promise<void> {
-  let entries: fs.Dirent[];
-  try {
-    entries = await fs.promises.readdir(dir, { withFileTypes: true });
-  } catch {
-    return; // an unreadable lineage shows up as not_found/unreadable through the lookup instead
-  }
+const MAX_DEPTH = 2;
+
+async function walk(dir: string, depth: number, listing: DirListing, entries: fs.Dirent[]): Promise<void> {
   const names = entries.map((e) => e.name);
-  const wanted = names.includes('fullchain.pem') ? ['fullchain.pem'] : names.filter((n) => CERT_EXTENSIONS.test(n) && !NOT_CERTIFICATES.has(n));
+  const lineage = depth > 0 && names.includes('fullchain.pem');
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
-    if ((await kindOf(full, entry)) === 'file') listing.existing.add(full);
-    if (wanted.includes(entry.name)) listing.candidates.push(full);
+    const kind = await kindOf(full, entry);
+    if (kind === 'file') listing.existing.add(full);
+    const wanted = lineage ? entry.name === 'fullchain.pem' : CERT_EXTENSIONS.test(entry.name) && !NOT_CERTIFICATES.has(entry.name);
+    // A directory named like a certificate (x.crt) is reported as not_a_file, not walked.
+    if (wanted) listing.candidates.push(full);
+    else if (kind === 'dir' && depth < MAX_DEPTH && !entry.name.startsWith('.')) {
+      const children = await fs.promises.readdir(full, { withFileTypes: true }).catch(() => undefined);
+      if (children) await walk(full, depth + 1, listing, children);
+    }
   }
 }
 
@@ -77,7 +75,7 @@ export async function expandGlobs(patterns: readonly string[]): Promise<string[]
       found.add(pattern);
       continue;
     }
-    const matches = await fg(fg.convertPathToPattern(path.dirname(pattern)) + '/' + path.basename(pattern), {
+    const matches = await fg(pattern, {
       absolute: true,
       onlyFiles: false,
       followSymbolicLinks: true,

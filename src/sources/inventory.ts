@@ -4,10 +4,11 @@
  * domain the file Prosody itself would use. A source that fails is marked down with its error;
  * the scan still returns what the other sources found. Nothing is judged here.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { FileResult } from '../cert';
 import type { Config } from '../config';
-import { enabledHosts, findHostCert, loadProsodyConfig, type LookupFacts, type ProsodyConfig } from '../discovery';
+import { certificateOption, effectiveCertsDir, enabledHosts, findHostCert, loadProsodyConfig, type LookupFacts, type ProsodyConfig } from '../discovery';
 import { messageOf } from '../shared/errors';
 import { CertificateFileCache, expandGlobs, listCertificateDir, type DirListing } from './files';
 import type { DomainEntry, Inventory, SourceState } from './inventory-types';
@@ -38,7 +39,7 @@ export class InventoryScanner {
     const domains = this.domains(prosody);
     const paths = unique([...listing.candidates, ...extra]);
     let files = await this.cache.read(paths);
-    const facts = certsDir ? lookupFacts(certsDir, listing, files) : undefined;
+    const facts = certsDir ? lookupFacts(certsDir, listing, files, prosody, now()) : undefined;
     const entries = domains.map((d) => locate(d, facts));
     // A host's own `certificate` path can lie outside the directory walk: read those too.
     const outside = entries.flatMap((e) => (e.served && !files.has(e.served.cert) ? [e.served.cert] : []));
@@ -63,7 +64,7 @@ export class InventoryScanner {
   /** prosody.certs, else Prosody's own `certificates` option, else `certs` beside prosody.cfg.lua. */
   private certsDir(prosody: ProsodyConfig | undefined): string | undefined {
     if (this.config.prosody.certs) return this.config.prosody.certs;
-    if (prosody?.certificatesDir) return prosody.certificatesDir;
+    if (prosody) return effectiveCertsDir(prosody);
     return this.config.prosody.config ? path.join(path.dirname(this.config.prosody.config), 'certs') : undefined;
   }
 
@@ -86,10 +87,23 @@ export class InventoryScanner {
   }
 }
 
-function lookupFacts(certsDir: string, listing: DirListing, files: Map<string, FileResult>): LookupFacts {
+/**
+ * What Prosody's lookup needs to know about the directory. Its index holds certificates valid now,
+ * under their SAN dNSNames and subject CN (the file-name and key rules are applied by findHostCert).
+ */
+function lookupFacts(certsDir: string, listing: DirListing, files: Map<string, FileResult>, prosody: ProsodyConfig | undefined, now: number): LookupFacts {
   const certNames = new Map<string, readonly string[]>();
-  for (const [file, result] of files) if (result.ok) certNames.set(file, result.certificates[0]!.dnsNames);
-  return { certsDir, isFile: (p) => listing.existing.has(p), certNames };
+  for (const [file, result] of files) {
+    const leaf = result.ok ? result.certificates[0]! : undefined;
+    if (!leaf || leaf.notBefore > now || leaf.notAfter <= now) continue;
+    certNames.set(file, leaf.commonName ? [...leaf.dnsNames, leaf.commonName.toLowerCase()] : leaf.dnsNames);
+  }
+  // A host's `certificate` option may point outside the walked directory: ask the file system then.
+  const inside = certsDir.endsWith(path.sep) ? certsDir : certsDir + path.sep;
+  const isFile = (p: string) => listing.existing.has(p) || (!p.startsWith(inside) && fs.statSync(p, { throwIfNoEntry: false })?.isFile() === true);
+  const facts: LookupFacts = { certsDir, isFile, certNames };
+  if (prosody) facts.certificateFor = (name) => certificateOption(prosody, name);
+  return facts;
 }
 
 function locate(domain: Pick<DomainEntry, 'name' | 'origin'>, facts: LookupFacts | undefined): DomainEntry {

@@ -81,7 +81,7 @@ describe('name coverage (RFC 6125)', () => {
 describe('overall status and exit code', () => {
   test('worst and Nagios codes', () => {
     expect(worst(['ok', 'warning', 'error'])).toBe('error');
-    expect(worst(['missing', 'critical'])).toBe('critical');
+    expect(worst(['missing', 'critical'])).toBe('missing');
     expect(exitCode(['ok'])).toBe(0);
     expect(exitCode(['ok', 'warning'])).toBe(1);
     expect(exitCode(['warning', 'error'])).toBe(3);
