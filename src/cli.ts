@@ -4,10 +4,8 @@
  * layer that does the work and maps the outcome to an exit code. Config errors exit 1 with the
  * message naming the key.
  */
-import 'reflect-metadata';
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { ensureSelfSigned } from './commands/run';
 import { monitorExitCode, monitorJson, monitorTable } from './commands/monitor';
 import { loadConfig, displayConfig, type LoadedConfig } from './config';
 import { statusJson } from './evaluate';
@@ -58,7 +56,11 @@ async function serve(flags: { listen?: string; webConfigFile?: string }, issueMi
   const loaded = load(serverFlags);
   const log = createLogger(loaded.config.logging.level);
   const exporter = new Exporter(loaded, () => load(serverFlags), log);
-  if (issueMissing) await ensureSelfSigned(await scanOnce(new InventoryScanner(loaded.config), loaded), loaded.config, log);
+  if (issueMissing) {
+    // Loaded only here: @peculiar/x509 and its reflect-metadata cost ~10 MB that `serve` never needs.
+    const { ensureSelfSigned } = await import('./commands/run');
+    await ensureSelfSigned(await scanOnce(new InventoryScanner(loaded.config), loaded), loaded.config, log);
+  }
   await exporter.start();
   process.on('SIGHUP', () => void exporter.reload());
   const shutdown = (signal: string) => {

@@ -1,3 +1,3 @@
 export * from './model';
-export { parseCertificates } from './parse';
+export { ChainCache, parseCertificates } from './parse';
 export { coversName, nameCoverage } from './names';

@@ -11,16 +11,42 @@ const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 const CERT_LABELS = new Set(['CERTIFICATE', 'TRUSTED CERTIFICATE', 'X509 CERTIFICATE']);
 const UNSUPPORTED_LABELS = new Set(['PKCS7', 'CMS', 'PKCS12']);
 
-export function parseCertificates(bytes: Buffer): FileResult {
+/**
+ * Chain certificates already parsed, by their base64 body. Every fullchain.pem of one CA carries
+ * the same intermediates, so a directory of N lineages parses them once, not N times. Leaves are
+ * not kept (each is unique). Call nextGeneration() once per scan: entries unseen for a whole scan
+ * are dropped, which bounds the cache to the chains currently on disk.
+ */
+export class ChainCache {
+  private current = new Map<string, Certificate>();
+  private previous = new Map<string, Certificate>();
+
+  nextGeneration(): void {
+    this.previous = this.current;
+    this.current = new Map();
+  }
+
+  get(body: string): Certificate | undefined {
+    const known = this.current.get(body) ?? this.previous.get(body);
+    if (known) this.current.set(body, known);
+    return known;
+  }
+
+  set(body: string, cert: Certificate): void {
+    this.current.set(body, cert);
+  }
+}
+
+export function parseCertificates(bytes: Buffer, chains?: ChainCache): FileResult {
   if (bytes.length === 0) return readError('empty', 'the file is empty');
   const textHead = bytes.subarray(0, 64).toString('latin1');
-  if (textHead.includes('-----BEGIN ')) return parsePem(bytes.toString('latin1'));
+  if (textHead.includes('-----BEGIN ')) return parsePem(bytes.toString('latin1'), chains);
   if (bytes[0] === 0x30) return parseDer(bytes);
   if (/^\s*$/.test(bytes.toString('latin1'))) return readError('empty', 'the file holds only white space');
   return readError('bad_pem', 'neither PEM (no -----BEGIN line) nor DER');
 }
 
-function parsePem(text: string): FileResult {
+function parsePem(text: string, chains: ChainCache | undefined): FileResult {
   const certificates: Certificate[] = [];
   const others: string[] = [];
   for (const [, label, body] of text.matchAll(PEM_BLOCK)) {
@@ -28,8 +54,7 @@ function parsePem(text: string): FileResult {
       others.push(label!);
       continue;
     }
-    const der = Buffer.from(body!.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
-    const cert = toCertificate(der, certificates.length);
+    const cert = certificateOf(body!, certificates.length, chains);
     if (!cert) return readError('bad_pem', `certificate block ${certificates.length + 1} does not decode (truncated or corrupt)`);
     certificates.push(cert);
   }
@@ -39,6 +64,14 @@ function parsePem(text: string): FileResult {
   }
   if (others.length > 0) return readError('no_certificate', `holds ${others.join(', ')} but no CERTIFICATE`);
   return readError('bad_pem', 'a -----BEGIN line without a matching -----END (truncated?)');
+}
+
+function certificateOf(body: string, position: number, chains: ChainCache | undefined): Certificate | undefined {
+  const known = position > 0 ? chains?.get(body) : undefined;
+  if (known) return { ...known, position };
+  const cert = toCertificate(Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'), position);
+  if (cert && position > 0) chains?.set(body, cert);
+  return cert;
 }
 
 function parseDer(der: Buffer): FileResult {

@@ -2,7 +2,9 @@
  * `xmpp-cert run`: the embedded default. Before serving, every watched domain that has no
  * certificate gets a self-signed one in the certificate directory (Prosody's layout). The full
  * renewal worker will take this place; until then this is all `run` adds to `serve`.
+ * It is the entry point of everything that uses @peculiar/x509, hence reflect-metadata here.
  */
+import 'reflect-metadata';
 import fs from 'node:fs';
 import type { Config } from '../config';
 import type { Report } from '../evaluate';

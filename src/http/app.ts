@@ -53,8 +53,11 @@ ${items}
 
   app.get('/metrics', async (_req, res, next) => {
     try {
-      const text = await deps.metrics.expose();
-      res.type(deps.metrics.registry.contentType).send(text);
+      const chunks = await deps.metrics.expose();
+      res.type(deps.metrics.registry.contentType);
+      res.setHeader('Content-Length', chunks.reduce((n, c) => n + c.length, 0));
+      for (const chunk of chunks) res.write(chunk);
+      res.end();
     } catch (err) {
       next(err);
     }

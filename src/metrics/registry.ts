@@ -1,21 +1,24 @@
 /**
- * The exporter's own prom-client Registry: report-derived gauges, process facts (build, config
- * reloads, scan and scrape durations) and prom-client's default process metrics. Nothing here
- * reads files; the caller hands in the latest Report.
+ * The exporter's own prom-client Registries: one for the report-derived gauges, one for process
+ * facts (build, config reloads, scan and scrape durations) and prom-client's default process
+ * metrics. The report registry's text only changes when a new Report arrives (once per scan), so it
+ * is rendered once per Report and reused; each scrape renders only the small live registry.
+ * Nothing here reads files; the caller hands in the latest Report.
  */
 import { Counter, Gauge, Registry, Summary, collectDefaultMetrics } from 'prom-client';
 import type { Report } from '../evaluate';
 import { VERSION } from '../shared/version';
-import { registerReportGauges } from './report-gauges';
+import { createReportRenderer } from './report-gauges';
 
 export interface ExporterMetrics {
+  /** The live registry (process facts); its contentType is the exposition's. */
   registry: Registry;
   /** Called by the scanner after each scan. */
   scanFinished(seconds: number, filesParsed: number): void;
   /** Called after each config (re)load attempt. */
   configReloaded(ok: boolean, at: number): void;
-  /** Wraps one exposition: returns the text and records its duration. */
-  expose(): Promise<string>;
+  /** One exposition, as byte chunks to write in order; records its duration. */
+  expose(): Promise<Buffer[]>;
 }
 
 export function createMetrics(getReport: () => Report | undefined, options: { defaultMetrics?: boolean } = {}): ExporterMetrics {
@@ -32,7 +35,9 @@ export function createMetrics(getReport: () => Report | undefined, options: { de
   const scanSeconds = new Gauge({ name: 'xmpp_cert_scan_duration_seconds', help: 'How long the last scan of every source took.', registers });
   const parsed = new Counter({ name: 'xmpp_cert_files_parsed_total', help: 'Certificate files parsed (a rescan parses only files that changed).', registers });
   const scrape = new Summary({ name: 'xmpp_cert_scrape_duration_seconds', help: 'Time to build each /metrics response.', percentiles: [], registers });
-  registerReportGauges(registry, getReport);
+  const renderReport = createReportRenderer();
+  // One rendering per Report, shared by concurrent scrapes.
+  let rendered: { report: Report | undefined; chunks: Promise<Buffer[]> } | undefined;
 
   return {
     registry,
@@ -46,9 +51,11 @@ export function createMetrics(getReport: () => Report | undefined, options: { de
     },
     async expose() {
       const end = scrape.startTimer();
-      const text = await registry.metrics();
+      const report = getReport();
+      if (rendered === undefined || rendered.report !== report) rendered = { report, chunks: renderReport(report) };
+      const chunks = [Buffer.from(await registry.metrics()), ...(await rendered.chunks)];
       end();
-      return text;
+      return chunks;
     },
   };
 }

@@ -3,17 +3,21 @@
  * them through a cache keyed by (device, inode, size, mtime), so a rescan stats every file but
  * parses only those that changed. A file that fails becomes a ReadError value; nothing here throws
  * for a bad file. Does not decide which file serves which domain (discovery does).
+ *
+ * Why synchronous fs calls: each promise-based call pays ~40 us of thread-pool round trip, which
+ * made a 10,000-file walk take 0.5 s and a rescan 0.7 s. Local stat/read calls take a few
+ * microseconds, so the walk and the reads run synchronously in batches and yield to the event
+ * loop between batches; a scrape waits at most one batch.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import fg from 'fast-glob';
-import { parseCertificates, readError, type FileResult } from '../cert';
+import { ChainCache, parseCertificates, readError, type FileResult } from '../cert';
 import { messageOf } from '../shared/errors';
 
 /** File names that hold certificates; key files and LE's partial files are left out. */
 const CERT_EXTENSIONS = /\.(crt|pem|cer|der)$/i;
 const NOT_CERTIFICATES = new Set(['privkey.pem', 'chain.pem', 'cert.pem']);
-const READ_CONCURRENCY = 32;
 
 export interface DirListing {
   /** Files to read as certificates, sorted. */
@@ -30,40 +34,55 @@ export interface DirListing {
  */
 export async function listCertificateDir(dir: string): Promise<DirListing> {
   const listing: DirListing = { candidates: [], existing: new Set() };
-  await walk(dir, 0, listing, await fs.promises.readdir(dir, { withFileTypes: true }));
+  const pending: Array<{ dir: string; depth: number; entries: fs.Dirent[] }> = [{ dir, depth: 0, entries: fs.readdirSync(dir, { withFileTypes: true }) }];
+  for (let done = 0; pending.length > 0; done++) {
+    if (done % BATCH === BATCH - 1) await yieldToLoop();
+    const next = pending.pop()!;
+    listDirectory(next.dir, next.depth, next.entries, listing, pending);
+  }
   listing.candidates.sort();
   return listing;
 }
 
 const MAX_DEPTH = 2;
+const BATCH = 128;
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-async function walk(dir: string, depth: number, listing: DirListing, entries: fs.Dirent[]): Promise<void> {
-  const names = entries.map((e) => e.name);
-  const lineage = depth > 0 && names.includes('fullchain.pem');
+function listDirectory(dir: string, depth: number, entries: fs.Dirent[], listing: DirListing, pending: Array<{ dir: string; depth: number; entries: fs.Dirent[] }>): void {
+  const lineage = depth > 0 && entries.some((e) => e.name === 'fullchain.pem');
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
-    const kind = await kindOf(full, entry);
+    const kind = kindOf(full, entry);
     if (kind === 'file') listing.existing.add(full);
     const wanted = lineage ? entry.name === 'fullchain.pem' : CERT_EXTENSIONS.test(entry.name) && !NOT_CERTIFICATES.has(entry.name);
     // A directory named like a certificate (x.crt) is reported as not_a_file, not walked.
     if (wanted) listing.candidates.push(full);
     else if (kind === 'dir' && depth < MAX_DEPTH && !entry.name.startsWith('.')) {
-      const children = await fs.promises.readdir(full, { withFileTypes: true }).catch(() => undefined);
-      if (children) await walk(full, depth + 1, listing, children);
+      const children = readdirOrUndefined(full);
+      if (children) pending.push({ dir: full, depth: depth + 1, entries: children });
     }
   }
 }
 
+/** An unreadable subdirectory is passed over: its files show up through the lookup instead. */
+function readdirOrUndefined(dir: string): fs.Dirent[] | undefined {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return undefined;
+  }
+}
+
 /** A symlink is followed; a dangling one or a loop counts as neither file nor directory. */
-async function kindOf(full: string, entry: fs.Dirent): Promise<'file' | 'dir' | 'other'> {
+function kindOf(full: string, entry: fs.Dirent): 'file' | 'dir' | 'other' {
   if (entry.isFile()) return 'file';
   if (entry.isDirectory()) return 'dir';
   if (!entry.isSymbolicLink()) return 'other';
   try {
-    const stat = await fs.promises.stat(full);
+    const stat = fs.statSync(full);
     return stat.isFile() ? 'file' : stat.isDirectory() ? 'dir' : 'other';
   } catch {
-    return 'other';
+    return 'other'; // dangling or a loop: reported when the file is read
   }
 }
 
@@ -94,6 +113,7 @@ interface CacheEntry {
 /** Reads and parses certificate files, re-parsing only what changed since the last call. */
 export class CertificateFileCache {
   private entries = new Map<string, CacheEntry>();
+  private readonly chains = new ChainCache();
   /** Files parsed by the last `read` (the rest came from the cache); for logs and benchmarks. */
   parsedLastTime = 0;
 
@@ -103,26 +123,24 @@ export class CertificateFileCache {
     const results = new Map<string, FileResult>();
     const next = new Map<string, CacheEntry>();
     this.parsedLastTime = 0;
-    let cursor = 0;
-    const worker = async () => {
-      while (cursor < paths.length) {
-        const file = paths[cursor++]!;
-        const entry = await this.readOne(file);
-        next.set(file, entry);
-        results.set(file, entry.result);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, paths.length) }, worker));
+    this.chains.nextGeneration();
+    for (let i = 0; i < paths.length; i++) {
+      if (i % BATCH === BATCH - 1) await yieldToLoop();
+      const file = paths[i]!;
+      const entry = this.readOne(file);
+      next.set(file, entry);
+      results.set(file, entry.result);
+    }
     this.entries = next; // files that disappeared leave the cache, and so lose their series
-    return new Map([...paths].map((p) => [p, results.get(p)!]));
+    return results;
   }
 
-  private async readOne(file: string): Promise<CacheEntry> {
+  private readOne(file: string): CacheEntry {
     let stat: fs.Stats;
     try {
-      stat = await fs.promises.stat(file);
+      stat = fs.statSync(file);
     } catch (err) {
-      return { key: '', result: await statError(file, err) };
+      return { key: '', result: statError(file, err) };
     }
     if (!stat.isFile()) return { key: '', result: readError('not_a_file', `${file} is a ${stat.isDirectory() ? 'directory' : 'special file'}, not a certificate file`) };
     if (stat.size > this.maxFileSize) {
@@ -133,18 +151,18 @@ export class CertificateFileCache {
     if (cached && cached.key === key) return cached;
     this.parsedLastTime++;
     try {
-      return { key, result: parseCertificates(await fs.promises.readFile(file)) };
+      return { key, result: parseCertificates(fs.readFileSync(file), this.chains) };
     } catch (err) {
-      return { key: '', result: await statError(file, err) };
+      return { key: '', result: statError(file, err) };
     }
   }
 }
 
-async function statError(file: string, err: unknown): Promise<FileResult> {
+function statError(file: string, err: unknown): FileResult {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ELOOP') return readError('symlink_loop', `${file} is a symbolic link loop`);
   if (code === 'ENOENT') {
-    const dangling = await fs.promises.lstat(file).then((s) => s.isSymbolicLink(), () => false);
+    const dangling = fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink() === true;
     return readError('not_found', dangling ? `${file} is a symbolic link to a missing file` : `${file} does not exist`);
   }
   if (code === 'EISDIR') return readError('not_a_file', `${file} is a directory`);

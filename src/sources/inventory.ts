@@ -100,7 +100,7 @@ function lookupFacts(certsDir: string, listing: DirListing, files: Map<string, F
   }
   // A host's `certificate` option may point outside the walked directory: ask the file system then.
   const inside = certsDir.endsWith(path.sep) ? certsDir : certsDir + path.sep;
-  const isFile = (p: string) => listing.existing.has(p) || (!p.startsWith(inside) && fs.statSync(p, { throwIfNoEntry: false })?.isFile() === true);
+  const isFile = (p: string) => listing.existing.has(p) || (!p.startsWith(inside) && isFileOutside(p));
   const facts: LookupFacts = { certsDir, isFile, certNames };
   if (prosody) facts.certificateFor = (name) => certificateOption(prosody, name);
   return facts;
@@ -109,6 +109,14 @@ function lookupFacts(certsDir: string, listing: DirListing, files: Map<string, F
 function locate(domain: Pick<DomainEntry, 'name' | 'origin'>, facts: LookupFacts | undefined): DomainEntry {
   const served = facts && findHostCert(domain.name, facts);
   return served ? { ...domain, served } : domain;
+}
+
+function isFileOutside(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false; // missing, a loop, no permission: Prosody could not use it either
+  }
 }
 
 const unique = (paths: string[]) => [...new Set(paths)];

@@ -28,6 +28,8 @@ describeWithTools(['openssl'], 'serve: a real process over openssl certificates'
     'thresholds:',
     '  warning: 30',
     '  critical: 7',
+    'logging:',
+    `  alertLog: ${path.join(root, 'alerts.log')}`,
   ].join('\n');
   let exporter: Running;
   let files: Record<string, string>;
@@ -74,6 +76,20 @@ describeWithTools(['openssl'], 'serve: a real process over openssl certificates'
     expect(report.domains.find((d) => d.domain === 'b.example')).toMatchObject({ file: files.b, days_left: 19 });
   });
 
+  const alerts = () =>
+    fs.existsSync(path.join(root, 'alerts.log'))
+      ? fs.readFileSync(path.join(root, 'alerts.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { domain: string; from: string; to: string; event: string })
+      : [];
+
+  test('status changes at start are alert events in the log and in logging.alertLog', async () => {
+    const events = await waitFor(() => (alerts().length >= 2 ? alerts() : undefined), 10_000, 'alert log lines');
+    expect(events.map(({ domain, from, to, event }) => ({ domain, from, to, event }))).toEqual([
+      { domain: 'b.example', from: 'unknown', to: 'warning', event: 'status_change' },
+      { domain: 'c.example', from: 'unknown', to: 'missing', event: 'status_change' },
+    ]);
+    expect(exporter.output()).toContain('b.example: unknown -> warning');
+  });
+
   test('a replaced file is re-read; a deleted one loses its series', async () => {
     const before = opensslEndDate(files.b!);
     const replacement = opensslSelfSigned(path.join(root, 'new'), ['b.example'], 200);
@@ -82,6 +98,8 @@ describeWithTools(['openssl'], 'serve: a real process over openssl certificates'
     const after = opensslEndDate(files.b!);
     expect(after).toBeGreaterThan(before);
     await waitFor(async () => value(await scrape(), 'xmpp_cert_not_after_timestamp_seconds', { target: files.b! }) === after, 10_000, 'the new notAfter');
+    // The renewal is a recovery: one more alert event, back to ok.
+    expect(alerts().at(-1)).toMatchObject({ domain: 'b.example', from: 'warning', to: 'ok' });
 
     fs.rmSync(files.der!);
     await waitFor(async () => find(await scrape(), 'xmpp_cert_not_after_timestamp_seconds', { target: files.der! }).length === 0, 10_000, 'the DER series to go');

@@ -1,0 +1,63 @@
+/**
+ * exporter-toolkit's web-config.yml on the real process: HTTPS with a certificate made by openssl,
+ * basic auth with a bcrypt hash; a SIGHUP swaps in a new TLS certificate without a restart.
+ */
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import bcrypt from 'bcryptjs';
+import { opensslSelfSigned } from '../helpers/openssl';
+import { startCli, waitFor, type Running } from '../helpers/process';
+import { describeWithTools } from '../helpers/tools';
+
+function get(url: string, ca: Buffer, auth?: string): Promise<{ status: number; body: string; serial: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, servername: 'localhost', ...(auth ? { auth } : {}), agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, body, serial: (res.socket as import('node:tls').TLSSocket).getPeerCertificate().serialNumber }));
+    });
+    req.on('error', reject);
+  });
+}
+
+describeWithTools(['openssl'], 'web-config.yml: TLS and basic auth', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-web-'));
+  let exporter: Running;
+  let tls: { cert: string; key: string };
+
+  beforeAll(async () => {
+    tls = opensslSelfSigned(path.join(root, 'tls'), ['localhost'], 30, 'exporter.crt', 'exporter.key');
+    fs.writeFileSync(path.join(root, 'web-config.yml'), `tls_server_config:\n  cert_file: tls/exporter.crt\n  key_file: tls/exporter.key\nbasic_auth_users:\n  prometheus: ${bcrypt.hashSync('scrape-me', 10)}\n`);
+    fs.writeFileSync(path.join(root, 'xmpp-cert.yml'), 'prosody:\n  config: null\ndomains: [example.org]\n');
+    exporter = await startCli(['serve', '--config', path.join(root, 'xmpp-cert.yml'), '--listen', '127.0.0.1:0', '--web.config.file', path.join(root, 'web-config.yml')]);
+  });
+  afterAll(async () => {
+    await exporter?.stop();
+  });
+
+  test('https only, and basic auth on every path', async () => {
+    expect(exporter.url).toMatch(/^https:/);
+    const ca = fs.readFileSync(tls.cert);
+    expect((await get(`${exporter.url}/metrics`, ca)).status).toBe(401);
+    expect((await get(`${exporter.url}/healthz`, ca, 'prometheus:wrong')).status).toBe(401);
+    const ok = await get(`${exporter.url}/metrics`, ca, 'prometheus:scrape-me');
+    expect(ok.status).toBe(200);
+    expect(ok.body).toContain('xmpp_cert_domain_status{domain="example.org",status="missing"} 1');
+  });
+
+  test('SIGHUP serves a renewed TLS certificate without a restart', async () => {
+    const before = (await get(`${exporter.url}/healthz`, fs.readFileSync(tls.cert), 'prometheus:scrape-me')).serial;
+    const renewed = opensslSelfSigned(path.join(root, 'tls-new'), ['localhost'], 60, 'exporter.crt', 'exporter.key');
+    fs.copyFileSync(renewed.cert, tls.cert);
+    fs.copyFileSync(renewed.key, tls.key);
+    exporter.child.kill('SIGHUP');
+    const ca = fs.readFileSync(tls.cert);
+    const after = await waitFor(async () => {
+      const res = await get(`${exporter.url}/healthz`, ca, 'prometheus:scrape-me').catch(() => undefined);
+      return res && res.serial !== before ? res : undefined;
+    }, 10_000, 'the new certificate');
+    expect(after.status).toBe(200);
+  });
+});
