@@ -1,3 +1,3 @@
 export * from './model';
 export { ChainCache, parseCertificates } from './parse';
-export { coversName, nameCoverage } from './names';
+export { coversName, nameCoverage, xmppNameMatch, type XmppService } from './names';

@@ -37,6 +37,9 @@ export interface Certificate {
   commonName?: string;
   /** SAN dNSName entries, lower-case. */
   dnsNames: string[];
+  /** SAN otherName id-on-xmppAddr (RFC 6120 13.7.1.4) and SRVName (RFC 4985), lower-case; XMPP only. */
+  xmppAddrs: string[];
+  srvNames: string[];
   keyType: KeyType;
   selfSigned: boolean;
 }

@@ -23,3 +23,21 @@ export function nameCoverage(cert: Pick<Certificate, 'dnsNames' | 'commonName'>,
   const names = cert.dnsNames.length > 0 ? cert.dnsNames : cert.commonName ? [cert.commonName] : [];
   return names.find((name) => coversName(name, domain));
 }
+
+/** Which kind of XMPP service a name is checked for: the SRV-ID differs (RFC 6120 13.7.1.2.1). */
+export type XmppService = 'c2s' | 's2s' | 'https';
+
+/**
+ * RFC 6120 13.7.2.1 for a served certificate: a DNS-ID (RFC 6125 rules above), an SRV-ID
+ * (`_xmpp-client.DOMAIN` for c2s, `_xmpp-server.DOMAIN` for s2s; no wildcards) or an XmppAddr
+ * equal to the domain. Returns how it matched, or undefined.
+ */
+export function xmppNameMatch(cert: Pick<Certificate, 'dnsNames' | 'commonName' | 'xmppAddrs' | 'srvNames'>, domain: string, service: XmppService): string | undefined {
+  const dns = nameCoverage(cert, domain);
+  if (dns) return `DNS:${dns}`;
+  const d = normalise(domain);
+  const srvId = service === 'c2s' ? `_xmpp-client.${d}` : service === 's2s' ? `_xmpp-server.${d}` : undefined;
+  if (srvId && cert.srvNames.includes(srvId)) return `SRVName:${srvId}`;
+  if (service !== 'https' && cert.xmppAddrs.includes(d)) return `XmppAddr:${d}`;
+  return undefined;
+}

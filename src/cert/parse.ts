@@ -96,7 +96,9 @@ function toCertificate(der: Buffer, position: number): Certificate | undefined {
     subject: oneLine(x509.subject),
     issuer: oneLine(x509.issuer),
     ...(commonName ? { commonName } : {}),
-    dnsNames: dnsNames(x509.subjectAltName),
+    dnsNames: sanValues(x509.subjectAltName, 'DNS'),
+    xmppAddrs: sanValues(x509.subjectAltName, 'othername:XmppAddr'),
+    srvNames: sanValues(x509.subjectAltName, 'othername:SRVName'),
     keyType: keyType(x509),
     // Not checkIssued(): it also demands keyCertSign, which a self-signed server certificate lacks.
     selfSigned: x509.subject === x509.issuer && verifiesItself(x509),
@@ -106,11 +108,15 @@ function toCertificate(der: Buffer, position: number): Certificate | undefined {
 /** node prints "CN=a\nO=b"; metrics and JSON want one line. */
 const oneLine = (dn: string) => dn.split('\n').filter(Boolean).join(', ');
 
-/** node joins SANs as `DNS:a, DNS:b, IP Address:...`; values with separators are JSON-quoted. */
-function dnsNames(san: string | undefined): string[] {
+/**
+ * node joins SANs as `DNS:a, othername:XmppAddr:b, othername:SRVName:_xmpp-client.c, IP Address:...`;
+ * values with separators are JSON-quoted.
+ */
+function sanValues(san: string | undefined, kind: string): string[] {
   if (!san) return [];
   const names: string[] = [];
-  for (const [, quoted, plain] of san.matchAll(/DNS:(?:("(?:[^"\\]|\\.)*")|([^,]*))/g)) {
+  const pattern = new RegExp(`(?:^|, )${kind}:(?:("(?:[^"\\\\]|\\\\.)*")|([^,]*))`, 'g');
+  for (const [, quoted, plain] of san.matchAll(pattern)) {
     const name = quoted ? (JSON.parse(quoted) as string) : plain!;
     names.push(name.trim().toLowerCase());
   }
