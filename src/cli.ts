@@ -59,7 +59,7 @@ async function serve(flags: { listen?: string; webConfigFile?: string }, issueMi
   if (issueMissing) {
     // Loaded only here: @peculiar/x509 and its reflect-metadata cost ~10 MB that `serve` never needs.
     const { ensureSelfSigned } = await import('./commands/run');
-    await ensureSelfSigned(await scanOnce(new InventoryScanner(loaded.config), loaded), loaded.config, log);
+    await ensureSelfSigned(await scanOnce(new InventoryScanner(loaded.config), loaded, log), loaded.config, log);
   }
   await exporter.start();
   process.on('SIGHUP', () => void exporter.reload());
@@ -86,10 +86,11 @@ program
   .command('monitor')
   .description('one-shot check: table of domains; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
   .option('--json', 'print the JSON report instead of the table')
+  .option('--no-probe', 'files only: do not connect to the live endpoints')
   .action(
-    action(async (opts: { json?: boolean }) => {
+    action(async (opts: { json?: boolean; probe: boolean }) => {
       const loaded = load();
-      const report = await scanOnce(new InventoryScanner(loaded.config), loaded);
+      const report = await scanOnce(new InventoryScanner(loaded.config), loaded, createLogger(loaded.config.logging.level, 2), opts.probe);
       process.stdout.write(opts.json ? monitorJson(report) : monitorTable(report));
       return monitorExitCode(report);
     }),
@@ -99,10 +100,12 @@ program
   .command('status')
   .description('write the JSON report (as /status serves it)')
   .option('-o, --output <file>', 'write to a file instead of stdout')
+  .option('--no-probe', 'files only: do not connect to the live endpoints')
   .action(
-    action(async (opts: { output?: string }) => {
+    action(async (opts: { output?: string; probe: boolean }) => {
       const loaded = load();
-      const text = JSON.stringify(statusJson(await scanOnce(new InventoryScanner(loaded.config), loaded)), null, 2) + '\n';
+      const report = await scanOnce(new InventoryScanner(loaded.config), loaded, createLogger(loaded.config.logging.level, 2), opts.probe);
+      const text = JSON.stringify(statusJson(report), null, 2) + '\n';
       if (opts.output) fs.writeFileSync(opts.output, text);
       else process.stdout.write(text);
     }),

@@ -1,7 +1,8 @@
 /**
- * Wiring of the exporter process (`serve`): scan on a timer, evaluate, keep the latest Report for
- * /metrics and /status, log status changes as alert events, and reload the config on request
- * (a bad new config keeps the old one). It never writes certificates.
+ * Wiring of the exporter process (`serve`): scan files on a timer and probe live endpoints on
+ * another, evaluate both into the latest Report for /metrics and /status, log status changes as
+ * alert events, and reload the config on request (a bad new config keeps the old one). It never
+ * writes certificates.
  */
 import { type LoadedConfig } from './config';
 import { evaluate, statusChanges, type Report } from './evaluate';
@@ -11,19 +12,26 @@ import { loadWebConfig, type WebConfig } from './http/web-config';
 import { createMetrics, type ExporterMetrics } from './metrics';
 import { appendAlertLog, type Logger } from './shared/log';
 import { InventoryScanner } from './sources/inventory';
+import type { Inventory } from './sources/inventory-types';
+import { LiveProber } from './sources/live';
 
 const nowSeconds = () => Date.now() / 1000;
 
-/** One scan and evaluation, for the one-shot verbs (monitor, status) and the exporter loop. */
-export async function scanOnce(scanner: InventoryScanner, loaded: LoadedConfig): Promise<Report> {
+/** One scan (and, unless `probe` is false, one round of probes): for monitor and status. */
+export async function scanOnce(scanner: InventoryScanner, loaded: LoadedConfig, log: Logger, probe = false): Promise<Report> {
   const inventory = await scanner.scan(nowSeconds);
-  return evaluate(inventory, loaded.config.thresholds, inventory.scannedAt);
+  if (!probe || !loaded.config.probes.enabled) return evaluate(inventory, loaded.config.thresholds, inventory.scannedAt);
+  const prober = new LiveProber(loaded.config.probes, log, () => undefined);
+  await prober.runOnce(inventory.domains.map((d) => d.name));
+  return evaluate(inventory, loaded.config.thresholds, nowSeconds(), prober.snapshot());
 }
 
 export class Exporter {
   readonly metrics: ExporterMetrics;
   private report: Report | undefined;
+  private inventory: Inventory | undefined;
   private scanner: InventoryScanner;
+  private readonly prober: LiveProber;
   private web: WebConfig | undefined;
   private server: RunningServer | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -39,6 +47,7 @@ export class Exporter {
     this.web = loaded.config.server.webConfig ? loadWebConfig(loaded.config.server.webConfig) : undefined;
     this.metrics = createMetrics(() => this.report);
     this.metrics.configReloaded(true, nowSeconds());
+    this.prober = new LiveProber(loaded.config.probes, log, () => this.publish());
   }
 
   get latest(): Report | undefined {
@@ -47,10 +56,13 @@ export class Exporter {
 
   /** Listens first (so /healthz answers at once), then scans; /readyz turns 200 after that scan. */
   async start(): Promise<RunningServer> {
-    const app = createApp({ metrics: this.metrics, getReport: () => this.report, getWebConfig: () => this.web });
+    const app = createApp({ metrics: this.metrics, getReport: () => this.report, getConfig: () => this.loaded.config, getWebConfig: () => this.web });
     this.server = await startServer(app, this.loaded.config.server.listen, this.web);
     this.log.info({ listen: this.server.address }, `metrics at ${this.server.url}/metrics, report at ${this.server.url}/status`);
-    void this.scan().finally(() => this.schedule());
+    void this.scan().finally(() => {
+      this.schedule();
+      this.prober.start(() => this.inventory?.domains.map((d) => d.name) ?? []);
+    });
     return this.server;
   }
 
@@ -62,17 +74,23 @@ export class Exporter {
 
   private async doScan(): Promise<Report> {
     const started = process.hrtime.bigint();
-    const report = await scanOnce(this.scanner, this.loaded);
+    this.inventory = await this.scanner.scan(nowSeconds);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.metrics.scanFinished(seconds, this.scanner.parsedLastTime);
     for (const warning of this.scanner.warnings) this.log.warn(warning);
-    for (const source of report.sources) if (!source.up) this.log.error({ source: source.name }, source.error ?? 'source down');
+    for (const source of this.inventory.sources) if (!source.up) this.log.error({ source: source.name }, source.error ?? 'source down');
+    this.log.debug({ seconds, files: this.inventory.files.size, parsed: this.scanner.parsedLastTime }, 'scan finished');
+    return this.publish();
+  }
+
+  /** Evaluates the latest scan with the latest probes; called after each scan and each probe round. */
+  private publish(): Report {
+    const report = evaluate(this.inventory!, this.loaded.config.thresholds, nowSeconds(), this.prober.snapshot());
     for (const change of statusChanges(this.report, report)) {
       const event = { event: 'status_change', ...change };
       this.log[change.to === 'ok' ? 'info' : 'warn'](event, `${change.domain}: ${change.from} -> ${change.to} (${change.detail})`);
       appendAlertLog(this.loaded.config.logging.alertLog, event, this.log);
     }
-    this.log.debug({ seconds, files: report.files.length, parsed: this.scanner.parsedLastTime }, 'scan finished');
     this.report = report;
     return report;
   }
@@ -95,6 +113,7 @@ export class Exporter {
       this.web = web;
       this.server?.updateTls(web);
       this.scanner = new InventoryScanner(loaded.config);
+      this.prober.reconfigure(loaded.config.probes);
       this.metrics.configReloaded(true, nowSeconds());
       this.log.info({ file: loaded.file }, 'configuration reloaded');
       await this.scan();
@@ -110,7 +129,7 @@ export class Exporter {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.scanning?.catch(() => undefined);
+    await Promise.all([this.scanning?.catch(() => undefined), this.prober.stop()]);
     await this.server?.close();
   }
 }

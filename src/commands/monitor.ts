@@ -6,7 +6,7 @@ import { exitCode, statusJson, type Report } from '../evaluate';
 
 export function monitorExitCode(report: Report): 0 | 1 | 2 | 3 {
   const unattached = report.files.filter((f) => !f.servesConfiguredDomain).map((f) => f.status);
-  const statuses = [...report.domains.map((d) => d.status), ...unattached];
+  const statuses = [...report.domains.map((d) => d.status), ...unattached, ...report.served.map((s) => s.status)];
   // Nothing watched at all is UNKNOWN, not OK: the configuration found no domain and no file.
   return statuses.length === 0 ? 3 : exitCode(statuses);
 }
@@ -21,6 +21,10 @@ export function monitorTable(report: Report): string {
     const leaf = f.result.ok ? f.result.certificates[0] : undefined;
     const detail = f.result.ok ? '' : `${f.result.error.reason}: ${f.result.error.message}`;
     rows.push([f.domains[0] || '-', f.path, leaf ? new Date(leaf.notAfter * 1000).toISOString() : '-', leaf ? String(Math.floor((leaf.notAfter - now) / 86400)) : '-', f.status.toUpperCase(), detail]);
+  }
+  for (const s of report.served) {
+    const leaf = s.chain[0];
+    rows.push([s.domain, `${s.source} ${s.target}`, leaf ? new Date(leaf.notAfter * 1000).toISOString() : '-', leaf ? String(Math.floor((leaf.notAfter - now) / 86400)) : '-', s.status.toUpperCase(), s.detail]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());

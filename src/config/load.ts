@@ -111,6 +111,7 @@ function resolvePaths(config: Config, baseDir: string): Config {
     prosody: { config: orNull(config.prosody.config), ...(config.prosody.certs ? { certs: abs(config.prosody.certs) } : {}) },
     files: config.files.map(abs),
     server: { ...config.server, webConfig: orNull(config.server.webConfig) },
+    probes: { ...config.probes, ca: config.probes.ca.map(abs) },
     logging: { ...config.logging, alertLog: orNull(config.logging.alertLog) },
     renewal: { ...config.renewal, stateDir: abs(config.renewal.stateDir) },
   };

@@ -20,6 +20,19 @@ const selfSignedIssuer = section({
   lifetime: duration(3600).default(90 * 86400),
 });
 
+const PROBE_MODULE_NAMES = ['c2s', 's2s', 'c2s_tls', 's2s_tls', 'https'] as const;
+const probeModule = () =>
+  z.enum(PROBE_MODULE_NAMES, { error: (iss) => `expected one of ${PROBE_MODULE_NAMES.join(', ')}, got ${JSON.stringify(iss.input)}` });
+
+/** An endpoint to probe besides (or instead of) what DNS SRV says; `service` + `tls` name the module. */
+const probeEndpoint = section({
+  domain: domainName(),
+  host: text(),
+  port: wholeNumber(1).refine((n) => n <= 65535, { error: 'expected a port from 1 to 65535' }),
+  service: z.enum(['c2s', 's2s', 'https'], { error: (iss) => `expected c2s, s2s or https, got ${JSON.stringify(iss.input)}` }),
+  tls: z.enum(['starttls', 'direct'], { error: (iss) => `expected starttls or direct, got ${JSON.stringify(iss.input)}` }).default('starttls'),
+});
+
 export const configSchema = section({
   prosody: section({
     /** prosody.cfg.lua; null: do not read one (only `domains` and `files` are watched). */
@@ -38,6 +51,23 @@ export const configSchema = section({
   scan: section({
     interval: duration(1).default(60),
     maxFileSize: size().default(1024 * 1024),
+  }).prefault({}),
+  probes: section({
+    /** Probe the certificates Prosody serves (c2s/s2s STARTTLS, direct TLS, https). */
+    enabled: flag().default(true),
+    interval: duration(10).default(300),
+    timeout: duration(1).default(10),
+    concurrency: wholeNumber(1).default(8),
+    /** Modules probed for every domain through DNS SRV (and the RFC 6120 fallback). */
+    modules: list(probeModule()).default(['c2s', 's2s', 'c2s_tls', 's2s_tls']),
+    /** false: only `endpoints` are probed, no DNS SRV lookups. */
+    srv: flag().default(true),
+    endpoints: list(probeEndpoint).default([]),
+    dns: section({ servers: list(text()).default([]) }).prefault({}),
+    /** Extra CA certificate files trusted besides the system roots (a private CA, Pebble's). */
+    ca: list(text()).default([]),
+    /** Domain patterns (`*.example.org`) /probe accepts besides the watched domains. */
+    allow: list(text()).default([]),
   }).prefault({}),
   server: section({
     listen: listen().default({ host: '', port: DEFAULT_PORT }),

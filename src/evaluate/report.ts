@@ -6,6 +6,7 @@
 import { READ_ERROR_REASONS, nameCoverage, type Certificate, type FileResult, type ReadError, type ReadErrorReason } from '../cert';
 import type { Config } from '../config';
 import type { DomainOrigin, Inventory, SourceState } from '../sources/inventory-types';
+import { judgeServed, type ServedReport, type TimedProbe } from './served';
 import { certificateStatus, worst, type Status } from './status';
 import { resolveThresholds, thresholdsFor, type ThresholdSeconds } from './thresholds';
 
@@ -44,18 +45,22 @@ export interface Report {
   files: FileReport[];
   readErrors: Record<ReadErrorReason, number>;
   sources: SourceState[];
+  /** What the live endpoints served, judged against the files; empty when probes are off. */
+  served: ServedReport[];
 }
 
 const lifetime = (cert: Certificate) => cert.notAfter - cert.notBefore;
 const days = (seconds: number) => (seconds / 86400).toFixed(1);
 
-export function evaluate(inventory: Inventory, thresholds: Config['thresholds'], now: number): Report {
+export function evaluate(inventory: Inventory, thresholds: Config['thresholds'], now: number, probes: readonly TimedProbe[] = []): Report {
   const domains = inventory.domains.map((entry) => evaluateDomain(entry, inventory.files, thresholds, now));
+  const byDomain = new Map(domains.map((d) => [d.domain, d]));
+  const served = probes.map((p) => judgeServed(p, byDomain.get(p.result.endpoint.domain), thresholds, now));
   const files = evaluateFiles(inventory.files, domains, thresholds, now);
   const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Record<ReadErrorReason, number>;
   for (const { result } of files) if (!result.ok) readErrors[result.error.reason]++;
-  const statuses = [...domains.map((d) => d.status), ...files.filter((f) => !f.servesConfiguredDomain).map((f) => f.status)];
-  return { generatedAt: now, ...(inventory.certsDir ? { certsDir: inventory.certsDir } : {}), overall: worst(statuses), domains, files, readErrors, sources: inventory.sources };
+  const statuses = [...domains.map((d) => d.status), ...files.filter((f) => !f.servesConfiguredDomain).map((f) => f.status), ...served.map((s) => s.status)];
+  return { generatedAt: now, ...(inventory.certsDir ? { certsDir: inventory.certsDir } : {}), overall: worst(statuses), domains, files, readErrors, sources: inventory.sources, served };
 }
 
 function evaluateDomain(entry: Inventory['domains'][number], files: Map<string, FileResult>, config: Config['thresholds'], now: number): DomainReport {

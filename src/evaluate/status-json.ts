@@ -62,6 +62,18 @@ export function statusJson(report: Report) {
       error: f.result.ok ? null : f.result.error,
       certificates: f.result.ok ? f.result.certificates.map((c) => certificateJson(c, f, now)) : [],
     })),
+    served: report.served.map((s) => ({
+      domain: s.domain,
+      source: s.source,
+      target: s.target,
+      probed_at: iso(s.probedAt),
+      ok: s.ok,
+      status: s.status,
+      detail: s.detail,
+      ...(s.ok
+        ? { trusted: s.trusted, matched_by: s.matchedBy ?? null, tls_version: s.tlsVersion, matches_disk: s.matchesDisk ?? null, certificates: s.chain.map((c) => certificateJson(c, {}, now)) }
+        : { reason: s.reason, message: s.message }),
+    })),
     read_errors: report.readErrors,
     sources: report.sources.map((s) => ({ source: s.name, up: s.up, ...(s.error ? { error: s.error } : {}) })),
   };

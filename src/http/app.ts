@@ -5,14 +5,17 @@
  */
 import type { TLSSocket } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Config } from '../config';
 import { statusJson, type Report } from '../evaluate';
-import type { ExporterMetrics } from '../metrics';
+import { createReportRenderer, type ExporterMetrics } from '../metrics';
+import { probeRoute } from './probe-route';
 import { VERSION } from '../shared/version';
 import { BasicAuth, type WebConfig } from './web-config';
 
 export interface AppDeps {
   metrics: ExporterMetrics;
   getReport: () => Report | undefined;
+  getConfig: () => Config;
   /** Read per request, so a SIGHUP reload of web-config.yml applies at once. */
   getWebConfig: () => WebConfig | undefined;
 }
@@ -20,6 +23,7 @@ export interface AppDeps {
 const LINKS = [
   ['/metrics', 'Prometheus metrics'],
   ['/status', 'JSON report of every domain and file'],
+  ['/probe?target=DOMAIN&module=c2s', 'probe one watched domain now (modules: c2s, s2s, c2s_tls, s2s_tls, https)'],
   ['/healthz', 'liveness'],
   ['/readyz', 'readiness (first scan done)'],
 ] as const;
@@ -44,7 +48,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.get('/', (_req, res) => {
-    const items = LINKS.map(([href, text]) => `<li><a href="${href}">${href}</a> ${text}</li>`).join('\n');
+    const items = LINKS.map(([href, text]) => `<li><a href="${href.replace(/&/g, '&amp;')}">${href.replace(/&/g, '&amp;')}</a> ${text}</li>`).join('\n');
     res.type('html').send(`<!doctype html><html><head><meta charset="utf-8"><title>xmpp-cert-exporter</title></head>
 <body><h1>xmpp-cert-exporter ${VERSION}</h1><ul>
 ${items}
@@ -68,6 +72,14 @@ ${items}
     if (!report) return void res.status(503).json({ status: 'starting', detail: 'the first scan has not finished yet' });
     res.json(statusJson(report));
   });
+
+  const probe = probeRoute({
+    getConfig: deps.getConfig,
+    getReport: deps.getReport,
+    render: (report, options) => createReportRenderer()(report, options),
+    contentType: deps.metrics.registry.contentType,
+  });
+  app.get('/probe', (req, res, next) => void probe(req, res).catch(next));
 
   app.get('/healthz', (_req, res) => void res.type('text/plain').send('ok\n'));
   app.get('/readyz', (_req, res) => {

@@ -1,1 +1,2 @@
 export { createMetrics, type ExporterMetrics } from './registry';
+export { createReportRenderer, type ReportRenderer } from './report-gauges';

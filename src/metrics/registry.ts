@@ -35,8 +35,8 @@ export function createMetrics(getReport: () => Report | undefined, options: { de
   const scanSeconds = new Gauge({ name: 'xmpp_cert_scan_duration_seconds', help: 'How long the last scan of every source took.', registers });
   const parsed = new Counter({ name: 'xmpp_cert_files_parsed_total', help: 'Certificate files parsed (a rescan parses only files that changed).', registers });
   const scrape = new Summary({ name: 'xmpp_cert_scrape_duration_seconds', help: 'Time to build each /metrics response.', percentiles: [], registers });
-  const renderReport = createReportRenderer();
-  // One rendering per Report, shared by concurrent scrapes.
+  // One rendering per Report, shared by concurrent scrapes; a fresh renderer each time, since a
+  // renderer fills and empties its gauges and two renderings must never share them.
   let rendered: { report: Report | undefined; chunks: Promise<Buffer[]> } | undefined;
 
   return {
@@ -52,7 +52,7 @@ export function createMetrics(getReport: () => Report | undefined, options: { de
     async expose() {
       const end = scrape.startTimer();
       const report = getReport();
-      if (rendered === undefined || rendered.report !== report) rendered = { report, chunks: renderReport(report) };
+      if (rendered === undefined || rendered.report !== report) rendered = { report, chunks: createReportRenderer()(report) };
       const chunks = [Buffer.from(await registry.metrics()), ...(await rendered.chunks)];
       end();
       return chunks;

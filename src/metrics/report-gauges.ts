@@ -8,21 +8,40 @@
  */
 import { Gauge, Registry } from 'prom-client';
 import { READ_ERROR_REASONS, type Certificate } from '../cert';
-import { LEVELS, type FileReport, type Report } from '../evaluate';
+import { LEVELS, type Report } from '../evaluate';
 import { SOURCE_NAMES } from '../sources/inventory-types';
+import { PROBE_FAILURE_REASONS } from '../sources/probe-types';
 
 const CERT_LABELS = ['domain', 'source', 'target', 'position'] as const;
 const INFO_LABELS = [...CERT_LABELS, 'serial', 'fingerprint', 'issuer', 'subject', 'key_type', 'self_signed'] as const;
+const ENDPOINT_LABELS = ['domain', 'source', 'target'] as const;
 
 type Sample<L extends string> = [labels: Partial<Record<L, string>>, value: number];
-type Family = { name: string; gauge: Gauge<string>; samples: (report: Report) => Iterable<Sample<string>> };
+type Family = { name: string; gauge: Gauge<string>; samples: (report: Report) => Iterable<Sample<string>>; endpoints: boolean };
 
-export function createReportRenderer(): (report: Report | undefined) => Promise<Buffer[]> {
+/** Families that speak of live endpoints (and certificates): what /probe answers with. */
+const ENDPOINT_FAMILIES = new Set([
+  'xmpp_cert_not_after_timestamp_seconds',
+  'xmpp_cert_not_before_timestamp_seconds',
+  'xmpp_cert_info',
+  'xmpp_cert_name_covered',
+  'xmpp_cert_probe_success',
+  'xmpp_cert_probe_failure',
+  'xmpp_cert_probe_duration_seconds',
+  'xmpp_cert_probe_timestamp_seconds',
+  'xmpp_cert_trusted',
+  'xmpp_cert_tls_version_info',
+  'xmpp_cert_served_matches_disk',
+]);
+
+export type ReportRenderer = (report: Report | undefined, options?: { endpointsOnly?: boolean }) => Promise<Buffer[]>;
+
+export function createReportRenderer(): ReportRenderer {
   const registry = new Registry();
   const families: Family[] = [];
   const family = <L extends string>(name: string, help: string, labelNames: readonly L[], samples: (report: Report) => Iterable<Sample<L>>) => {
     const gauge = new Gauge<L>({ name, help, labelNames, registers: [registry] });
-    families.push({ name, gauge: gauge as unknown as Gauge<string>, samples: samples as Family['samples'] });
+    families.push({ name, gauge: gauge as unknown as Gauge<string>, samples: samples as Family['samples'], endpoints: ENDPOINT_FAMILIES.has(name) });
   };
 
   family('xmpp_cert_not_after_timestamp_seconds', 'Certificate notAfter (expiry) as a Unix timestamp.', CERT_LABELS, function* (r) {
@@ -42,8 +61,30 @@ export function createReportRenderer(): (report: Report | undefined) => Promise<
   family('xmpp_cert_domain_status', 'Domain status (ok, warning, critical, expired, missing, error); one series per domain, valued 1.', ['domain', 'status'], function* (r) {
     for (const d of r.domains) yield [{ domain: d.domain, status: d.status }, 1];
   });
-  family('xmpp_cert_name_covered', '1 when the certificate serving the domain covers it (RFC 6125), else 0.', ['domain', 'source', 'target'], function* (r) {
+  family('xmpp_cert_name_covered', '1 when the certificate serving the domain covers it (files: RFC 6125 DNS-ID; live: also SRV-ID and XmppAddr), else 0.', ENDPOINT_LABELS, function* (r) {
     for (const d of r.domains) if (d.file && d.leaf) yield [{ domain: d.domain, source: 'file', target: d.file }, d.coveredBy ? 1 : 0];
+    for (const s of r.served) if (s.ok && s.chain.length > 0) yield [endpointLabels(s), s.matchedBy ? 1 : 0];
+  });
+  family('xmpp_cert_probe_success', '1 when the live endpoint answered and served a certificate, else 0.', ENDPOINT_LABELS, function* (r) {
+    for (const s of r.served) yield [endpointLabels(s), s.ok ? 1 : 0];
+  });
+  family('xmpp_cert_probe_failure', 'Why the last probe failed: 1 for the reason, 0 for the others; all 0 after a success.', [...ENDPOINT_LABELS, 'reason'], function* (r) {
+    for (const s of r.served) for (const reason of PROBE_FAILURE_REASONS) yield [{ ...endpointLabels(s), reason }, s.reason === reason ? 1 : 0];
+  });
+  family('xmpp_cert_probe_duration_seconds', 'How long the last probe of the endpoint took.', ENDPOINT_LABELS, function* (r) {
+    for (const s of r.served) yield [endpointLabels(s), s.durationSeconds];
+  });
+  family('xmpp_cert_probe_timestamp_seconds', 'When the endpoint was last probed (probes run every probes.interval).', ENDPOINT_LABELS, function* (r) {
+    for (const s of r.served) yield [endpointLabels(s), s.probedAt];
+  });
+  family('xmpp_cert_trusted', '1 when the served chain verifies against the system roots plus probes.ca, else 0.', ENDPOINT_LABELS, function* (r) {
+    for (const s of r.served) if (s.ok) yield [endpointLabels(s), s.trusted ? 1 : 0];
+  });
+  family('xmpp_cert_tls_version_info', 'The TLS version the endpoint negotiated; always 1.', [...ENDPOINT_LABELS, 'version'], function* (r) {
+    for (const s of r.served) if (s.ok && s.tlsVersion) yield [{ ...endpointLabels(s), version: s.tlsVersion }, 1];
+  });
+  family('xmpp_cert_served_matches_disk', '1 when the served leaf is the on-disk certificate Prosody should be using (SHA-256), 0 when not (reload Prosody).', ENDPOINT_LABELS, function* (r) {
+    for (const s of r.served) if (s.matchesDisk !== undefined) yield [endpointLabels(s), s.matchesDisk ? 1 : 0];
   });
   family('xmpp_cert_key_found', '1 when the private key beside the certificate Prosody would use exists, else 0.', ['domain', 'file', 'key_file'], function* (r) {
     for (const d of r.domains) if (d.file && d.keyFile) yield [{ domain: d.domain, file: d.file, key_file: d.keyFile }, d.keyFound ? 1 : 0];
@@ -64,9 +105,10 @@ export function createReportRenderer(): (report: Report | undefined) => Promise<
     yield [{}, r.generatedAt];
   });
 
-  return async (report) => {
+  return async (report, options = {}) => {
     const chunks: Buffer[] = [];
-    for (const { name, gauge, samples } of families) {
+    for (const { name, gauge, samples, endpoints } of families) {
+      if (options.endpointsOnly && !endpoints) continue;
       for (const [labels, value] of report ? samples(report) : []) gauge.set(labels, value);
       chunks.push(Buffer.from(`${await registry.getSingleMetricAsString(name)}\n`));
       gauge.reset();
@@ -75,12 +117,17 @@ export function createReportRenderer(): (report: Report | undefined) => Promise<
   };
 }
 
-/** Every certificate of every readable file, once per domain the file serves. */
-function* certificates(report: Report): Iterable<[Record<(typeof CERT_LABELS)[number], string>, Certificate]> {
+type CertLabels = Record<(typeof CERT_LABELS)[number], string>;
+
+/** Every certificate of every readable file, once per domain the file serves; then every served chain. */
+function* certificates(report: Report): Iterable<[CertLabels, Certificate]> {
   for (const file of report.files) {
     if (!file.result.ok) continue;
-    for (const domain of file.domains) for (const cert of file.result.certificates) yield [certLabels(domain, file, cert), cert];
+    for (const domain of file.domains) {
+      for (const cert of file.result.certificates) yield [{ domain, source: 'file', target: file.path, position: String(cert.position) }, cert];
+    }
   }
+  for (const s of report.served) for (const cert of s.chain) yield [{ ...endpointLabels(s), position: String(cert.position) }, cert];
 }
 
-const certLabels = (domain: string, file: FileReport, cert: Certificate) => ({ domain, source: 'file', target: file.path, position: String(cert.position) });
+const endpointLabels = (s: Report['served'][number]) => ({ domain: s.domain, source: s.source, target: s.target });

@@ -42,7 +42,7 @@ describeWithTools(['openssl'], 'bad input never breaks the exporter', () => {
     fs.symlinkSync(path.join(root, 'nowhere.crt'), path.join(certs, 'dangling.crt'));
 
     const config = path.join(root, 'xmpp-cert.yml');
-    fs.writeFileSync(config, `prosody:\n  config: null\n  certs: ${certs}\ndomains: [good1.example, good2.example]\nthresholds:\n  warning: 14\n  critical: 7\n`);
+    fs.writeFileSync(config, `prosody:\n  config: null\n  certs: ${certs}\nprobes:\n  enabled: false\ndomains: [good1.example, good2.example]\nthresholds:\n  warning: 14\n  critical: 7\n`);
     exporter = await startCli(['serve', '--config', config, '--listen', '127.0.0.1:0']);
     await waitFor(async () => (await fetch(`${exporter.url}/readyz`)).status === 200, 15_000, '/readyz');
   });

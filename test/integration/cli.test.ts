@@ -24,7 +24,7 @@ async function setup(name: string, days: number | undefined, extra = ''): Promis
     fs.writeFileSync(path.join(certs, `${name}.example`, 'privkey.pem'), cert.keyPem, { mode: 0o600 });
   }
   const config = path.join(root, name, 'xmpp-cert.yml');
-  fs.writeFileSync(config, `prosody:\n  config: null\n  certs: certs\ndomains: [${name}.example]\nthresholds:\n  warning: 14\n  critical: 5\n${extra}`);
+  fs.writeFileSync(config, `prosody:\n  config: null\n  certs: certs\nprobes:\n  enabled: false\ndomains: [${name}.example]\nthresholds:\n  warning: 14\n  critical: 5\n${extra}`);
   return config;
 }
 
@@ -43,7 +43,9 @@ describe('monitor', () => {
   });
 
   test('nothing to watch is UNKNOWN (3)', () => {
-    expect(runCli(['monitor'], { XMPP_CERT_CONFIG: '/dev/null' }).status).toBe(3);
+    const empty = path.join(root, 'empty.yml');
+    fs.writeFileSync(empty, 'prosody:\n  config: null\n');
+    expect(runCli(['monitor'], { XMPP_CERT_CONFIG: empty }).status).toBe(3);
   });
 
   test('--json gives the report with days_left', async () => {

@@ -21,6 +21,8 @@ describeWithTools(['openssl'], 'serve: a real process over openssl certificates'
     'prosody:',
     '  config: null',
     `  certs: ${certs}`,
+    'probes:',
+    '  enabled: false',
     'domains: [a.example, b.example, c.example]',
     `files: ["${extra}/*/fullchain.pem"]`,
     'scan:',

@@ -30,7 +30,7 @@ describeWithTools(['openssl'], 'web-config.yml: TLS and basic auth', () => {
   beforeAll(async () => {
     tls = opensslSelfSigned(path.join(root, 'tls'), ['localhost'], 30, 'exporter.crt', 'exporter.key');
     fs.writeFileSync(path.join(root, 'web-config.yml'), `tls_server_config:\n  cert_file: tls/exporter.crt\n  key_file: tls/exporter.key\nbasic_auth_users:\n  prometheus: ${bcrypt.hashSync('scrape-me', 10)}\n`);
-    fs.writeFileSync(path.join(root, 'xmpp-cert.yml'), 'prosody:\n  config: null\ndomains: [example.org]\n');
+    fs.writeFileSync(path.join(root, 'xmpp-cert.yml'), 'prosody:\n  config: null\nprobes:\n  enabled: false\ndomains: [example.org]\n');
     exporter = await startCli(['serve', '--config', path.join(root, 'xmpp-cert.yml'), '--listen', '127.0.0.1:0', '--web.config.file', path.join(root, 'web-config.yml')]);
   });
   afterAll(async () => {

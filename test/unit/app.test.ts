@@ -1,8 +1,12 @@
 /**
  * The express app through supertest, over a Report built by the real scanner from certificates
- * minted into a temp directory. Also: docs/metrics.md lists exactly the metrics /metrics emits.
+ * minted into a temp directory, and by the real prober from a direct-TLS endpoint of the test's
+ * own on loopback. Also: docs/metrics.md lists exactly the metrics /metrics emits, and /probe
+ * refuses targets it must not connect to.
  */
 import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -13,6 +17,8 @@ import { createApp } from '../../src/http/app';
 import { loadWebConfig, type WebConfig } from '../../src/http/web-config';
 import { createMetrics } from '../../src/metrics';
 import { InventoryScanner } from '../../src/sources/inventory';
+import { LiveProber } from '../../src/sources/live';
+import { createLogger } from '../../src/shared/log';
 import { DAY, mint } from '../helpers/certs';
 import { metricFamilies, parseMetrics, value } from '../helpers/metrics-text';
 
@@ -21,11 +27,22 @@ const certs = path.join(root, 'certs');
 let report: Report | undefined;
 let web: WebConfig | undefined;
 const metrics = createMetrics(() => report);
-const app = createApp({ metrics, getReport: () => report, getWebConfig: () => web });
+let config: ReturnType<typeof loadConfig>['config'];
+const app = createApp({ metrics, getReport: () => report, getConfig: () => config, getWebConfig: () => web });
+
+/** A direct-TLS (XEP-0368) endpoint serving example.org's certificate; counts connections. */
+let tlsServer: tls.Server;
+let connections = 0;
+afterAll(() => tlsServer?.close());
 
 beforeAll(async () => {
   fs.mkdirSync(path.join(certs, 'example.org'), { recursive: true });
   const leaf = await mint({ names: ['example.org', 'conference.example.org'], notAfter: 50 * DAY });
+  tlsServer = tls.createServer({ cert: leaf.pem, key: leaf.keyPem, ALPNProtocols: ['xmpp-client'] }, (socket) => socket.end());
+  tlsServer.on('connection', () => connections++);
+  await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+  const port = (tlsServer.address() as AddressInfo).port;
+  fs.writeFileSync(path.join(root, 'trusted.pem'), leaf.pem);
   fs.writeFileSync(path.join(certs, 'example.org', 'fullchain.pem'), leaf.pem);
   fs.writeFileSync(path.join(certs, 'example.org', 'privkey.pem'), leaf.keyPem);
   const wrong = await mint({ names: ['other.example'], notAfter: 5 * DAY });
@@ -33,12 +50,23 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(certs, 'upload.example.org.key'), wrong.keyPem);
   fs.writeFileSync(path.join(certs, 'broken.pem'), 'garbage');
   const configFile = path.join(root, 'c.yml');
-  fs.writeFileSync(configFile, `prosody:\n  config: null\n  certs: certs\ndomains: [example.org, upload.example.org, missing.example.net]\nthresholds:\n  warning: 14\n  critical: 7\n`);
-  const { config } = loadConfig({ file: configFile, env: {} });
+  fs.writeFileSync(
+    configFile,
+    [
+      'prosody:\n  config: null\n  certs: certs',
+      'domains: [example.org, upload.example.org, missing.example.net]',
+      'thresholds:\n  warning: 14\n  critical: 7',
+      `probes:\n  srv: false\n  ca: [trusted.pem]\n  timeout: 2s\n  allow: ["*.allowed.example"]`,
+      `  endpoints:\n    - { domain: example.org, host: 127.0.0.1, port: ${port}, service: c2s, tls: direct }`,
+    ].join('\n') + '\n',
+  );
+  config = loadConfig({ file: configFile, env: {} }).config;
   const inventory = await new InventoryScanner(config).scan();
+  const prober = new LiveProber(config.probes, createLogger('silent'), () => undefined);
+  await prober.runOnce(inventory.domains.map((d) => d.name));
   report = undefined;
   // Keep the evaluated report aside until the readiness test has seen the "starting" state.
-  pending = evaluate(inventory, config.thresholds, inventory.scannedAt);
+  pending = evaluate(inventory, config.thresholds, inventory.scannedAt, prober.snapshot());
 });
 let pending: Report;
 
@@ -67,6 +95,43 @@ test('/metrics in the Prometheus text format', async () => {
   expect(value(samples, 'xmpp_cert_build_info')).toBe(1);
 });
 
+test('/metrics: what the live endpoint served, judged against the file', async () => {
+  const samples = parseMetrics((await request(app).get('/metrics').expect(200)).text);
+  const endpoint = { domain: 'example.org', source: 'c2s_tls', target: `127.0.0.1:${(tlsServer.address() as AddressInfo).port}` };
+  expect(value(samples, 'xmpp_cert_probe_success', endpoint)).toBe(1);
+  expect(value(samples, 'xmpp_cert_trusted', endpoint)).toBe(1);
+  expect(value(samples, 'xmpp_cert_name_covered', endpoint)).toBe(1);
+  expect(value(samples, 'xmpp_cert_served_matches_disk', endpoint)).toBe(1);
+  expect(value(samples, 'xmpp_cert_probe_failure', { ...endpoint, reason: 'timeout' })).toBe(0);
+  const fileNotAfter = value(samples, 'xmpp_cert_not_after_timestamp_seconds', { domain: 'example.org', source: 'file' });
+  expect(value(samples, 'xmpp_cert_not_after_timestamp_seconds', { ...endpoint, position: '0' })).toBe(fileNotAfter);
+});
+
+describe('/probe', () => {
+  test('a watched domain is probed now, and only the endpoint families come back', async () => {
+    const res = await request(app).get('/probe?target=example.org&module=c2s_tls').set('X-Prometheus-Scrape-Timeout-Seconds', '5').expect(200);
+    const samples = parseMetrics(res.text);
+    expect(value(samples, 'xmpp_cert_probe_success', { domain: 'example.org', source: 'c2s_tls' })).toBe(1);
+    expect(value(samples, 'xmpp_cert_served_matches_disk', { domain: 'example.org' })).toBe(1);
+    expect(metricFamilies(res.text).has('xmpp_cert_domain_status')).toBe(false);
+  });
+
+  test('targets outside the watched domains and probes.allow are refused without a connection', async () => {
+    const before = connections;
+    const refused = await request(app).get('/probe?target=evil.example&module=c2s_tls').expect(403);
+    expect(refused.text).toContain('evil.example is not a watched domain');
+    await request(app).get('/probe?module=c2s').expect(400);
+    await request(app).get('/probe?target=example.org&module=smtp').expect(400, /unknown module "smtp"/);
+    expect(connections).toBe(before);
+  });
+
+  test('probes.allow patterns are accepted', async () => {
+    // Allowed, but nothing is configured for it and SRV is off: no endpoint, an empty answer.
+    const res = await request(app).get('/probe?target=chat.allowed.example&module=c2s').expect(200);
+    expect(metricFamilies(res.text).has('xmpp_cert_probe_success')).toBe(true);
+  });
+});
+
 test('/status: the seed-shaped JSON report', async () => {
   const res = await request(app).get('/status').expect(200).expect('content-type', /json/);
   const byDomain = Object.fromEntries((res.body.domains as Array<{ domain: string; detail: string }>).map((d) => [d.domain, d]));
@@ -75,6 +140,7 @@ test('/status: the seed-shaped JSON report', async () => {
   expect(byDomain['example.org']).toMatchObject({ status: 'ok', covered: true, key_found: true, days_left: 49 });
   expect(byDomain['upload.example.org']).toMatchObject({ covered: false, key_found: true, status: 'critical' });
   expect(byDomain['upload.example.org']!.detail).toContain('does not cover upload.example.org');
+  expect(res.body.served).toEqual([expect.objectContaining({ domain: 'example.org', source: 'c2s_tls', ok: true, trusted: true, matches_disk: true })]);
 });
 
 test('unknown paths are 404', async () => {

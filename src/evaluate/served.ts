@@ -1,0 +1,87 @@
+/**
+ * Judges what a live endpoint served: the chain even when it is expired, untrusted or for the
+ * wrong name, then separately: trusted (the prober's verdict against system roots plus probes.ca),
+ * name match for the XMPP domain (DNS-ID, SRV-ID, XmppAddr), expiry status, TLS version, and
+ * whether the served leaf is the certificate on disk that Prosody should be using (SHA-256).
+ * Pure: a function of (probe result, the domain's disk report, thresholds, now).
+ */
+import { parseCertificates, xmppNameMatch, type Certificate } from '../cert';
+import type { Endpoint, ProbeFailureReason, ProbeModule, ProbeResult } from '../sources/probe-types';
+import type { DomainReport } from './report';
+import { certificateStatus, type Status } from './status';
+import { resolveThresholds, thresholdsFor } from './thresholds';
+import type { Config } from '../config';
+
+/** The `source` label of a live endpoint: service and TLS mode, e.g. `c2s_starttls`. */
+export const SOURCE_OF_MODULE: Record<ProbeModule, string> = {
+  c2s: 'c2s_starttls',
+  s2s: 's2s_starttls',
+  c2s_tls: 'c2s_tls',
+  s2s_tls: 's2s_tls',
+  https: 'https',
+};
+
+const SERVICE_OF_MODULE = { c2s: 'c2s', s2s: 's2s', c2s_tls: 'c2s', s2s_tls: 's2s', https: 'https' } as const;
+
+export interface ServedReport {
+  domain: string;
+  endpoint: Endpoint;
+  source: string;
+  target: string; // host:port
+  probedAt: number;
+  durationSeconds: number;
+  ok: boolean;
+  reason?: ProbeFailureReason;
+  message?: string;
+  /** The served chain, leaf first; empty when the probe failed. */
+  chain: Certificate[];
+  trusted?: boolean;
+  trustError?: string;
+  /** How the leaf matched the domain (e.g. `DNS:*.example.org`); undefined when it does not. */
+  matchedBy?: string;
+  tlsVersion?: string;
+  /** Undefined when there is no readable certificate on disk to compare with. */
+  matchesDisk?: boolean;
+  status: Status;
+  /** One line for /status and the monitor table, naming what is wrong. */
+  detail: string;
+}
+
+export interface TimedProbe {
+  result: ProbeResult;
+  probedAt: number;
+}
+
+export function judgeServed(probe: TimedProbe, disk: DomainReport | undefined, thresholds: Config['thresholds'], now: number): ServedReport {
+  const { result, probedAt } = probe;
+  const { endpoint } = result;
+  const base = { domain: endpoint.domain, endpoint, source: SOURCE_OF_MODULE[endpoint.module], target: `${endpoint.host}:${endpoint.port}`, probedAt, durationSeconds: result.durationSeconds };
+  if (!result.ok) return { ...base, ok: false, reason: result.reason, message: result.message, chain: [], status: 'error', detail: `${result.reason}: ${result.message}` };
+
+  const chain = result.chain.flatMap((der, position) => {
+    const parsed = parseCertificates(der);
+    return parsed.ok ? [{ ...parsed.certificates[0]!, position }] : [];
+  });
+  const leaf = chain[0];
+  const matchedBy = leaf && xmppNameMatch(leaf, endpoint.domain, SERVICE_OF_MODULE[endpoint.module]);
+  const matchesDisk = disk?.leaf ? leaf?.fingerprint === disk.leaf.fingerprint : undefined;
+  const status = leaf ? certificateStatus(leaf, resolveThresholds(thresholdsFor(endpoint.domain, thresholds), leaf.notAfter - leaf.notBefore), now) : 'error';
+  const problems = [
+    ...(result.authorized ? [] : [`not trusted (${result.authorizationError ?? 'unknown reason'})`]),
+    ...(matchedBy ? [] : [`does not cover ${endpoint.domain}`]),
+    ...(matchesDisk === false ? ['served != on disk (reload Prosody)'] : []),
+    ...(status === 'expired' ? ['expired'] : []),
+  ];
+  return {
+    ...base,
+    ok: true,
+    chain,
+    trusted: result.authorized,
+    ...(result.authorizationError ? { trustError: result.authorizationError } : {}),
+    ...(matchedBy ? { matchedBy } : {}),
+    tlsVersion: result.tlsVersion,
+    ...(matchesDisk === undefined ? {} : { matchesDisk }),
+    status,
+    detail: problems.length > 0 ? problems.join('; ') : `${result.tlsVersion}, trusted, ${matchedBy}`,
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * The live source: probes every watched domain's endpoints (DNS SRV with the RFC 6120 fallback,
+ * plus `probes.endpoints`) on its own schedule (`probes.interval` with jitter, at most
+ * `probes.concurrency` at once) and keeps the latest result per endpoint for scrapes to read.
+ * Judging what was served is evaluate/served.ts's job; this file only runs probes and remembers.
+ */
+import fs from 'node:fs';
+import tls from 'node:tls';
+import type { Config } from '../config';
+import { messageOf } from '../shared/errors';
+import type { Logger } from '../shared/log';
+import type { TimedProbe } from '../evaluate/served';
+import { probeEndpoint } from './probe';
+import type { Endpoint, ProbeModule } from './probe-types';
+import { mergeEndpoints, resolveEndpoints } from './srv';
+
+type ProbeConfig = Config['probes'];
+
+const key = (e: Endpoint) => `${e.domain}|${e.module}|${e.host}:${e.port}`;
+
+/** System roots plus the `probes.ca` files: what "trusted" means for a served chain. */
+export function trustStore(caFiles: readonly string[]): string[] {
+  return [...tls.rootCertificates, ...caFiles.map((file) => fs.readFileSync(file, 'utf8'))];
+}
+
+/** The endpoints of one domain: SRV-discovered (unless probes.srv is false) merged with configured ones. */
+export async function endpointsOf(domain: string, config: ProbeConfig, modules: readonly ProbeModule[] = config.modules): Promise<Endpoint[]> {
+  const configured = config.endpoints
+    .filter((e) => e.domain === domain)
+    .map((e) => ({ domain, host: e.host, port: e.port, module: moduleOf(e.service, e.tls) }));
+  if (!config.srv) return configured.filter((e) => modules.includes(e.module));
+  const found = await resolveEndpoints(domain, { servers: config.dns.servers, timeoutMs: config.timeout * 1000, modules: [...modules] });
+  return mergeEndpoints(found.endpoints, configured, domain).filter((e) => modules.includes(e.module) || configured.some((c) => key(c) === key(e)));
+}
+
+function moduleOf(service: 'c2s' | 's2s' | 'https', mode: 'starttls' | 'direct'): ProbeModule {
+  if (service === 'https') return 'https';
+  return mode === 'direct' ? `${service}_tls` : service;
+}
+
+export class LiveProber {
+  private results = new Map<string, TimedProbe>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private config: ProbeConfig,
+    private readonly log: Logger,
+    private readonly onUpdate: () => void,
+  ) {}
+
+  /** The latest result of every endpoint still watched. */
+  snapshot(): TimedProbe[] {
+    return [...this.results.values()];
+  }
+
+  reconfigure(config: ProbeConfig): void {
+    this.config = config;
+  }
+
+  /** Probes every endpoint of `domains` now; concurrent callers share the round in progress. */
+  runOnce(domains: readonly string[]): Promise<void> {
+    this.running ??= this.round(domains).finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  start(domains: () => readonly string[]): void {
+    const loop = () => {
+      if (this.stopped) return;
+      // +-10% jitter so many exporters (or restarts) do not probe in lockstep.
+      const delay = this.config.interval * 1000 * (0.9 + Math.random() * 0.2);
+      this.timer = setTimeout(() => void this.runOnce(domains()).finally(loop), delay);
+      this.timer.unref();
+    };
+    void this.runOnce(domains()).finally(loop);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  private async round(domains: readonly string[]): Promise<void> {
+    if (!this.config.enabled) return;
+    const ca = this.readTrustStore();
+    const endpoints = (await Promise.all(domains.map((d) => endpointsOf(d, this.config)))).flat();
+    const next = new Map<string, TimedProbe>();
+    let cursor = 0;
+    const worker = async () => {
+      while (cursor < endpoints.length) {
+        const endpoint = endpoints[cursor++]!;
+        const result = await probeEndpoint(endpoint, { timeoutMs: this.config.timeout * 1000, ...(ca ? { ca } : {}) });
+        next.set(key(endpoint), { result, probedAt: Date.now() / 1000 });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.config.concurrency, endpoints.length) }, worker));
+    this.results = next; // endpoints no longer discovered lose their series
+    this.onUpdate();
+  }
+
+  private readTrustStore(): string[] | undefined {
+    if (this.config.ca.length === 0) return undefined;
+    try {
+      return trustStore(this.config.ca);
+    } catch (err) {
+      this.log.error({ err: { message: messageOf(err) } }, 'cannot read probes.ca; judging trust against the system roots only');
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * TLS for the live probes: the handshake on a fresh TCP connection (XEP-0368 direct TLS with ALPN
+ * `xmpp-client` / `xmpp-server`, or https) or on a socket after STARTTLS, with SNI = the XMPP
+ * domain. The served chain is captured even when it is expired, untrusted or for the wrong name
+ * (rejectUnauthorized: false); node's verdict against the trust store is kept beside it.
+ * Nothing here throws: failures come back as a ProbeFailure value.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Endpoint, ProbeFailureReason, ProbeOptions, ProbeResult } from './probe-types';
+
+/** A probe's single deadline and cleanup: every socket it opened is destroyed when it settles. */
+export class Attempt {
+  readonly started = process.hrtime.bigint();
+  private readonly sockets: net.Socket[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly endpoint: Endpoint, readonly options: ProbeOptions) {}
+
+  track<S extends net.Socket>(socket: S): S {
+    this.sockets.push(socket);
+    return socket;
+  }
+
+  get seconds(): number {
+    return Number(process.hrtime.bigint() - this.started) / 1e9;
+  }
+
+  fail(reason: ProbeFailureReason, message: string): ProbeResult {
+    return { ok: false, endpoint: this.endpoint, durationSeconds: this.seconds, reason, message };
+  }
+
+  /** Runs `work` against the deadline (and the caller's abort signal); always cleans up. */
+  async run(work: () => Promise<ProbeResult>): Promise<ProbeResult> {
+    const deadline = new Promise<ProbeResult>((resolve) => {
+      this.timer = setTimeout(() => resolve(this.fail('timeout', `no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
+      this.options.signal?.addEventListener('abort', () => resolve(this.fail('timeout', 'aborted')), { once: true });
+    });
+    try {
+      return await Promise.race([work(), deadline]);
+    } finally {
+      clearTimeout(this.timer);
+      for (const socket of this.sockets) socket.destroy();
+    }
+  }
+}
+
+/** Connects TCP; resolves the socket or a failure (dns / connect). */
+export function connectTcp(attempt: Attempt): Promise<net.Socket | ProbeResult> {
+  const { host, port } = attempt.endpoint;
+  return new Promise((resolve) => {
+    const socket = attempt.track(net.connect({ host, port }));
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(attempt.fail(socketReason(err), `${host}:${port}: ${err.message}`)));
+  });
+}
+
+function socketReason(err: NodeJS.ErrnoException): ProbeFailureReason {
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' || err.code === 'ENODATA') return 'dns';
+  return 'connect';
+}
+
+const ALPN: Partial<Record<Endpoint['module'], string[]>> = { c2s_tls: ['xmpp-client'], s2s_tls: ['xmpp-server'], https: ['http/1.1'] };
+
+/** The TLS handshake, over `socket` (after STARTTLS) or a new connection; captures the chain. */
+export function handshake(attempt: Attempt, socket?: net.Socket): Promise<ProbeResult> {
+  const { endpoint, options } = attempt;
+  return new Promise((resolve) => {
+    const alpn = ALPN[endpoint.module];
+    const secure = attempt.track(
+      tls.connect({
+        ...(socket ? { socket } : { host: endpoint.host, port: endpoint.port }),
+        servername: endpoint.domain,
+        rejectUnauthorized: false, // capture whatever is served, then judge it
+        ...(alpn ? { ALPNProtocols: alpn } : {}),
+        ...(options.ca ? { ca: options.ca } : {}),
+      }),
+    );
+    secure.once('secureConnect', () => resolve(captured(attempt, secure)));
+    secure.once('error', (err: NodeJS.ErrnoException) => {
+      const reason = socket ? 'tls_handshake' : err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' ? 'connect' : err.syscall === 'getaddrinfo' ? 'dns' : 'tls_handshake';
+      resolve(attempt.fail(reason, `${endpoint.host}:${endpoint.port}: ${err.message}`));
+    });
+  });
+}
+
+function captured(attempt: Attempt, secure: tls.TLSSocket): ProbeResult {
+  const chain = servedChain(secure);
+  if (chain.length === 0) return attempt.fail('no_certificate', 'the TLS server presented no certificate');
+  const alpn = secure.alpnProtocol;
+  secure.end(); // a polite close_notify; Attempt.run destroys it afterwards in any case
+  return {
+    ok: true,
+    endpoint: attempt.endpoint,
+    durationSeconds: attempt.seconds,
+    tlsVersion: secure.getProtocol() ?? 'unknown',
+    ...(alpn ? { alpn } : {}),
+    chain,
+    authorized: secure.authorized,
+    ...(secure.authorizationError ? { authorizationError: String(secure.authorizationError) } : {}),
+  };
+}
+
+/** The certificates as served, leaf first, following issuerCertificate until it repeats. */
+function servedChain(secure: tls.TLSSocket): Buffer[] {
+  const chain: Buffer[] = [];
+  const seen = new Set<string>();
+  let cert: tls.DetailedPeerCertificate | undefined = secure.getPeerCertificate(true);
+  while (cert && cert.raw && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    chain.push(cert.raw);
+    cert = cert.issuerCertificate;
+  }
+  return chain;
+}
