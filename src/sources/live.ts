@@ -86,17 +86,18 @@ export class LiveProber {
     if (!this.config.enabled) return;
     const ca = this.readTrustStore();
     const endpoints = (await Promise.all(domains.map((d) => endpointsOf(d, this.config)))).flat();
-    const next = new Map<string, TimedProbe>();
+    const done: TimedProbe[] = [];
     let cursor = 0;
     const worker = async () => {
       while (cursor < endpoints.length) {
-        const endpoint = endpoints[cursor++]!;
-        const result = await probeEndpoint(endpoint, { timeoutMs: this.config.timeout * 1000, ...(ca ? { ca } : {}) });
-        next.set(key(endpoint), { result, probedAt: Date.now() / 1000 });
+        const index = cursor++;
+        const result = await probeEndpoint(endpoints[index]!, { timeoutMs: this.config.timeout * 1000, ...(ca ? { ca } : {}) });
+        done[index] = { result, probedAt: Date.now() / 1000 };
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.config.concurrency, endpoints.length) }, worker));
-    this.results = next; // endpoints no longer discovered lose their series
+    // In endpoint order, whatever finished first; endpoints no longer discovered lose their series.
+    this.results = new Map(done.map((probe) => [key(probe.result.endpoint), probe]));
     this.onUpdate();
   }
 

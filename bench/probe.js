@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+/**
+ * npm run bench:probe — 200 direct-TLS endpoints on loopback (a child process serving certificates
+ * with distinct notAfter dates), probed once each through our exporter's /probe (module c2s_tls)
+ * and through Debian's prometheus-blackbox-exporter (tcp prober, tls: true), by the same HTTP
+ * driver at the same concurrency. Prints wall time, probes per second, the ratio, and whether both
+ * report the same notAfter for every endpoint. Target: ratio >= 1.0 with identical values.
+ * Usage: node bench/probe.js [endpoints] [concurrency]   (default 200 8)
+ */
+require('reflect-metadata');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const tls = require('node:tls');
+const { spawn, spawnSync } = require('node:child_process');
+const x509 = require('@peculiar/x509');
+
+x509.cryptoProvider.set(crypto.webcrypto);
+const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+const COUNT = Number(process.argv[2]) || 200;
+const CONCURRENCY = Number(process.argv[3]) || 8;
+
+/** Child mode: serve the minted certificates, one TLS listener each, print the ports. */
+async function serveEndpoints(dir) {
+  const ports = [];
+  for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.crt')).sort((a, b) => parseInt(a) - parseInt(b))) {
+    const server = tls.createServer({ cert: fs.readFileSync(path.join(dir, name)), key: fs.readFileSync(path.join(dir, 'key.pem')) }, (s) => s.end());
+    server.on('tlsClientError', () => undefined);
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    ports.push(server.address().port);
+  }
+  process.stdout.write(JSON.stringify(ports) + '\n');
+}
+
+async function mint(dir) {
+  const keys = await crypto.webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
+  fs.writeFileSync(path.join(dir, 'key.pem'), x509.PemConverter.encode(await crypto.webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY'));
+  const now = Date.now();
+  for (let i = 0; i < COUNT; i++) {
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: (0x1000 + i).toString(16), name: `CN=d${i}.bench.test`, notBefore: new Date(now - 86400e3),
+      notAfter: new Date(Math.floor((now + (i + 1) * 3600e3) / 1000) * 1000), signingAlgorithm: ALG, keys,
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: `d${i}.bench.test` }])],
+    });
+    fs.writeFileSync(path.join(dir, `${i}.crt`), cert.toString('pem'));
+  }
+}
+
+const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); }); });
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+function get(url) {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent }, (res) => { let body = ''; res.on('data', (d) => (body += d)); res.on('end', () => resolve({ status: res.statusCode, body })); }).on('error', reject);
+  });
+}
+async function waitUp(url) {
+  for (let i = 0; i < 200; i++) { try { if ((await get(url)).status === 200) return; } catch { /* not yet */ } await new Promise((r) => setTimeout(r, 50)); }
+  throw new Error(`${url} did not come up`);
+}
+
+/** Every URL once, CONCURRENCY at a time; returns wall seconds and the bodies. */
+async function drive(urls) {
+  const bodies = new Array(urls.length);
+  let cursor = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (cursor < urls.length) { const i = cursor++; bodies[i] = (await get(urls[i])).body; }
+  }));
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, bodies };
+}
+
+const sampleOf = (body, name) => Number((new RegExp(`^${name}(?:\\{[^}]*position="0"[^}]*\\}|\\{[^}]*\\})? (\\S+)$`, 'm').exec(body) || [])[1]);
+
+(async () => {
+  if (process.argv[2] === '--serve') return serveEndpoints(process.argv[3]);
+  if (spawnSync('sh', ['-c', 'command -v prometheus-blackbox-exporter']).status !== 0) {
+    console.error('prometheus-blackbox-exporter is not installed: apt-get install prometheus-blackbox-exporter');
+    process.exit(1);
+  }
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-bench-probe-'));
+  await mint(root);
+  const endpoints = spawn(process.execPath, [__filename, '--serve', root], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ports = await new Promise((resolve) => endpoints.stdout.once('data', (d) => resolve(JSON.parse(d.toString()))));
+
+  const oursPort = await freePort();
+  const endpointsYaml = ports.map((port, i) => `    - { domain: d${i}.bench.test, host: 127.0.0.1, port: ${port}, service: c2s, tls: direct }`).join('\n');
+  fs.writeFileSync(path.join(root, 'ours.yml'), `prosody:\n  config: null\ndomains: [${ports.map((_, i) => `d${i}.bench.test`).join(', ')}]\nprobes:\n  enabled: false\n  srv: false\n  timeout: 10s\n  endpoints:\n${endpointsYaml}\nserver:\n  listen: 127.0.0.1:${oursPort}\nlogging:\n  level: warn\n`);
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const ours = spawn(process.execPath, [...profile, path.join(__dirname, '../dist/cli.js'), 'serve', '--config', path.join(root, 'ours.yml')], { stdio: 'ignore' });
+  const bbPort = await freePort();
+  fs.writeFileSync(path.join(root, 'blackbox.yml'), 'modules:\n  tls_connect:\n    prober: tcp\n    timeout: 10s\n    tcp:\n      tls: true\n      tls_config:\n        insecure_skip_verify: true\n');
+  const bb = spawn('prometheus-blackbox-exporter', [`--config.file=${path.join(root, 'blackbox.yml')}`, `--web.listen-address=127.0.0.1:${bbPort}`], { stdio: 'ignore' });
+  try {
+    await waitUp(`http://127.0.0.1:${oursPort}/readyz`);
+    await waitUp(`http://127.0.0.1:${bbPort}/metrics`);
+    // One warm-up probe each, so neither pays its first-call costs inside the measurement.
+    await get(`http://127.0.0.1:${oursPort}/probe?target=d0.bench.test&module=c2s_tls`);
+    await get(`http://127.0.0.1:${bbPort}/probe?target=127.0.0.1:${ports[0]}&module=tls_connect`);
+
+    const mine = await drive(ports.map((_, i) => `http://127.0.0.1:${oursPort}/probe?target=d${i}.bench.test&module=c2s_tls`));
+    const theirs = await drive(ports.map((port) => `http://127.0.0.1:${bbPort}/probe?target=127.0.0.1:${port}&module=tls_connect`));
+    let same = 0;
+    const differ = [];
+    ports.forEach((_, i) => {
+      const a = sampleOf(mine.bodies[i], 'xmpp_cert_not_after_timestamp_seconds');
+      const b = sampleOf(theirs.bodies[i], 'probe_ssl_earliest_cert_expiry');
+      if (a === b && Number.isFinite(a)) same++;
+      else differ.push(`d${i}: ours ${a}, blackbox ${b}`);
+    });
+    const f = (n, d = 2) => n.toFixed(d);
+    console.log(`bench:probe on ${os.cpus().length} cores, Node ${process.version}: ${COUNT} direct-TLS endpoints, concurrency ${CONCURRENCY}\n`);
+    console.log('| figure | ours (/probe c2s_tls) | blackbox_exporter (tcp, tls) | ratio (theirs/ours time) | target |');
+    console.log('|---|---|---|---|---|');
+    console.log(`| wall time (s) | ${f(mine.seconds, 3)} | ${f(theirs.seconds, 3)} | ${f(theirs.seconds / mine.seconds)}x | >= 1.0x |`);
+    console.log(`| probes per second | ${f(COUNT / mine.seconds, 1)} | ${f(COUNT / theirs.seconds, 1)} | | |`);
+    console.log(`| same notAfter | ${same}/${COUNT} | | | all |`);
+    if (differ.length) console.log(`differences: ${differ.slice(0, 5).join('; ')}`);
+  } finally {
+    for (const p of [ours, bb, endpoints]) p.kill('SIGTERM');
+    agent.destroy();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+})().catch((err) => { console.error(err); process.exit(1); });

@@ -1,0 +1,66 @@
+/**
+ * The live source follows DNS SRV: a loopback DNS server of the test's own answers
+ * `_xmpps-client._tcp` with two targets and `_xmpp-client._tcp` with one; each target is a TLS
+ * server of the test's own. Every target is probed, in RFC 2782 order, and each result names its
+ * endpoint.
+ */
+import type { AddressInfo } from 'node:net';
+import net from 'node:net';
+import tls from 'node:tls';
+import { configSchema } from '../../src/config';
+import { createLogger } from '../../src/shared/log';
+import { LiveProber } from '../../src/sources/live';
+import { DAY, mint } from '../helpers/certs';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server';
+
+const servers: net.Server[] = [];
+let dns: DnsServer;
+
+async function listen(server: net.Server): Promise<number> {
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+afterAll(async () => {
+  for (const s of servers) s.close();
+  await dns?.close();
+});
+
+test('every SRV target of every module is probed', async () => {
+  const cert = await mint({ names: ['srv.test'], notAfter: 30 * DAY });
+  const direct = () => tls.createServer({ cert: cert.pem, key: cert.keyPem }, (s) => s.end());
+  const [first, second] = [await listen(direct()), await listen(direct())];
+  // A STARTTLS endpoint that refuses: the c2s SRV target is followed too, and reported.
+  const refusing = await listen(
+    net.createServer((s) => {
+      s.write("<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><stream:features/>");
+      s.end();
+    }),
+  );
+  dns = await startDnsServer({
+    '_xmpps-client._tcp.srv.test': {
+      SRV: [
+        { priority: 20, weight: 0, port: second, target: 'localhost.' },
+        { priority: 10, weight: 0, port: first, target: 'localhost.' },
+      ],
+    },
+    '_xmpp-client._tcp.srv.test': { SRV: [{ priority: 0, weight: 0, port: refusing, target: 'LOCALHOST.' }] },
+  });
+  const config = configSchema.parse({ probes: { modules: ['c2s', 'c2s_tls'], dns: { servers: [dns.address] }, timeout: 3 } }).probes;
+  const prober = new LiveProber(config, createLogger('silent'), () => undefined);
+  await prober.runOnce(['srv.test']);
+
+  const results = prober.snapshot().map(({ result }) => ({
+    module: result.endpoint.module,
+    target: `${result.endpoint.host}:${result.endpoint.port}`,
+    ok: result.ok,
+    ...(result.ok ? { leaf: result.chain[0]!.equals(cert.der) } : { reason: result.reason }),
+  }));
+  expect(results).toEqual([
+    { module: 'c2s', target: `localhost:${refusing}`, ok: false, reason: 'no_starttls' },
+    { module: 'c2s_tls', target: `localhost:${first}`, ok: true, leaf: true },
+    { module: 'c2s_tls', target: `localhost:${second}`, ok: true, leaf: true },
+  ]);
+  expect(dns.queries).toEqual(expect.arrayContaining(['_xmpp-client._tcp.srv.test SRV', '_xmpps-client._tcp.srv.test SRV']));
+});
