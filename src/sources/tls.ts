@@ -40,7 +40,9 @@ export class Attempt {
       return await Promise.race([work(), deadline]);
     } finally {
       clearTimeout(this.timer);
-      for (const socket of this.sockets) socket.destroy();
+      // Newest first: a TLS socket is destroyed before the TCP socket under it (the other order
+      // crashes node 20 when the peer is still mid-handshake).
+      for (const socket of [...this.sockets].reverse()) socket.destroy();
     }
   }
 }
