@@ -6,7 +6,7 @@
  * Honours X-Prometheus-Scrape-Timeout-Seconds.
  */
 import type { Request, Response } from 'express';
-import { coversName } from '../cert';
+import { READ_ERROR_REASONS, coversName } from '../cert';
 import type { Config } from '../config';
 import { judgeServed, type Report } from '../evaluate';
 import type { ReportRenderer } from '../metrics';
@@ -47,7 +47,7 @@ export function probeRoute(deps: ProbeRouteDeps) {
     }
     const probes = { ...config.probes, timeout: timeoutMs(req, config) / 1000 };
     const ca = config.probes.ca.length > 0 ? trustStore(config.probes.ca) : undefined;
-    const endpoints = await endpointsOf(target, probes, [module as ProbeModule]);
+    const { endpoints } = await endpointsOf(target, probes, module as ProbeModule);
     const disk = deps.getReport()?.domains.find((d) => d.domain === target);
     const now = Date.now() / 1000;
     const served = await Promise.all(
@@ -56,7 +56,9 @@ export function probeRoute(deps: ProbeRouteDeps) {
         return judgeServed({ result, probedAt: Date.now() / 1000 }, disk, config.thresholds, now);
       }),
     );
-    const report: Report = { generatedAt: now, overall: 'ok', domains: [], files: [], readErrors: {} as Report['readErrors'], sources: [], served };
+    // Only the endpoint families are rendered, so the disk parts of this Report stay empty.
+    const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Report['readErrors'];
+    const report: Report = { generatedAt: now, overall: 'ok', domains: [], files: [], readErrors, sources: [], served };
     const chunks = await deps.render(report, { endpointsOnly: true });
     res.type(deps.contentType).send(Buffer.concat(chunks));
   };

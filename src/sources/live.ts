@@ -23,14 +23,20 @@ export function trustStore(caFiles: readonly string[]): string[] {
   return [...tls.rootCertificates, ...caFiles.map((file) => fs.readFileSync(file, 'utf8'))];
 }
 
-/** The endpoints of one domain: SRV-discovered (unless probes.srv is false) merged with configured ones. */
-export async function endpointsOf(domain: string, config: ProbeConfig, modules: readonly ProbeModule[] = config.modules): Promise<Endpoint[]> {
+/**
+ * The endpoints of one domain: SRV-discovered for `probes.modules` (unless probes.srv is false)
+ * merged with every configured one; with `only`, just that module's. DNS failures come back beside
+ * them (the RFC 6120 fallback is still probed, so they are worth a log line, not a lost probe).
+ */
+export async function endpointsOf(domain: string, config: ProbeConfig, only?: ProbeModule): Promise<{ endpoints: Endpoint[]; dnsErrors: string[] }> {
   const configured = config.endpoints
     .filter((e) => e.domain === domain)
     .map((e) => ({ domain, host: e.host, port: e.port, module: moduleOf(e.service, e.tls) }));
-  if (!config.srv) return configured.filter((e) => modules.includes(e.module));
-  const found = await resolveEndpoints(domain, { servers: config.dns.servers, timeoutMs: config.timeout * 1000, modules: [...modules] });
-  return mergeEndpoints(found.endpoints, configured, domain).filter((e) => modules.includes(e.module) || configured.some((c) => key(c) === key(e)));
+  const found = config.srv
+    ? await resolveEndpoints(domain, { servers: config.dns.servers, timeoutMs: config.timeout * 1000, modules: only ? [only] : [...config.modules] })
+    : { endpoints: [], errors: [] };
+  const all = mergeEndpoints(found.endpoints, configured, domain);
+  return { endpoints: only ? all.filter((e) => e.module === only) : all, dnsErrors: found.errors.map((e) => e.message) };
 }
 
 function moduleOf(service: 'c2s' | 's2s' | 'https', mode: 'starttls' | 'direct'): ProbeModule {
@@ -85,7 +91,9 @@ export class LiveProber {
   private async round(domains: readonly string[]): Promise<void> {
     if (!this.config.enabled) return;
     const ca = this.readTrustStore();
-    const endpoints = (await Promise.all(domains.map((d) => endpointsOf(d, this.config)))).flat();
+    const found = await Promise.all(domains.map((d) => endpointsOf(d, this.config)));
+    for (const message of found.flatMap((f) => f.dnsErrors)) this.log.warn({ event: 'srv_lookup_failed' }, message);
+    const endpoints = found.flatMap((f) => f.endpoints);
     const done: TimedProbe[] = [];
     let cursor = 0;
     const worker = async () => {
