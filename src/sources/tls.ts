@@ -90,6 +90,9 @@ export function handshake(attempt: Attempt, socket?: net.Socket): Promise<ProbeR
         ...(socket ? { socket } : { host: endpoint.host, port: endpoint.port }),
         servername: endpoint.domain,
         rejectUnauthorized: false, // capture whatever is served, then judge it
+        // `authorized` must speak of the chain only; the name is judged separately (RFC 6120 13.7:
+        // SRV-ID and XmppAddr count too, which node's check does not know).
+        checkServerIdentity: () => undefined,
         ...(alpn ? { ALPNProtocols: alpn } : {}),
         secureContext: secureContext(options.ca),
       }),

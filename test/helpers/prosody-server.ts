@@ -1,0 +1,105 @@
+/**
+ * A real Prosody (Debian's prosody 0.12) for tests: its own prosody.cfg.lua in a temp directory,
+ * loopback only, free ports picked at run time, `certificates = "certs"` holding certificates the
+ * test writes, run in the foreground (`prosody -F --config FILE`), `run_as_root` when uid 0.
+ * reload() sends SIGHUP (what `prosodyctl reload` does); mod_posix, loaded by default, handles it
+ * and Prosody re-reads its certificates.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface ProsodyPorts {
+  c2s: number;
+  s2s: number;
+  c2sDirectTls: number;
+}
+
+export interface RunningProsody {
+  dir: string;
+  certs: string;
+  ports: ProsodyPorts;
+  log: () => string;
+  reload: () => void;
+  stop: () => Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** `hosts` are VirtualHosts; `components` map a Component name to its module. */
+export async function startProsody(options: { hosts: string[]; components?: Record<string, string>; writeCerts: (certsDir: string) => void | Promise<void> }): Promise<RunningProsody> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-prosody-'));
+  const certs = path.join(dir, 'certs');
+  fs.mkdirSync(certs);
+  fs.mkdirSync(path.join(dir, 'data'));
+  await options.writeCerts(certs);
+  const ports: ProsodyPorts = { c2s: await freePort(), s2s: await freePort(), c2sDirectTls: await freePort() };
+  const lua = [
+    `pidfile = "${dir}/prosody.pid"`,
+    `data_path = "${dir}/data"`,
+    `log = { { levels = { min = "info" }, to = "file", filename = "${dir}/prosody.log" } }`,
+    process.getuid?.() === 0 ? 'run_as_root = true' : '',
+    'interfaces = { "127.0.0.1" }',
+    'local_interfaces = { "127.0.0.1" }',
+    `c2s_ports = { ${ports.c2s} }`,
+    `s2s_ports = { ${ports.s2s} }`,
+    `c2s_direct_tls_ports = { ${ports.c2sDirectTls} }`,
+    'http_ports = { }',
+    'https_ports = { }',
+    'certificates = "certs"',
+    'modules_enabled = { "tls", "saslauth", "disco", "roster", "dialback" }',
+    // mod_posix (loaded by default) is what handles SIGHUP: reload config, certificates, logs.
+    's2s_secure_auth = false',
+    'authentication = "internal_hashed"',
+    ...options.hosts.map((h) => `VirtualHost "${h}"`),
+    ...Object.entries(options.components ?? {}).map(([name, module]) => `Component "${name}" "${module}"`),
+  ].join('\n');
+  const config = path.join(dir, 'prosody.cfg.lua');
+  fs.writeFileSync(config, lua + '\n');
+  const child: ChildProcess = spawn('prosody', ['-F', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PROSODY_CONFIG: config } });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const log = () => out + (fs.existsSync(`${dir}/prosody.log`) ? fs.readFileSync(`${dir}/prosody.log`, 'utf8') : '');
+  await waitForPort(ports.c2s, child, log);
+  return {
+    dir,
+    certs,
+    ports,
+    log,
+    reload: () => child.kill('SIGHUP'),
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`prosody exited with ${child.exitCode}:\n${log()}`);
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`prosody did not listen on ${port} within 15 s:\n${log()}`);
+}
