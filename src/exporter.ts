@@ -56,7 +56,7 @@ export class Exporter {
 
   /** Listens first (so /healthz answers at once), then scans; /readyz turns 200 after that scan. */
   async start(): Promise<RunningServer> {
-    const app = createApp({ metrics: this.metrics, getReport: () => this.report, getConfig: () => this.loaded.config, getWebConfig: () => this.web });
+    const app = createApp({ metrics: this.metrics, getReport: () => this.report, getConfig: () => this.loaded.config, log: this.log, getWebConfig: () => this.web });
     this.server = await startServer(app, this.loaded.config.server.listen, this.web);
     this.log.info({ listen: this.server.address }, `metrics at ${this.server.url}/metrics, report at ${this.server.url}/status`);
     void this.scan().finally(() => {

@@ -9,6 +9,7 @@ import type { Config } from '../config';
 import { statusJson, type Report } from '../evaluate';
 import { createReportRenderer, type ExporterMetrics } from '../metrics';
 import { probeRoute } from './probe-route';
+import type { Logger } from '../shared/log';
 import { VERSION } from '../shared/version';
 import { BasicAuth, type WebConfig } from './web-config';
 
@@ -16,6 +17,7 @@ export interface AppDeps {
   metrics: ExporterMetrics;
   getReport: () => Report | undefined;
   getConfig: () => Config;
+  log: Logger;
   /** Read per request, so a SIGHUP reload of web-config.yml applies at once. */
   getWebConfig: () => WebConfig | undefined;
 }
@@ -78,6 +80,7 @@ ${items}
     getReport: deps.getReport,
     render: (report, options) => createReportRenderer()(report, options),
     contentType: deps.metrics.registry.contentType,
+    log: deps.log,
   });
   app.get('/probe', (req, res, next) => void probe(req, res).catch(next));
 

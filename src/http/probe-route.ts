@@ -13,12 +13,14 @@ import type { ReportRenderer } from '../metrics';
 import { endpointsOf, trustStore } from '../sources/live';
 import { probeEndpoint } from '../sources/probe';
 import { PROBE_MODULES, type ProbeModule } from '../sources/probe-types';
+import type { Logger } from '../shared/log';
 
 export interface ProbeRouteDeps {
   getConfig: () => Config;
   getReport: () => Report | undefined;
   render: ReportRenderer;
   contentType: string;
+  log: Logger;
 }
 
 /** Leaves half a second of Prometheus' own timeout for the answer to travel back. */
@@ -46,7 +48,7 @@ export function probeRoute(deps: ProbeRouteDeps) {
       return void res.status(403).type('text/plain').send(`target ${target} is not a watched domain nor allowed by probes.allow; refusing to connect\n`);
     }
     const probes = { ...config.probes, timeout: timeoutMs(req, config) / 1000 };
-    const ca = config.probes.ca.length > 0 ? trustStore(config.probes.ca) : undefined;
+    const ca = trustStore(config.probes.ca, deps.log);
     const { endpoints } = await endpointsOf(target, probes, module as ProbeModule);
     const disk = deps.getReport()?.domains.find((d) => d.domain === target);
     const now = Date.now() / 1000;

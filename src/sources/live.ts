@@ -18,9 +18,18 @@ type ProbeConfig = Config['probes'];
 
 const key = (e: Endpoint) => `${e.domain}|${e.module}|${e.host}:${e.port}`;
 
-/** System roots plus the `probes.ca` files: what "trusted" means for a served chain. */
-export function trustStore(caFiles: readonly string[]): string[] {
-  return [...tls.rootCertificates, ...caFiles.map((file) => fs.readFileSync(file, 'utf8'))];
+/**
+ * System roots plus the `probes.ca` files: what "trusted" means for a served chain. Undefined
+ * (node's bundled roots) when no file is configured, or when one cannot be read (logged).
+ */
+export function trustStore(caFiles: readonly string[], log: Logger): string[] | undefined {
+  if (caFiles.length === 0) return undefined;
+  try {
+    return [...tls.rootCertificates, ...caFiles.map((file) => fs.readFileSync(file, 'utf8'))];
+  } catch (err) {
+    log.error({ err: { message: messageOf(err) } }, 'cannot read probes.ca; judging trust against the system roots only');
+    return undefined;
+  }
 }
 
 /**
@@ -90,7 +99,7 @@ export class LiveProber {
 
   private async round(domains: readonly string[]): Promise<void> {
     if (!this.config.enabled) return;
-    const ca = this.readTrustStore();
+    const ca = trustStore(this.config.ca, this.log);
     const found = await Promise.all(domains.map((d) => endpointsOf(d, this.config)));
     for (const message of found.flatMap((f) => f.dnsErrors)) this.log.warn({ event: 'srv_lookup_failed' }, message);
     const endpoints = found.flatMap((f) => f.endpoints);
@@ -107,15 +116,5 @@ export class LiveProber {
     // In endpoint order, whatever finished first; endpoints no longer discovered lose their series.
     this.results = new Map(done.map((probe) => [key(probe.result.endpoint), probe]));
     this.onUpdate();
-  }
-
-  private readTrustStore(): string[] | undefined {
-    if (this.config.ca.length === 0) return undefined;
-    try {
-      return trustStore(this.config.ca);
-    } catch (err) {
-      this.log.error({ err: { message: messageOf(err) } }, 'cannot read probes.ca; judging trust against the system roots only');
-      return undefined;
-    }
   }
 }

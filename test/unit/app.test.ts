@@ -28,7 +28,7 @@ let report: Report | undefined;
 let web: WebConfig | undefined;
 const metrics = createMetrics(() => report);
 let config: ReturnType<typeof loadConfig>['config'];
-const app = createApp({ metrics, getReport: () => report, getConfig: () => config, getWebConfig: () => web });
+const app = createApp({ metrics, getReport: () => report, getConfig: () => config, log: createLogger('silent'), getWebConfig: () => web });
 
 /** A direct-TLS (XEP-0368) endpoint serving example.org's certificate; counts connections. */
 let tlsServer: tls.Server;
