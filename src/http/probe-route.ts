@@ -47,14 +47,17 @@ export function probeRoute(deps: ProbeRouteDeps) {
     if (!isAllowed(target, config, deps.getReport())) {
       return void res.status(403).type('text/plain').send(`target ${target} is not a watched domain nor allowed by probes.allow; refusing to connect\n`);
     }
-    const probes = { ...config.probes, timeout: timeoutMs(req, config) / 1000 };
+    // One deadline for the SRV lookup and the probes together, as Prometheus waits for both.
+    const deadline = Date.now() + timeoutMs(req, config);
+    const probes = { ...config.probes, timeout: (deadline - Date.now()) / 1000 };
     const ca = trustStore(config.probes.ca, deps.log);
     const { endpoints } = await endpointsOf(target, probes, module as ProbeModule);
+    const left = Math.max(deadline - Date.now(), 100);
     const disk = deps.getReport()?.domains.find((d) => d.domain === target);
     const now = Date.now() / 1000;
     const served = await Promise.all(
       endpoints.map(async (endpoint) => {
-        const result = await probeEndpoint(endpoint, { timeoutMs: probes.timeout * 1000, ...(ca ? { ca } : {}) });
+        const result = await probeEndpoint(endpoint, { timeoutMs: left, ...(ca ? { ca } : {}) });
         return judgeServed({ result, probedAt: Date.now() / 1000 }, disk, config.thresholds, now);
       }),
     );
