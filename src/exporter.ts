@@ -16,13 +16,14 @@ import type { Inventory } from './sources/inventory-types';
 import { LiveProber } from './sources/live';
 
 const nowSeconds = () => Date.now() / 1000;
+const componentsOf = (inventory: Inventory | undefined) => new Set(inventory?.domains.filter((d) => d.origin === 'Component').map((d) => d.name));
 
 /** One scan (and, unless `probe` is false, one round of probes): for monitor and status. */
 export async function scanOnce(scanner: InventoryScanner, loaded: LoadedConfig, log: Logger, probe = false): Promise<Report> {
   const inventory = await scanner.scan(nowSeconds);
   if (!probe || !loaded.config.probes.enabled) return evaluate(inventory, loaded.config.thresholds, inventory.scannedAt);
   const prober = new LiveProber(loaded.config.probes, log, () => undefined);
-  await prober.runOnce(inventory.domains.map((d) => d.name));
+  await prober.runOnce(inventory.domains.map((d) => d.name), componentsOf(inventory));
   return evaluate(inventory, loaded.config.thresholds, nowSeconds(), prober.snapshot());
 }
 
@@ -61,7 +62,7 @@ export class Exporter {
     this.log.info({ listen: this.server.address }, `metrics at ${this.server.url}/metrics, report at ${this.server.url}/status`);
     void this.scan().finally(() => {
       this.schedule();
-      this.prober.start(() => this.inventory?.domains.map((d) => d.name) ?? []);
+      this.prober.start(() => ({ domains: this.inventory?.domains.map((d) => d.name) ?? [], components: componentsOf(this.inventory) }));
     });
     return this.server;
   }

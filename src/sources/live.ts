@@ -16,6 +16,8 @@ import { mergeEndpoints, resolveEndpoints } from './srv';
 
 type ProbeConfig = Config['probes'];
 
+const C2S: ReadonlySet<ProbeModule> = new Set(['c2s', 'c2s_tls']);
+
 const key = (e: Endpoint) => `${e.domain}|${e.module}|${e.host}:${e.port}`;
 
 /**
@@ -75,20 +77,24 @@ export class LiveProber {
   }
 
   /** Probes every endpoint of `domains` now; concurrent callers share the round in progress. */
-  runOnce(domains: readonly string[]): Promise<void> {
-    this.running ??= this.round(domains).finally(() => (this.running = undefined));
+  runOnce(domains: readonly string[], components: ReadonlySet<string> = new Set()): Promise<void> {
+    this.running ??= this.round(domains, components).finally(() => (this.running = undefined));
     return this.running;
   }
 
-  start(domains: () => readonly string[]): void {
+  start(targets: () => { domains: readonly string[]; components: ReadonlySet<string> }): void {
+    const once = () => {
+      const { domains, components } = targets();
+      return this.runOnce(domains, components);
+    };
     const loop = () => {
       if (this.stopped) return;
       // +-10% jitter so many exporters (or restarts) do not probe in lockstep.
       const delay = this.config.interval * 1000 * (0.9 + Math.random() * 0.2);
-      this.timer = setTimeout(() => void this.runOnce(domains()).finally(loop), delay);
+      this.timer = setTimeout(() => void once().finally(loop), delay);
       this.timer.unref();
     };
-    void this.runOnce(domains()).finally(loop);
+    void once().finally(loop);
   }
 
   async stop(): Promise<void> {
@@ -97,12 +103,14 @@ export class LiveProber {
     await this.running?.catch(() => undefined);
   }
 
-  private async round(domains: readonly string[]): Promise<void> {
+  private async round(domains: readonly string[], components: ReadonlySet<string>): Promise<void> {
     if (!this.config.enabled) return;
     const ca = trustStore(this.config.ca, this.log);
     const found = await Promise.all(domains.map((d) => endpointsOf(d, this.config)));
     for (const message of found.flatMap((f) => f.dnsErrors)) this.log.warn({ event: 'srv_lookup_failed' }, message);
-    const endpoints = found.flatMap((f) => f.endpoints);
+    // Clients never log in to a Component: Prosody answers c2s to one with host-unknown, a
+    // permanent failure that says nothing about its certificate. Its s2s endpoints are probed.
+    const endpoints = found.flatMap((f) => f.endpoints).filter((e) => !(components.has(e.domain) && C2S.has(e.module)));
     const done: TimedProbe[] = [];
     let cursor = 0;
     const worker = async () => {

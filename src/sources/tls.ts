@@ -32,14 +32,17 @@ export class Attempt {
 
   /** Runs `work` against the deadline (and the caller's abort signal); always cleans up. */
   async run(work: () => Promise<ProbeResult>): Promise<ProbeResult> {
+    let onAbort = () => undefined as void;
     const deadline = new Promise<ProbeResult>((resolve) => {
       this.timer = setTimeout(() => resolve(this.fail('timeout', `no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
-      this.options.signal?.addEventListener('abort', () => resolve(this.fail('timeout', 'aborted')), { once: true });
+      onAbort = () => resolve(this.fail('timeout', 'aborted by the caller'));
+      this.options.signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
       return await Promise.race([work(), deadline]);
     } finally {
       clearTimeout(this.timer);
+      this.options.signal?.removeEventListener('abort', onAbort);
       // Newest first: a TLS socket is destroyed before the TCP socket under it (the other order
       // crashes node 20 when the peer is still mid-handshake).
       for (const socket of [...this.sockets].reverse()) socket.destroy();

@@ -63,7 +63,7 @@ function judgeFeatures(attempt: Attempt, text: string): Verdict | undefined {
   const features = /<([\w-]+:)?features\b[^>]*?(\/>|>([\s\S]*?)<\/\1?features>)/.exec(text);
   if (!features) return undefined;
   const body = features[3] ?? '';
-  if (!new RegExp(`<([\\w-]+:)?starttls\\b[^>]*xmlns=(['"])${TLS_NS}\\2`).test(body)) {
+  if (!new RegExp(`<([\\w-]+:)?starttls\\b[^>]*xmlns\\s*=\\s*(['"])${TLS_NS}\\2`).test(body)) {
     return { fail: attempt.fail('no_starttls', 'the stream features offer no <starttls/>') };
   }
   return { next: 'starttls' };
@@ -81,7 +81,7 @@ function judgeStarttlsAnswer(attempt: Attempt, text: string): Verdict | undefine
 function streamError(attempt: Attempt, text: string): Verdict | undefined {
   const match = /<([\w-]+:)?error\b[^>]*>([\s\S]*?)<\/\1?error>/.exec(text);
   if (!match || !(match[1] ?? '').startsWith('stream')) return undefined;
-  const condition = /<([a-z-]+)\b[^>]*xmlns=['"]urn:ietf:params:xml:ns:xmpp-streams['"]/.exec(match[2] ?? '')?.[1] ?? 'undefined-condition';
+  const condition = /<([a-z-]+)\b[^>]*xmlns\s*=\s*['"]urn:ietf:params:xml:ns:xmpp-streams['"]/.exec(match[2] ?? '')?.[1] ?? 'undefined-condition';
   return { fail: attempt.fail('stream_error', `stream error: ${condition}`) };
 }
 

@@ -80,6 +80,19 @@ describeWithTools(['prosody'], 'live probes against a real Prosody', () => {
     expect(self.chain[0]!.selfSigned).toBe(true);
   });
 
+  test('a Component: s2s serves its certificate; c2s (host-unknown to clients) is not probed', async () => {
+    const endpoints = [
+      { domain: 'conference.good.test', host: '127.0.0.1', port: prosody.ports.c2s, service: 'c2s' },
+      { domain: 'conference.good.test', host: '127.0.0.1', port: prosody.ports.s2s, service: 's2s' },
+    ];
+    const probes = configSchema.parse({ probes: { srv: false, ca: [], endpoints } }).probes;
+    const prober = new LiveProber(probes, createLogger('silent'), () => undefined);
+    await prober.runOnce(['conference.good.test'], new Set(['conference.good.test']));
+    const results = prober.snapshot().map((p) => p.result);
+    expect(results.map((r) => r.endpoint.module)).toEqual(['s2s']);
+    expect(results[0]!.ok && results[0]!.chain[0]!.equals(files['good.test']!.der)).toBe(true);
+  });
+
   test('replaced on disk without a reload: served != disk; after SIGHUP the new one is served', async () => {
     const config = configSchema.parse({
       prosody: { config: null, certs: prosody.certs },

@@ -74,6 +74,14 @@ const cases: Array<[string, (socket: net.Socket) => void, string]> = [
     'starttls_refused',
   ],
   [
+    '<failure/> to a starttls offered with spaces around = (legal XML)',
+    afterHeader((s, seen) => {
+      if (seen.includes('<stream:stream')) s.write(HEADER + "<stream:features><starttls xmlns = 'urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>");
+      if (seen.includes('<starttls')) s.write("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    }),
+    'starttls_refused',
+  ],
+  [
     'an endless stream',
     (s) => {
       s.write(HEADER);
