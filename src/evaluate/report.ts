@@ -89,7 +89,7 @@ function evaluateFiles(files: Map<string, FileResult>, domains: DomainReport[], 
   for (const d of domains) if (d.file) servedBy.set(d.file, [...(servedBy.get(d.file) ?? []), d.domain]);
   return [...files].map(([path, result]) => {
     const served = servedBy.get(path) ?? [];
-    const domainsOfFile = served.length > 0 ? served : [ownName(path, result)];
+    const domainsOfFile = served.length > 0 ? served : [ownName(result)];
     if (!result.ok) return { path, domains: domainsOfFile, servesConfiguredDomain: served.length > 0, status: 'error' as const, result };
     const leaf = result.certificates[0]!;
     const thresholds = resolveThresholds(thresholdsFor(domainsOfFile[0]!, config), lifetime(leaf));
@@ -97,8 +97,8 @@ function evaluateFiles(files: Map<string, FileResult>, domains: DomainReport[], 
   });
 }
 
-/** A file that serves no watched domain is labelled with its leaf's first name, else its path. */
-function ownName(path: string, result: FileResult): string {
+/** A file that serves no watched domain is labelled with its leaf's first name (empty without one). */
+function ownName(result: FileResult): string {
   if (!result.ok) return '';
   const leaf = result.certificates[0]!;
   return leaf.dnsNames[0] ?? leaf.commonName ?? '';

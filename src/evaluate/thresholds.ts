@@ -40,8 +40,3 @@ export function resolveThresholds(set: Record<Level, Threshold>, lifetimeSeconds
     renewal: thresholdSeconds(set.renewal, lifetimeSeconds),
   };
 }
-
-/** Percent and auto thresholds have no value until a certificate's lifetime is known. */
-export function isFixed(set: Record<Level, Threshold>, level: Level): boolean {
-  return set[level].kind === 'seconds';
-}
