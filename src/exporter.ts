@@ -18,7 +18,7 @@ import { LiveProber } from './sources/live';
 const nowSeconds = () => Date.now() / 1000;
 const componentsOf = (inventory: Inventory | undefined) => new Set(inventory?.domains.filter((d) => d.origin === 'Component').map((d) => d.name));
 
-/** One scan (and, unless `probe` is false, one round of probes): for monitor and status. */
+/** One scan (and with `probe`, when probes are enabled, one round of probes): for run, monitor and status. */
 export async function scanOnce(scanner: InventoryScanner, loaded: LoadedConfig, log: Logger, probe = false): Promise<Report> {
   const inventory = await scanner.scan(nowSeconds);
   if (!probe || !loaded.config.probes.enabled) return evaluate(inventory, loaded.config.thresholds, inventory.scannedAt);
