@@ -6,7 +6,7 @@
 import type { Config } from './schema';
 import { formatThreshold, type Threshold } from './units';
 
-export const REDACTED = '<redacted>';
+const REDACTED = '<redacted>';
 
 function redactUrl(value: string): string {
   try {

@@ -21,9 +21,9 @@ export interface ExporterMetrics {
   expose(): Promise<Buffer[]>;
 }
 
-export function createMetrics(getReport: () => Report | undefined, options: { defaultMetrics?: boolean } = {}): ExporterMetrics {
+export function createMetrics(getReport: () => Report | undefined): ExporterMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry });
   const registers = [registry];
 
   new Gauge({ name: 'xmpp_cert_build_info', help: 'Build facts; always 1.', labelNames: ['version', 'nodejs_version'], registers }).set(
