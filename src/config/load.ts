@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { IssuerConfig, RenewalConfig } from './renewal-schema';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, messageOf } from '../shared/errors';
@@ -113,6 +114,17 @@ function resolvePaths(config: Config, baseDir: string): Config {
     server: { ...config.server, webConfig: orNull(config.server.webConfig) },
     probes: { ...config.probes, ca: config.probes.ca.map(abs) },
     logging: { ...config.logging, alertLog: orNull(config.logging.alertLog) },
-    renewal: { ...config.renewal, stateDir: abs(config.renewal.stateDir) },
+    renewal: resolveRenewalPaths(config.renewal, abs),
   };
+}
+
+function resolveRenewalPaths(renewal: RenewalConfig, abs: (p: string) => string): RenewalConfig {
+  const issuers = renewal.issuers.map((issuer): IssuerConfig => {
+    if (issuer.type !== 'acme') return issuer;
+    const challenge = 'webroot' in issuer.challenge ? { ...issuer.challenge, webroot: abs(issuer.challenge.webroot) } : issuer.challenge;
+    const eab = issuer.eab?.hmacKeyFile ? { ...issuer.eab, hmacKeyFile: abs(issuer.eab.hmacKeyFile) } : issuer.eab;
+    return { ...issuer, ca: issuer.ca.map(abs), challenge, ...(eab ? { eab } : {}) };
+  });
+  const reload = renewal.reload && 'pidfile' in renewal.reload ? { ...renewal.reload, pidfile: abs(renewal.reload.pidfile) } : renewal.reload;
+  return { ...renewal, stateDir: abs(renewal.stateDir), issuers, reload };
 }

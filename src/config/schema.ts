@@ -4,6 +4,7 @@
  * docs/config.md documents each key; keep the two in step.
  */
 import { z } from 'zod';
+import { renewalSchema } from './renewal-schema';
 import { domainName, duration, email, flag, list, listen, section, size, text, threshold, url, wholeNumber } from './fields';
 
 /** Not on Prometheus's default port allocation list (9100-9999 is full; see docs/config.md). */
@@ -13,11 +14,6 @@ const thresholdSet = section({
   warning: threshold(false).optional(),
   critical: threshold(false).optional(),
   renewal: threshold(true).optional(),
-});
-
-const selfSignedIssuer = section({
-  type: z.literal('selfsigned', { error: (iss) => `expected "selfsigned", got ${JSON.stringify(iss.input)}` }),
-  lifetime: duration(3600).default(90 * 86400),
 });
 
 const PROBE_MODULE_NAMES = ['c2s', 's2s', 'c2s_tls', 's2s_tls', 'https'] as const;
@@ -79,17 +75,7 @@ export const configSchema = section({
     }).default('info'),
     alertLog: text().nullable().default(null),
   }).prefault({}),
-  renewal: section({
-    checkInterval: duration(60).default(86400),
-    stateDir: text().default('/var/lib/xmpp-cert'),
-    testMode: flag().default(false),
-    email: email().optional(),
-    retry: section({
-      count: wholeNumber(0).default(3),
-      delay: duration(0).default(300),
-    }).prefault({}),
-    issuers: list(selfSignedIssuer).default([{ type: 'selfsigned', lifetime: 90 * 86400 }]),
-  }).prefault({}),
+  renewal: renewalSchema.prefault({}),
   notify: section({
     email: section({ to: email().optional() }).prefault({}),
     webhooks: list(section({ url: url() })).default([]),

@@ -42,6 +42,23 @@ export class IssueError extends XmppCertError {
   }
 }
 
+/**
+ * A renewal step failed. `reason` is one of renewal/failure-reasons.ts (kept as a string here so
+ * shared/ imports nothing above it); `retryAfter` (Unix seconds) is the earliest next attempt a CA
+ * asked for; `challenge` names the challenge type of a failed validation.
+ */
+export class RenewalError extends XmppCertError {
+  constructor(
+    message: string,
+    readonly reason: string,
+    readonly domain: string,
+    readonly details: { retryAfter?: number; challenge?: string } = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** Text for any thrown value, without a stack. Duck-typed: errors from another realm (jest's vm) fail `instanceof Error`. */
 export function messageOf(err: unknown): string {
   const message = (err as { message?: unknown } | null)?.message;

@@ -1,0 +1,23 @@
+/**
+ * Why a renewal failed: one list, a stable contract (the `reason` label of
+ * xmpp_cert_renewal_attempts_total, the state file, the alerts). Plain data.
+ */
+export const FAILURE_REASONS = [
+  'rate_limited', // 429, or a rateLimited problem; Retry-After kept
+  'bad_nonce',
+  'connection', // the CA cannot be reached (refused, reset, TLS to the CA)
+  'dns', // the CA's name does not resolve
+  'timeout',
+  'validation', // a challenge failed (domain + challenge type kept)
+  'unauthorized', // account/EAB/authorization refused
+  'bad_csr',
+  'server_error', // 5xx / serverInternal
+  'order_invalid', // the order went invalid without a failed challenge
+  'challenge_setup', // our side: responder cannot listen, webroot not writable, dns hook failed
+  'install',
+  'reload',
+  'verify',
+  'unknown',
+] as const;
+
+export type FailureReason = (typeof FAILURE_REASONS)[number];

@@ -1,0 +1,46 @@
+/**
+ * The worker's state file (`<stateDir>/state.json`): the contract between the worker, which
+ * writes it, and the exporter, which reads it at scrape time for the xmpp_cert_renewal_* metrics.
+ * Times are Unix seconds. Plain types; state.ts reads and writes it.
+ */
+import type { FailureReason } from './failure-reasons';
+
+export const STATE_VERSION = 1;
+
+export type VerifyResult = 'served' | 'mismatch' | 'unreachable' | 'skipped';
+
+export interface GroupState {
+  domains: string[];
+  /** Issuer name of the certificate in place, when the worker installed it. */
+  issuer?: string;
+  /** A self-signed certificate is in place because no CA could issue. */
+  fallback: boolean;
+  successes: number;
+  failures: Partial<Record<FailureReason, number>>;
+  consecutiveFailures: number;
+  lastAttempt?: number;
+  lastSuccess?: number;
+  lastFailure?: number;
+  lastReason?: FailureReason;
+  /** Message of the last failure: names the domain and what to do; never a secret. */
+  lastError?: string;
+  /** For validation failures: which name and challenge type failed. */
+  lastFailureDomain?: string;
+  lastFailureChallenge?: string;
+  /** Not before this time (a CA's Retry-After or our backoff). */
+  nextAttempt?: number;
+  /** The installed certificate. */
+  serial?: string;
+  notAfter?: number;
+  verify?: { result: VerifyResult; at: number; detail?: string };
+}
+
+export interface WorkerState {
+  version: typeof STATE_VERSION;
+  /** Updated by the worker on every check and at least every minute while it runs. */
+  heartbeat?: number;
+  groups: Record<string, GroupState>;
+}
+
+export const emptyState = (): WorkerState => ({ version: STATE_VERSION, groups: {} });
+export const emptyGroupState = (domains: string[]): GroupState => ({ domains, fallback: false, successes: 0, failures: {}, consecutiveFailures: 0 });

@@ -1,0 +1,44 @@
+/**
+ * Shapes shared by the renewal modules: a certificate group, what an issuer returns, and the
+ * issuer interface the worker calls. Plain types; no I/O.
+ */
+import type { Logger } from '../shared/log';
+
+/** One certificate: its name (the directory under certs/) and every name it must cover, name first. */
+export interface CertificateGroup {
+  name: string;
+  domains: string[];
+}
+
+export interface IssuedPair {
+  /** PEM, leaf first, then the chain. */
+  certificatePem: string;
+  privateKeyPem: string;
+  notAfter: Date;
+}
+
+/** A CA's suggested renewal window (ACME Renewal Information, RFC 9773). Unix seconds. */
+export interface RenewalWindow {
+  start: number;
+  end: number;
+  /** When to ask again (the response's Retry-After), Unix seconds. */
+  retryAfter?: number;
+  explanationUrl?: string;
+}
+
+export interface IssueContext {
+  log: Logger;
+  /** The current certificate's PEM (leaf first) when one exists: ARI's `replaces`. */
+  replacing?: string;
+}
+
+export interface Issuer {
+  /** Config `name`, or a default from the type/directory (`letsencrypt`, `selfsigned`). */
+  readonly name: string;
+  readonly type: 'acme' | 'selfsigned';
+  issue(group: CertificateGroup, context: IssueContext): Promise<IssuedPair>;
+  /** ACME only, when the directory offers `renewalInfo`: the CA's window for this certificate. */
+  renewalInfo?(certificatePem: string, log: Logger): Promise<RenewalWindow | undefined>;
+  /** Releases listeners and sockets (the http-01 responder). */
+  close?(): Promise<void>;
+}
