@@ -7,11 +7,12 @@
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { monitorExitCode, monitorJson, monitorTable } from './commands/monitor';
+import { printStep, renewExitCode, renewSummary } from './commands/renew';
 import { loadConfig, displayConfig, type LoadedConfig } from './config';
 import { statusJson } from './evaluate';
 import { Exporter, scanOnce } from './exporter';
 import { ConfigError, XmppCertError, messageOf } from './shared/errors';
-import { createLogger } from './shared/log';
+import { createLogger, type Logger } from './shared/log';
 import { VERSION } from './shared/version';
 import { InventoryScanner } from './sources/inventory';
 import YAML from 'yaml';
@@ -51,24 +52,36 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>)
   };
 }
 
-async function serve(flags: { listen?: string; webConfigFile?: string }, issueMissing: boolean): Promise<void> {
+/** SIGTERM/SIGINT: stop what runs (an install in progress finishes first), then exit. */
+function onShutdown(log: Logger, stop: () => Promise<void>): void {
+  const shutdown = (signal: string) => {
+    log.info(`${signal}: shutting down`);
+    void stop().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** The renewal worker; loaded only by the verbs that renew (acme-client, @peculiar/x509). */
+async function createWorker(loaded: LoadedConfig, log: Logger, options: import('./renewal/worker').WorkerOptions = {}) {
+  const { Worker } = await import('./renewal/worker');
+  return new Worker(loaded, log, options);
+}
+
+async function serve(flags: { listen?: string; webConfigFile?: string }, withWorker: boolean): Promise<void> {
   const serverFlags = { 'server.listen': flags.listen, 'server.webConfig': flags.webConfigFile };
   const loaded = load(serverFlags);
   const log = createLogger(loaded.config.logging.level);
   const exporter = new Exporter(loaded, () => load(serverFlags), log);
-  if (issueMissing) {
-    // Loaded only here: @peculiar/x509 and its reflect-metadata cost ~10 MB that `serve` never needs.
-    const { ensureSelfSigned } = await import('./commands/run');
-    await ensureSelfSigned(await scanOnce(new InventoryScanner(loaded.config), loaded, log), loaded.config, log);
-  }
+  // In one process the worker tells the exporter to rescan after an install, so /metrics shows it at once.
+  const worker = withWorker ? await createWorker(loaded, log, { onInstalled: () => void exporter.scan() }) : undefined;
   await exporter.start();
   process.on('SIGHUP', () => void exporter.reload());
-  const shutdown = (signal: string) => {
-    log.info(`${signal}: shutting down`);
-    void exporter.stop().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  onShutdown(log, async () => {
+    await worker?.stop();
+    await exporter.stop();
+  });
+  await worker?.start();
 }
 
 const serverOptions = (cmd: Command) =>
@@ -78,9 +91,58 @@ serverOptions(program.command('serve').description('run the Prometheus exporter 
   action(async (opts: Record<string, string>) => serve({ listen: opts.listen, webConfigFile: opts['web.config.file'] }, false)),
 );
 
-serverOptions(program.command('run').description('exporter plus a self-signed certificate for every watched domain that has none')).action(
+serverOptions(program.command('run').description('exporter and renewal worker in one process')).action(
   action(async (opts: Record<string, string>) => serve({ listen: opts.listen, webConfigFile: opts['web.config.file'] }, true)),
 );
+
+program
+  .command('worker')
+  .description('the renewal sidecar: renews due certificates on a schedule, installs them, reloads Prosody, verifies')
+  .action(
+    action(async () => {
+      const loaded = load();
+      const log = createLogger(loaded.config.logging.level);
+      const worker = await createWorker(loaded, log);
+      onShutdown(log, () => worker.stop());
+      await worker.start();
+    }),
+  );
+
+program
+  .command('auto-renew')
+  .description('one shot: renew every certificate that is due; exit 1 if any renewal failed')
+  .action(
+    action(async () => {
+      const loaded = load();
+      const worker = await createWorker(loaded, createLogger(loaded.config.logging.level, 2), { step: printStep });
+      try {
+        const outcomes = await worker.check();
+        process.stdout.write(renewSummary(outcomes));
+        return renewExitCode(outcomes);
+      } finally {
+        await worker.stop();
+      }
+    }),
+  );
+
+program
+  .command('renew <domain>')
+  .description("renew the certificate holding DOMAIN (with renewal.retry's attempts); exit 1 if it failed")
+  .option('--force', 'renew even when not due, and ignore a pending Retry-After or backoff')
+  .option('--issuer <name>', 'use only this issuer from renewal.issuers (no fallback)')
+  .action(
+    action(async (domain: string, opts: { force?: boolean; issuer?: string }) => {
+      const loaded = load();
+      const worker = await createWorker(loaded, createLogger(loaded.config.logging.level, 2), { step: printStep });
+      try {
+        const outcome = await worker.renewDomain(domain.toLowerCase(), { ...(opts.force ? { force: true } : {}), ...(opts.issuer ? { issuer: opts.issuer } : {}) });
+        process.stdout.write(renewSummary([outcome]));
+        return renewExitCode([outcome]);
+      } finally {
+        await worker.stop();
+      }
+    }),
+  );
 
 program
   .command('monitor')

@@ -46,7 +46,7 @@ export class Exporter {
   ) {
     this.scanner = new InventoryScanner(loaded.config);
     this.web = loaded.config.server.webConfig ? loadWebConfig(loaded.config.server.webConfig) : undefined;
-    this.metrics = createMetrics(() => this.report);
+    this.metrics = createMetrics(() => this.report, () => this.loaded.config.renewal.stateDir);
     this.metrics.configReloaded(true, nowSeconds());
     this.prober = new LiveProber(loaded.config.probes, log, () => this.publish());
   }

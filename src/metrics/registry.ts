@@ -3,11 +3,12 @@
  * facts (build, config reloads, scan and scrape durations) and prom-client's default process
  * metrics. The report registry's text only changes when a new Report arrives (once per scan), so it
  * is rendered once per Report and reused; each scrape renders only the small live registry.
- * Nothing here reads files; the caller hands in the latest Report.
+ * The caller hands in the latest Report; the only file read is the worker's state (renewal-gauges.ts).
  */
 import { Counter, Gauge, Registry, Summary, collectDefaultMetrics } from 'prom-client';
 import type { Report } from '../evaluate';
 import { VERSION } from '../shared/version';
+import { createRenewalGauges } from './renewal-gauges';
 import { createReportRenderer } from './report-gauges';
 
 export interface ExporterMetrics {
@@ -21,10 +22,12 @@ export interface ExporterMetrics {
   expose(): Promise<Buffer[]>;
 }
 
-export function createMetrics(getReport: () => Report | undefined): ExporterMetrics {
+/** `stateDir`: where the worker's state file is, read at scrape time for the renewal metrics. */
+export function createMetrics(getReport: () => Report | undefined, stateDir: () => string): ExporterMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const renewal = createRenewalGauges(registry, stateDir);
 
   new Gauge({ name: 'xmpp_cert_build_info', help: 'Build facts; always 1.', labelNames: ['version', 'nodejs_version'], registers }).set(
     { version: VERSION, nodejs_version: process.version },
@@ -53,6 +56,7 @@ export function createMetrics(getReport: () => Report | undefined): ExporterMetr
       const end = scrape.startTimer();
       const report = getReport();
       if (rendered === undefined || rendered.report !== report) rendered = { report, chunks: createReportRenderer()(report) };
+      await renewal.refresh();
       const chunks = [Buffer.from(await registry.metrics()), ...(await rendered.chunks)];
       end();
       return chunks;

@@ -4,7 +4,10 @@
  */
 import type { Logger } from '../shared/log';
 
-/** One certificate: its name (the directory under certs/) and every name it must cover, name first. */
+/**
+ * One certificate: its name (the directory under certs/) and every name it must cover. By default
+ * the name is the first domain; a configured group's name may be a directory name only.
+ */
 export interface CertificateGroup {
   name: string;
   domains: string[];

@@ -24,9 +24,10 @@ import { metricFamilies, parseMetrics, value } from '../helpers/metrics-text';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-app-'));
 const certs = path.join(root, 'certs');
+const stateDir = path.join(root, 'state');
 let report: Report | undefined;
 let web: WebConfig | undefined;
-const metrics = createMetrics(() => report);
+const metrics = createMetrics(() => report, () => stateDir);
 let config: ReturnType<typeof loadConfig>['config'];
 const app = createApp({ metrics, getReport: () => report, getConfig: () => config, log: createLogger('silent'), getWebConfig: () => web });
 

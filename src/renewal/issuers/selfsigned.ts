@@ -1,28 +1,46 @@
 /**
- * The self-signed issuer: a fresh ECDSA P-256 key and a certificate for a group of names, made
- * with @peculiar/x509 on node's WebCrypto. For the embedded default and as the last-resort
- * fallback; never a replacement for a valid CA certificate (the renewal policy decides that).
- * Needs `import "reflect-metadata"` once at the entry point (cli.ts does it).
+ * The self-signed issuer: a fresh key (ECDSA P-256/P-384 or RSA) and a certificate for a group of
+ * names, made with @peculiar/x509 on node's WebCrypto. For the embedded default and as the
+ * last-resort fallback; never a replacement for a valid CA certificate (policy.ts decides that).
+ * @peculiar/x509 needs reflect-metadata loaded first; this module is its only user, so it loads it.
  */
+import 'reflect-metadata';
 import crypto from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { IssueError, messageOf } from '../../shared/errors';
+import type { KeyType, SelfSignedIssuerConfig } from '../../config/renewal-schema';
+import { IssueError, RenewalError, messageOf } from '../../shared/errors';
+import type { IssuedPair, Issuer } from '../types';
 
-export interface IssuedPair {
-  /** The certificate chain, leaf first (here: only the leaf). */
-  certificatePem: string;
-  privateKeyPem: string;
-  notAfter: Date;
+type Algorithm = crypto.webcrypto.RsaHashedKeyGenParams | (crypto.webcrypto.EcKeyGenParams & { hash: string });
+
+const ALGORITHMS: Record<KeyType, Algorithm> = {
+  'ecdsa-p256': { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' },
+  'ecdsa-p384': { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' },
+  'rsa-2048': { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+  'rsa-4096': { name: 'RSASSA-PKCS1-v1_5', modulusLength: 4096, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+};
+
+export function createSelfSignedIssuer(config: SelfSignedIssuerConfig): Issuer {
+  return {
+    name: config.name ?? 'selfsigned',
+    type: 'selfsigned',
+    async issue(group) {
+      try {
+        return await issueSelfSigned(group.domains, config.lifetime, new Date(), config.keyType);
+      } catch (err) {
+        throw new RenewalError(messageOf(err), 'unknown', group.name, {}, { cause: err });
+      }
+    },
+  };
 }
 
-const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-
-export async function issueSelfSigned(names: readonly string[], lifetimeSeconds: number, now = new Date()): Promise<IssuedPair> {
+export async function issueSelfSigned(names: readonly string[], lifetimeSeconds: number, now = new Date(), keyType: KeyType = 'ecdsa-p256'): Promise<IssuedPair> {
   const [primary] = names;
   if (!primary) throw new IssueError('a certificate needs at least one name', '');
   try {
     x509.cryptoProvider.set(crypto.webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-    const keys = (await crypto.webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as crypto.webcrypto.CryptoKeyPair;
+    const algorithm = ALGORITHMS[keyType];
+    const keys = (await crypto.webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as crypto.webcrypto.CryptoKeyPair;
     // Backdate an hour so a peer with a slightly slow clock accepts it at once.
     const notBefore = new Date(now.getTime() - 3600_000);
     const notAfter = new Date(now.getTime() + lifetimeSeconds * 1000);
@@ -31,7 +49,7 @@ export async function issueSelfSigned(names: readonly string[], lifetimeSeconds:
       name: `CN=${primary}`,
       notBefore,
       notAfter,
-      signingAlgorithm: ALGORITHM,
+      signingAlgorithm: algorithm,
       keys,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),

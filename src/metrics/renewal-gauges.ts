@@ -1,0 +1,65 @@
+/**
+ * The xmpp_cert_renewal_* and worker metrics, from the worker's state file read at scrape time
+ * (cached by the reader until the file changes). `refresh()` awaits the read, then resets and sets
+ * every series synchronously, so a scrape never sees half a state. Every failure reason of every
+ * group starts at 0, so rate() and increase() work from the first failure on.
+ * It never writes: a corrupt file is reported (read_success 0), not moved; the worker does that.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { FAILURE_REASONS } from '../renewal/failure-reasons';
+import { readStateForScrape } from '../renewal/state';
+import type { GroupState, WorkerState } from '../renewal/state-types';
+
+export interface RenewalGauges {
+  refresh(): Promise<void>;
+}
+
+export function createRenewalGauges(registry: Registry, stateDir: () => string): RenewalGauges {
+  const registers = [registry];
+  const domain = ['domain'] as const;
+  const attempts = new Counter({
+    name: 'xmpp_cert_renewal_attempts_total',
+    help: 'Renewal attempts per certificate group (domain = the group name); reason is "none" for successes.',
+    labelNames: ['domain', 'result', 'reason'],
+    registers,
+  });
+  const timestamp = (name: string, help: string) => new Gauge({ name, help, labelNames: domain, registers });
+  const lastAttempt = timestamp('xmpp_cert_renewal_last_attempt_timestamp_seconds', 'When the worker last tried to renew the group.');
+  const lastSuccess = timestamp('xmpp_cert_renewal_last_success_timestamp_seconds', 'When the group was last renewed and installed.');
+  const lastFailure = timestamp('xmpp_cert_renewal_last_failure_timestamp_seconds', 'When a renewal attempt for the group last failed.');
+  const nextAttempt = timestamp('xmpp_cert_renewal_next_attempt_timestamp_seconds', 'Earliest next attempt after failures (backoff or a CA Retry-After).');
+  const consecutive = new Gauge({ name: 'xmpp_cert_renewal_consecutive_failures', help: 'Failed renewal runs in a row for the group (0 after a success).', labelNames: domain, registers });
+  const fallback = new Gauge({ name: 'xmpp_cert_renewal_fallback_in_use', help: '1 while a self-signed fallback is installed because no CA could issue.', labelNames: domain, registers });
+  const verified = new Gauge({ name: 'xmpp_cert_renewal_verify_success', help: '1 when the endpoints served the newly installed certificate after the last install, 0 when not; absent when not verified.', labelNames: ['domain', 'result'], registers });
+  const info = new Gauge({ name: 'xmpp_cert_renewal_info', help: 'The group: its names and the issuer of the certificate the worker installed; always 1.', labelNames: ['domain', 'names', 'issuer'], registers });
+  const heartbeat = new Gauge({ name: 'xmpp_cert_worker_heartbeat_timestamp_seconds', help: 'Last heartbeat of the renewal worker (written every minute while it runs).', registers });
+  const readOk = new Gauge({ name: 'xmpp_cert_renewal_state_read_success', help: '1 when the worker state file was read (or does not exist yet), 0 when it is unreadable or corrupt.', registers });
+  const perGroup = [attempts, lastAttempt, lastSuccess, lastFailure, nextAttempt, consecutive, fallback, verified, info];
+
+  const fill = (name: string, g: GroupState) => {
+    attempts.inc({ domain: name, result: 'success', reason: 'none' }, g.successes);
+    for (const reason of FAILURE_REASONS) attempts.inc({ domain: name, result: 'failure', reason }, g.failures[reason] ?? 0);
+    const times: Array<[Gauge, number | undefined]> = [[lastAttempt, g.lastAttempt], [lastSuccess, g.lastSuccess], [lastFailure, g.lastFailure], [nextAttempt, g.nextAttempt]];
+    for (const [gauge, value] of times) if (value !== undefined) gauge.set({ domain: name }, value);
+    consecutive.set({ domain: name }, g.consecutiveFailures);
+    fallback.set({ domain: name }, g.fallback ? 1 : 0);
+    if (g.verify && g.verify.result !== 'skipped') verified.set({ domain: name, result: g.verify.result }, g.verify.result === 'served' ? 1 : 0);
+    info.set({ domain: name, names: g.domains.join(','), issuer: g.issuer ?? '' }, 1);
+  };
+
+  const apply = (state: WorkerState | undefined, ok: boolean) => {
+    for (const metric of perGroup) metric.reset();
+    heartbeat.reset();
+    readOk.set(ok ? 1 : 0);
+    if (!state) return;
+    if (state.heartbeat !== undefined) heartbeat.set(state.heartbeat);
+    for (const [name, g] of Object.entries(state.groups)) fill(name, g);
+  };
+
+  return {
+    async refresh() {
+      const { state, error } = await readStateForScrape(stateDir());
+      apply(state, error === undefined);
+    },
+  };
+}

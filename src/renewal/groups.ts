@@ -1,0 +1,50 @@
+/**
+ * Certificate groups: which names share one certificate. By default one per VirtualHost (or
+ * configured domain) with the Components below it (conference.example.org goes with example.org);
+ * a Component below no host gets its own. `renewal.certificates` replaces this entirely.
+ * Also finds a group's current leaf in an Inventory. Pure; no I/O.
+ */
+import type { Certificate } from '../cert';
+import type { DomainEntry, Inventory } from '../sources/inventory-types';
+import type { CertificateGroup } from './types';
+
+export function certificateGroups(domains: readonly DomainEntry[], configured?: readonly CertificateGroup[]): CertificateGroup[] {
+  // A configured name is the directory only; the certificate holds exactly `domains`.
+  if (configured) return configured.map((g) => ({ name: g.name, domains: unique([...g.domains]) }));
+  const hosts = domains.filter((d) => d.origin !== 'Component').map((d) => d.name);
+  const groups = new Map<string, string[]>(hosts.map((h) => [h, [h]]));
+  for (const component of domains.filter((d) => d.origin === 'Component')) {
+    if (groups.has(component.name)) continue;
+    const parent = closestParent(component.name, hosts);
+    if (parent) groups.get(parent)!.push(component.name);
+    else groups.set(component.name, [component.name]);
+  }
+  return [...groups].map(([name, names]) => ({ name, domains: unique(names) }));
+}
+
+/** The longest host that `name` is a subdomain of: a.b.example.org joins b.example.org before example.org. */
+function closestParent(name: string, hosts: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const host of hosts) if (name.endsWith(`.${host}`) && (!best || host.length > best.length)) best = host;
+  return best;
+}
+
+/** The group that holds `domain`, or a new one-name group. */
+export function groupFor(domain: string, groups: readonly CertificateGroup[]): CertificateGroup {
+  return groups.find((g) => g.name === domain) ?? groups.find((g) => g.domains.includes(domain)) ?? { name: domain, domains: [domain] };
+}
+
+/**
+ * The group's certificate: what the worker installs (`<certs>/<name>/fullchain.pem`), else the file
+ * Prosody would serve for the group's name. Undefined when neither holds a readable certificate.
+ */
+export function currentLeaf(group: CertificateGroup, inventory: Inventory, ownFile: string | undefined): Certificate | undefined {
+  const served = inventory.domains.find((d) => d.name === group.name)?.served?.cert;
+  for (const file of [ownFile, served]) {
+    const result = file ? inventory.files.get(file) : undefined;
+    if (result?.ok && result.certificates[0]) return result.certificates[0];
+  }
+  return undefined;
+}
+
+const unique = (names: string[]) => [...new Set(names)];

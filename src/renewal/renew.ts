@@ -1,0 +1,312 @@
+/**
+ * Renews one certificate group, start to end, under the group's lock: re-read the current
+ * certificate, decide (policy.ts), try the CA issuers in order with `renewal.retry` attempts
+ * each, fall back to self-signed only when policy allows, install atomically, reload, verify the
+ * served leaf, and record every attempt in the state file. Each step is reported through `step`.
+ * It does not schedule (worker.ts) nor find groups (groups.ts).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseCertificates, type Certificate } from '../cert';
+import type { Config } from '../config';
+import { thresholdsFor } from '../evaluate/thresholds';
+import { RenewalError, messageOf } from '../shared/errors';
+import type { Logger } from '../shared/log';
+import type { FailureReason } from './failure-reasons';
+import { installPair } from './install';
+import { withGroupLock } from './lock';
+import { backoffSeconds, decide, mayInstallFallback, type Decision } from './policy';
+import { reload } from './reload';
+import { readState, updateState } from './state';
+import { emptyGroupState, type GroupState } from './state-types';
+import type { CertificateGroup, IssuedPair, Issuer } from './types';
+import { verifyServed, type Verification } from './verify';
+
+export type RenewResult = 'renewed' | 'fallback' | 'not_due' | 'waiting' | 'failed';
+
+export interface RenewOutcome {
+  group: CertificateGroup;
+  result: RenewResult;
+  decision?: Decision;
+  issuer?: string;
+  /** The last failure (a renewal may still end `fallback`, or `failed` after issuing: reload, verify). */
+  error?: RenewalError;
+  verify?: Verification;
+  nextAttempt?: number;
+}
+
+export interface RenewOptions {
+  /** Renew even when not due, and ignore a pending Retry-After/backoff wait. */
+  force?: boolean;
+  /** Only this issuer (by name); no fallback unless it is the self-signed one. */
+  issuer?: string;
+}
+
+export interface RenewerDeps {
+  config: Config;
+  certsDir: string;
+  issuers: readonly Issuer[];
+  log: Logger;
+  /** Components (from discovery): probed over s2s only when verifying. */
+  components?: ReadonlySet<string>;
+  now?: () => number;
+  /** Aborted on shutdown: no retry delay is waited out, no further attempt started. */
+  signal?: AbortSignal;
+  /** Every step, for the log (worker) or stdout (one-shot commands). */
+  step: (group: CertificateGroup, text: string) => void;
+}
+
+/** Failures where trying again within the same run cannot help (or would hammer the CA). */
+const FINAL_REASONS: ReadonlySet<FailureReason> = new Set(['unauthorized', 'bad_csr', 'rate_limited']);
+
+export class Renewer {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: RenewerDeps) {
+    this.now = deps.now ?? (() => Date.now() / 1000);
+  }
+
+  /** Resolves after `ms`, or at once when the worker is stopping. */
+  private sleep(ms: number): Promise<void> {
+    const signal = this.deps.signal;
+    if (signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  get stateDir(): string {
+    return this.deps.config.renewal.stateDir;
+  }
+
+  /** `certs/<name>/fullchain.pem`: where the group's certificate lives. */
+  lineage(group: CertificateGroup): string {
+    return path.join(this.deps.certsDir, group.name);
+  }
+
+  /** Waits for the group's lock (another worker may be renewing it), then renews if due. */
+  async renew(group: CertificateGroup, options: RenewOptions = {}): Promise<RenewOutcome> {
+    return withGroupLock(this.stateDir, group.name, () => this.renewLocked(group, options), this.deps.log);
+  }
+
+  private async renewLocked(group: CertificateGroup, options: RenewOptions): Promise<RenewOutcome> {
+    const current = await this.readCurrent(group);
+    const { state } = await readState(this.stateDir);
+    const decision = await this.decide(group, current, state.groups[group.name]);
+    if (!decision.due && !options.force) {
+      this.step(group, `not due: renewal point ${new Date(decision.dueAt * 1000).toISOString()} (${decision.reason})`);
+      return { group, result: 'not_due', decision };
+    }
+    if (decision.waitUntil && !options.force) {
+      this.step(group, `due (${decision.reason}) but waiting until ${new Date(decision.waitUntil * 1000).toISOString()} (Retry-After or backoff)`);
+      return { group, result: 'waiting', decision, nextAttempt: decision.waitUntil };
+    }
+    this.step(group, options.force && !decision.due ? 'forced renewal' : `due: ${describeDue(decision)}`);
+    const chosen = this.chooseIssuers(options.issuer);
+    let failure: RenewalError | undefined;
+    for (const issuer of chosen.primary) {
+      const issued = await this.tryIssuer(issuer, group, current);
+      if ('pair' in issued) return this.complete(group, issued.pair, issuer, false, decision);
+      failure = issued.error;
+    }
+    const fallback = chosen.fallback;
+    if (fallback && mayInstallFallback(current, this.now(), decision.reason)) {
+      this.step(group, `no CA could issue; falling back to a self-signed certificate (${fallback.name})`);
+      const issued = await this.tryIssuer(fallback, group, current, 1);
+      if ('pair' in issued) return this.complete(group, issued.pair, fallback, true, decision, failure);
+      failure = issued.error;
+    } else if (fallback && current) {
+      this.step(group, 'keeping the current certificate: a valid certificate is never replaced by a self-signed one');
+    }
+    return this.recordRunFailure(group, decision, failure ?? new RenewalError(`no issuer configured for ${group.name}`, 'unknown', group.name));
+  }
+
+  private async decide(group: CertificateGroup, current: Certificate | undefined, state: GroupState | undefined): Promise<Decision> {
+    const ca = this.deps.issuers.find((i) => i.renewalInfo);
+    const window = current && !current.selfSigned && ca?.renewalInfo ? await ca.renewalInfo(await this.currentPem(group), this.deps.log) : undefined;
+    return decide({
+      domains: group.domains,
+      ...(current ? { current } : {}),
+      now: this.now(),
+      renewal: thresholdsFor(group.name, this.deps.config.thresholds).renewal,
+      caConfigured: this.deps.issuers.some((i) => i.type !== 'selfsigned'),
+      ...(window ? { window } : {}),
+      ...(state ? { state } : {}),
+    });
+  }
+
+  /** CA issuers first (all tried in order); the self-signed one is kept as the fallback. */
+  private chooseIssuers(name: string | undefined): { primary: Issuer[]; fallback?: Issuer } {
+    const issuers = this.deps.issuers;
+    if (name) {
+      const only = issuers.find((i) => i.name === name);
+      if (!only) throw new RenewalError(`no issuer named "${name}" (configured: ${issuers.map((i) => i.name).join(', ')})`, 'unknown', '');
+      return { primary: [only] };
+    }
+    const primary = issuers.filter((i) => i.type !== 'selfsigned');
+    const selfSigned = issuers.find((i) => i.type === 'selfsigned');
+    if (primary.length === 0) return { primary: selfSigned ? [selfSigned] : [] };
+    return { primary, ...(selfSigned ? { fallback: selfSigned } : {}) };
+  }
+
+  /** Up to `retry.count` attempts, `retry.delay` apart; never earlier than a CA's Retry-After. */
+  private async tryIssuer(
+    issuer: Issuer,
+    group: CertificateGroup,
+    current: Certificate | undefined,
+    attempts = this.deps.config.renewal.retry.count || 1,
+  ): Promise<{ pair: IssuedPair } | { error: RenewalError }> {
+    const replacing = current && !current.selfSigned ? await this.currentPem(group) : undefined;
+    let error: RenewalError | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      this.step(group, `attempt ${attempt}/${attempts} with ${issuer.name}`);
+      try {
+        const pair = await issuer.issue(group, { log: this.deps.log, ...(replacing ? { replacing } : {}) });
+        this.step(group, `issued by ${issuer.name}, valid until ${pair.notAfter.toISOString()}`);
+        return { pair };
+      } catch (err) {
+        error = asRenewalError(err, group);
+        await this.recordAttemptFailure(group, error, issuer);
+        this.step(group, `failed (${error.reason}): ${error.message}`);
+        if (FINAL_REASONS.has(error.reason as FailureReason) || attempt === attempts) break;
+        // A Retry-After later than our own delay ends the run: the scheduler honours it (state nextAttempt).
+        const delay = this.deps.config.renewal.retry.delay;
+        const retryAfter = error.details.retryAfter;
+        if (retryAfter !== undefined && retryAfter - this.now() > delay) break;
+        this.step(group, `next attempt in ${delay}s`);
+        await this.sleep(delay * 1000);
+        if (this.deps.signal?.aborted) break;
+      }
+    }
+    return { error: error! };
+  }
+
+  /** Install, reload, verify, record. A failure after issuing keeps the installed pair (or the old one). */
+  private async complete(group: CertificateGroup, pair: IssuedPair, issuer: Issuer, fallback: boolean, decision: Decision, caFailure?: RenewalError): Promise<RenewOutcome> {
+    const { install, reload: reloadConfig } = this.deps.config.renewal;
+    const leaf = parseLeaf(pair.certificatePem);
+    try {
+      const installed = await installPair(this.deps.certsDir, group.name, pair, install);
+      this.step(group, `installed ${installed.certificate} and ${installed.key} (key mode ${install.keyMode.toString(8).padStart(4, '0')})`);
+      if (reloadConfig) this.step(group, (await reload(reloadConfig, group, this.lineage(group))).did);
+    } catch (err) {
+      const error = asRenewalError(err, group, 'install');
+      await this.recordAttemptFailure(group, error, issuer);
+      this.step(group, `failed (${error.reason}): ${error.message}`);
+      if (error.reason === 'install') return this.recordRunFailure(group, decision, error);
+      await this.recordInstalled(group, issuer, fallback, leaf);
+      return { group, result: 'failed', decision, issuer: issuer.name, error };
+    }
+    const verify = await verifyServed(group, pair.certificatePem, this.deps.config, this.deps.components ?? new Set(), this.deps.log);
+    this.step(group, `verify: ${verify.result}: ${verify.detail}`);
+    await this.recordInstalled(group, issuer, fallback, leaf, verify);
+    if (verify.result === 'mismatch') {
+      const error = new RenewalError(`${group.name}: ${verify.detail}`, 'verify', group.name);
+      await this.recordAttemptFailure(group, error, issuer);
+      return { group, result: 'failed', decision, issuer: issuer.name, error, verify };
+    }
+    if (fallback) return this.recordRunFailure(group, decision, caFailure!, 'fallback', issuer.name, verify);
+    await updateState(this.stateDir, (s) => {
+      const g = groupState(s.groups, group);
+      g.successes++;
+      g.consecutiveFailures = 0;
+      g.lastSuccess = g.lastAttempt = this.now();
+      delete g.nextAttempt;
+    });
+    return { group, result: 'renewed', decision, issuer: issuer.name, verify };
+  }
+
+  private async recordInstalled(group: CertificateGroup, issuer: Issuer, fallback: boolean, leaf: Certificate | undefined, verify?: Verification): Promise<void> {
+    await updateState(this.stateDir, (s) => {
+      const g = groupState(s.groups, group);
+      g.issuer = issuer.name;
+      g.fallback = fallback;
+      if (leaf) {
+        g.serial = leaf.serial;
+        g.notAfter = leaf.notAfter;
+      }
+      if (verify) g.verify = { result: verify.result, at: this.now(), detail: verify.detail };
+    });
+  }
+
+  private async recordAttemptFailure(group: CertificateGroup, error: RenewalError, _issuer: Issuer): Promise<void> {
+    const reason = error.reason as FailureReason;
+    await updateState(this.stateDir, (s) => {
+      const g = groupState(s.groups, group);
+      g.failures[reason] = (g.failures[reason] ?? 0) + 1;
+      g.lastAttempt = g.lastFailure = this.now();
+      g.lastReason = reason;
+      g.lastError = error.message;
+      if (reason === 'validation') {
+        g.lastFailureDomain = error.domain;
+        if (error.details.challenge) g.lastFailureChallenge = error.details.challenge;
+      }
+    });
+  }
+
+  /** After a failed run: the next attempt waits for the backoff and any Retry-After. */
+  private async recordRunFailure(group: CertificateGroup, decision: Decision, error: RenewalError, result: RenewResult = 'failed', issuer?: string, verify?: Verification): Promise<RenewOutcome> {
+    const { initial, max } = this.deps.config.renewal.backoff;
+    let nextAttempt = 0;
+    await updateState(this.stateDir, (s) => {
+      const g = groupState(s.groups, group);
+      g.consecutiveFailures++;
+      nextAttempt = Math.max(this.now() + backoffSeconds(g.consecutiveFailures, initial, max), error.details.retryAfter ?? 0);
+      g.nextAttempt = nextAttempt;
+    });
+    this.step(group, `${result === 'fallback' ? 'self-signed fallback in place' : 'renewal failed'}; next attempt not before ${new Date(nextAttempt * 1000).toISOString()}`);
+    return { group, result, decision, error, nextAttempt, ...(issuer ? { issuer } : {}), ...(verify ? { verify } : {}) };
+  }
+
+  private async readCurrent(group: CertificateGroup): Promise<Certificate | undefined> {
+    const pem = await this.currentPem(group);
+    return pem ? parseLeaf(pem) : undefined;
+  }
+
+  private async currentPem(group: CertificateGroup): Promise<string> {
+    return fs.promises.readFile(path.join(this.lineage(group), 'fullchain.pem'), 'utf8').catch(() => '');
+  }
+
+  private step(group: CertificateGroup, text: string): void {
+    this.deps.step(group, text);
+  }
+}
+
+function groupState(groups: Record<string, GroupState>, group: CertificateGroup): GroupState {
+  const g = (groups[group.name] ??= emptyGroupState(group.domains));
+  g.domains = group.domains;
+  return g;
+}
+
+function parseLeaf(pem: string): Certificate | undefined {
+  const parsed = parseCertificates(Buffer.from(pem));
+  return parsed.ok ? parsed.certificates[0] : undefined;
+}
+
+function asRenewalError(err: unknown, group: CertificateGroup, reason: FailureReason = 'unknown'): RenewalError {
+  if (err instanceof RenewalError) return err;
+  return new RenewalError(`${group.name}: ${messageOf(err)}`, reason, group.name, {}, { cause: err });
+}
+
+function describeDue(d: Decision): string {
+  switch (d.reason) {
+    case 'missing':
+      return 'no certificate';
+    case 'expired':
+      return `expired at ${new Date(d.dueAt * 1000).toISOString()}`;
+    case 'self_signed':
+      return 'a self-signed certificate is in place and a CA issuer is configured';
+    case 'not_covered':
+      return `${d.uncovered} is not covered by the current certificate`;
+    case 'ari_window':
+      return `inside the CA's renewal window (from ${new Date(d.dueAt * 1000).toISOString()})`;
+    case 'threshold':
+      return `past the renewal point ${new Date(d.dueAt * 1000).toISOString()}`;
+  }
+}
