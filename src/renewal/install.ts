@@ -1,59 +1,258 @@
 /**
- * Writes a certificate and key into Prosody's layout, `<certs>/<name>/fullchain.pem` and
- * `privkey.pem`: each through a temp file in the same directory, fsynced, renamed, then the
- * directory fsynced; the key is created 0600 and never exists with wider rights. The key goes
- * first so Prosody never sees a new certificate without its key.
- * Not yet here (renewal worker issue): keeping previous pairs and the crash-consistent swap of an
- * existing pair.
+ * Installs a certificate and key in Prosody's layout, `certs/<name>/fullchain.pem` + `privkey.pem`,
+ * so that a crash at any moment leaves the old pair or the new pair, never a mix, and keeps the
+ * last `keep` previous pairs. Does not reload Prosody, take the lock (lock.ts) or decide when to
+ * renew.
+ *
+ * How (paths in install-layout.ts): `certs/<name>` is a symlink to a generation directory
+ * `certs/.xmpp-cert/<name>/<gen>/`. A new generation is built under a temp name (both files
+ * written, chowned, chmodded and fsynced, then the directory fsynced), renamed to `<gen>` (so a
+ * named generation is always complete), the archive directory fsynced; then a new symlink is
+ * renamed over `certs/<name>`, one atomic rename(2), and the certs directory fsynced. Generations
+ * are never modified once named; older ones beyond `keep` are removed afterwards. A failure before
+ * the rename removes what was built; a failure of the fsync after it points the link back. A crash
+ * leaves only temp names behind, which recoverInstall() removes.
+ *
+ * Migration: when certs/<name> is a real directory (an operator's pair, or an older version of
+ * this program) there is no atomic directory-to-symlink swap (renameat2 RENAME_EXCHANGE is not
+ * exposed by node), so the new generation and a temp symlink are made first, then two renames
+ * back to back: the directory into the archive (it becomes the previous generation, kept intact),
+ * the symlink into its place. Between those two renames certs/<name> is missing; a crash there is
+ * repaired by recoverInstall(), which links the newest generation. A symlink we did not make (to
+ * certbot's live directory, say) is replaced atomically; its pair is first copied in as a
+ * generation, so it is kept as a backup.
+ *
+ * What a reader sees: Prosody (0.12, LuaSec) opens fullchain.pem and privkey.pem by path, in two
+ * separate opens (certificate, then key, then OpenSSL checks they match). Each open resolves the
+ * symlink again, so if our rename lands between them, that one load reads the old certificate
+ * and the new key. No layout of two files can prevent that; what this one guarantees is that the
+ * pair on disk is always consistent, so any later read is right. Prosody reads these files only at
+ * startup, on reload and when a host is activated; the worker installs and then reloads, one
+ * after the other, so its own reload never straddles its own swap. A straddle needs someone else's
+ * reload to hit the microseconds between the two opens exactly when the swap happens; OpenSSL
+ * then refuses the pair ("key values mismatch"), Prosody logs it and keeps no STARTTLS context for
+ * that host until the next reload (direct-TLS ports keep the old context), and the worker's
+ * served-certificate check sees it. A reader that resolves the link once (realpath) and opens
+ * both files in that directory never sees a mix.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { IssueError, messageOf } from '../shared/errors';
+import { ensureDir, realOps, tempSuffix, type FileOwner, type FsOps } from './durable-fs';
+import { resolveOwner } from './file-owner';
+import { ARCHIVE_DIR, CERT_FILE, KEY_FILE, currentOf, generationName, layoutOf, readArchive, type Current, type Layout } from './install-layout';
+import { makeTempLink, recoverInstall, swapLink, type Recovery } from './install-swap';
+
+export { activateGeneration, recoverInstall, type Recovery } from './install-swap';
+export { listGenerations, type GenerationInfo } from './install-layout';
+
+export interface PairPem {
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+/** renewal.install in the config; every field optional here. */
+export interface InstallOptions {
+  /** Default 0o600; 0o640 with `group` lets Prosody's group read the key. */
+  keyMode?: number;
+  /** User / group name or numeric id; chown is applied only when set. */
+  owner?: string | number;
+  group?: string | number;
+  /** Previous generations kept beside the live one; default 3. */
+  keep?: number;
+}
 
 export interface InstalledPair {
+  /** certs/<name> (the symlink). */
   dir: string;
   certificate: string;
   key: string;
+  /** The generation now live ("000004"). */
+  generation: string;
+  /** The generation live before, when there was a pair (a migrated directory counts). */
+  previous?: string;
+  /** Generations removed because they were beyond `keep`. */
+  removed: string[];
+  /** Housekeeping that failed after the install itself succeeded (the caller logs them). */
+  warnings: string[];
 }
 
-export async function installPair(certsDir: string, name: string, certificatePem: string, privateKeyPem: string): Promise<InstalledPair> {
-  const dir = path.join(certsDir, name);
-  const pair = { dir, certificate: path.join(dir, 'fullchain.pem'), key: path.join(dir, 'privkey.pem') };
-  try {
-    await fs.promises.mkdir(dir, { recursive: true, mode: 0o755 });
-    await writeAtomic(pair.key, privateKeyPem, 0o600);
-    await writeAtomic(pair.certificate, certificatePem, 0o644);
-    await syncDir(dir);
-    return pair;
-  } catch (err) {
-    throw new IssueError(`cannot install the certificate for ${name} in ${dir}: ${messageOf(err)} (check that the directory is writable)`, name, { cause: err });
-  }
+interface Settings {
+  keyMode: number;
+  owner: FileOwner;
 }
 
-async function writeAtomic(file: string, content: string, mode: number): Promise<void> {
-  const temp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-  const handle = await fs.promises.open(temp, 'wx', mode);
+/** `ops` is for fault-injection tests only. */
+export async function installPair(certsDir: string, name: string, pair: PairPem, options: InstallOptions = {}, ops: FsOps = realOps): Promise<InstalledPair> {
+  const layout = layoutOf(certsDir, name);
+  const settings: Settings = { keyMode: options.keyMode ?? 0o600, owner: await resolveOwner(options, name) };
+  let recovery: Recovery;
+  let done: { generation: string; previous?: string };
   try {
-    await handle.writeFile(content);
-    await handle.chmod(mode); // the umask may have narrowed or the file system widened it
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fs.promises.rename(temp, file);
+    await fs.promises.mkdir(certsDir, { recursive: true, mode: 0o755 });
+    recovery = await recoverInstall(certsDir, name, ops);
+    done = await install(layout, pair, settings, ops);
   } catch (err) {
-    await fs.promises.rm(temp, { force: true });
+    if (err instanceof IssueError) throw err;
+    throw new IssueError(`cannot install the certificate for ${name} in ${certsDir}: ${messageOf(err)} (check that the directory is writable and has free space; the previous pair is still in place)`, name, { cause: err });
+  }
+  const pruned = await prune(layout, done.generation, options.keep ?? 3, ops);
+  return {
+    dir: layout.link,
+    certificate: path.join(layout.link, CERT_FILE),
+    key: path.join(layout.link, KEY_FILE),
+    ...done,
+    removed: pruned.removed,
+    warnings: [...recovery.warnings, ...pruned.warnings],
+  };
+}
+
+async function install(layout: Layout, pair: PairPem, settings: Settings, ops: FsOps): Promise<{ generation: string; previous?: string }> {
+  await ensureArchive(layout, ops);
+  const current = await currentOf(layout);
+  if (current.kind === 'other' && current.detail === 'not a directory') {
+    throw new IssueError(`${layout.link} is a file, not a directory: move it away so the certificate can be installed there`, layout.name);
+  }
+  const reserved = generationName(await nextNumber(layout, current));
+  const created: string[] = []; // removed again if the install fails, unless one of them is live
+  try {
+    const previous = await previousOf(layout, current, reserved, settings, ops);
+    if (current.kind === 'other' && previous !== undefined) created.push(previous);
+    const generation = previous === reserved ? generationName(Number(reserved) + 1) : reserved;
+    created.push(generation); // before building: a failure after its rename leaves it named
+    await buildGeneration(layout, generation, pair, settings, ops);
+    await commit(layout, generation, previous, current.kind === 'directory' ? previous : undefined, ops);
+    return previous === undefined ? { generation } : { generation, previous };
+  } catch (err) {
+    await removeUnlessLive(layout, created, ops);
     throw err;
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.promises.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+/** Cleanup after a failure: a rollback that failed too may have left one of them live. */
+async function removeUnlessLive(layout: Layout, generations: string[], ops: FsOps): Promise<void> {
+  const current = await currentOf(layout).catch(() => undefined);
+  for (const generation of generations) {
+    if (current?.kind === 'generation' && current.generation === generation) continue;
+    await ops.remove(path.join(layout.archive, generation)).catch(() => undefined);
   }
+}
+
+/** certs/.xmpp-cert/<name>, each level fsynced into its parent when created. */
+async function ensureArchive(layout: Layout, ops: FsOps): Promise<void> {
+  const root = path.join(layout.certsDir, ARCHIVE_DIR);
+  if (await ensureDir(ops, root, 0o755)) await ops.syncDir(layout.certsDir);
+  if (await ensureDir(ops, layout.archive, 0o755)) await ops.syncDir(root);
+}
+
+async function nextNumber(layout: Layout, current: Current): Promise<number> {
+  const { generations } = await readArchive(layout);
+  const numbers = generations.map(Number);
+  if (current.kind === 'generation') numbers.push(Number(current.generation));
+  return Math.max(0, ...numbers) + 1;
+}
+
+/**
+ * The generation that holds the pair in place now: ours as is; a real directory gets the name
+ * `reserved` (it is renamed there in commit); a foreign link's pair is copied in under `reserved`.
+ */
+async function previousOf(layout: Layout, current: Current, reserved: string, settings: Settings, ops: FsOps): Promise<string | undefined> {
+  if (current.kind === 'generation') return current.exists ? current.generation : undefined;
+  if (current.kind === 'directory') return reserved;
+  if (current.kind === 'other') return (await copyForeignPair(layout, reserved, settings, ops)) ? reserved : undefined;
+  return undefined;
+}
+
+/** A link we did not make: keep its pair as a generation; false when it holds no readable pair. */
+async function copyForeignPair(layout: Layout, generation: string, settings: Settings, ops: FsOps): Promise<boolean> {
+  const read = (file: string) => fs.promises.readFile(path.join(layout.link, file), 'utf8').catch(() => undefined);
+  const [certificatePem, privateKeyPem] = await Promise.all([read(CERT_FILE), read(KEY_FILE)]);
+  if (certificatePem === undefined || privateKeyPem === undefined) return false;
+  await buildGeneration(layout, generation, { certificatePem, privateKeyPem }, settings, ops);
+  return true;
+}
+
+/** Writes a complete generation under a temp name, then names it; a named generation is complete. */
+async function buildGeneration(layout: Layout, generation: string, pair: PairPem, settings: Settings, ops: FsOps): Promise<void> {
+  const temp = path.join(layout.archive, `${generation}.tmp-${tempSuffix()}`);
+  const final = path.join(layout.archive, generation);
+  await ops.mkdir(temp, 0o755);
+  try {
+    await ops.createFile(path.join(temp, KEY_FILE), pair.privateKeyPem, settings.keyMode, settings.owner);
+    await ops.createFile(path.join(temp, CERT_FILE), pair.certificatePem, 0o644, settings.owner);
+    await ops.syncDir(temp);
+    await ops.rename(temp, final);
+  } catch (err) {
+    await ops.remove(temp).catch(() => undefined);
+    throw err;
+  }
+  await ops.syncDir(layout.archive); // the caller removes `final` if this fails
+}
+
+/**
+ * Puts `generation` in place. `migrateTo`: certs/<name> is a real directory, renamed into the
+ * archive under that generation right before the link is renamed in (the short window the header
+ * describes). If the fsync after the swap fails, the link is pointed back at `previous`.
+ */
+async function commit(layout: Layout, generation: string, previous: string | undefined, migrateTo: string | undefined, ops: FsOps): Promise<void> {
+  if (migrateTo === undefined) {
+    try {
+      await swapLink(layout, generation, ops);
+    } catch (err) {
+      await rollback(layout, previous, ops);
+      throw err;
+    }
+    return;
+  }
+  await migrate(layout, generation, migrateTo, ops);
+}
+
+async function migrate(layout: Layout, generation: string, migrateTo: string, ops: FsOps): Promise<void> {
+  const temp = await makeTempLink(layout, generation, ops);
+  const aside = path.join(layout.archive, migrateTo);
+  try {
+    await ops.rename(layout.link, aside);
+    try {
+      await ops.rename(temp, layout.link);
+    } catch (err) {
+      await ops.rename(aside, layout.link).catch(() => undefined); // the directory goes back where it was
+      throw err;
+    }
+  } catch (err) {
+    await ops.remove(temp).catch(() => undefined);
+    throw err;
+  }
+  try {
+    await ops.syncDir(layout.archive);
+    await ops.syncDir(layout.certsDir);
+  } catch (err) {
+    // The old pair now lives in the archive: point the link at it rather than move it back.
+    await swapLink(layout, migrateTo, ops).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** If certs/<name> points at the new generation but that is not durable, point it back (or remove it). */
+async function rollback(layout: Layout, previous: string | undefined, ops: FsOps): Promise<void> {
+  const current = await currentOf(layout).catch(() => undefined);
+  if (current?.kind !== 'generation') return; // the swap never happened
+  if (current.generation === previous) return;
+  if (previous !== undefined) await swapLink(layout, previous, ops).catch(() => undefined);
+  else await ops.remove(layout.link).catch(() => undefined);
+}
+
+/** Removes generations beyond `keep`, oldest first, never the live one; failures become warnings. */
+async function prune(layout: Layout, live: string, keep: number, ops: FsOps): Promise<{ removed: string[]; warnings: string[] }> {
+  const result = { removed: [] as string[], warnings: [] as string[] };
+  const { generations } = await readArchive(layout).catch(() => ({ generations: [] as string[] }));
+  const older = generations.filter((g) => g !== live);
+  for (const generation of older.slice(0, Math.max(0, older.length - keep))) {
+    try {
+      await ops.remove(path.join(layout.archive, generation));
+      result.removed.push(generation);
+    } catch (err) {
+      result.warnings.push(`cannot remove the old generation ${path.join(layout.archive, generation)}: ${messageOf(err)}`);
+    }
+  }
+  return result;
 }

@@ -18,8 +18,8 @@ import { withGroupLock } from './lock';
 import { backoffSeconds, decide, mayInstallFallback, type Decision } from './policy';
 import { reload } from './reload';
 import { readState, updateState } from './state';
-import { emptyGroupState, type GroupState } from './state-types';
-import type { CertificateGroup, IssuedPair, Issuer } from './types';
+import { emptyGroupState, type GroupState, type WorkerState } from './state-types';
+import type { CertificateGroup, IssuedPair, Issuer, RenewalWindow } from './types';
 import { verifyServed, type Verification } from './verify';
 
 export type RenewResult = 'renewed' | 'fallback' | 'not_due' | 'waiting' | 'failed';
@@ -33,6 +33,8 @@ export interface RenewOutcome {
   error?: RenewalError;
   verify?: Verification;
   nextAttempt?: number;
+  /** After an install: when the new certificate will be due (the worker wakes then). */
+  nextDue?: number;
 }
 
 export interface RenewOptions {
@@ -130,6 +132,10 @@ export class Renewer {
   private async decide(group: CertificateGroup, current: Certificate | undefined, state: GroupState | undefined): Promise<Decision> {
     const ca = this.deps.issuers.find((i) => i.renewalInfo);
     const window = current && !current.selfSigned && ca?.renewalInfo ? await ca.renewalInfo(await this.currentPem(group), this.deps.log) : undefined;
+    return this.decideFor(group, current, window, state);
+  }
+
+  private decideFor(group: CertificateGroup, current: Certificate | undefined, window?: RenewalWindow, state?: GroupState): Decision {
     return decide({
       domains: group.domains,
       ...(current ? { current } : {}),
@@ -191,6 +197,7 @@ export class Renewer {
   private async complete(group: CertificateGroup, pair: IssuedPair, issuer: Issuer, fallback: boolean, decision: Decision, caFailure?: RenewalError): Promise<RenewOutcome> {
     const { install, reload: reloadConfig } = this.deps.config.renewal;
     const leaf = parseLeaf(pair.certificatePem);
+    const nextDue = leaf ? this.decideFor(group, leaf).dueAt : undefined;
     try {
       const installed = await installPair(this.deps.certsDir, group.name, pair, install);
       this.step(group, `installed ${installed.certificate} and ${installed.key} (key mode ${install.keyMode.toString(8).padStart(4, '0')})`);
@@ -201,29 +208,47 @@ export class Renewer {
       this.step(group, `failed (${error.reason}): ${error.message}`);
       if (error.reason === 'install') return this.recordRunFailure(group, decision, error);
       await this.recordInstalled(group, issuer, fallback, leaf);
-      return { group, result: 'failed', decision, issuer: issuer.name, error };
+      return { group, result: 'failed', decision, issuer: issuer.name, error, ...(nextDue ? { nextDue } : {}) };
     }
-    const verify = await verifyServed(group, pair.certificatePem, this.deps.config, this.deps.components ?? new Set(), this.deps.log);
-    this.step(group, `verify: ${verify.result}: ${verify.detail}`);
+    const verify = await this.verify(group, pair.certificatePem);
     await this.recordInstalled(group, issuer, fallback, leaf, verify);
     if (verify.result === 'mismatch') {
       const error = new RenewalError(`${group.name}: ${verify.detail}`, 'verify', group.name);
       await this.recordAttemptFailure(group, error, issuer);
-      return { group, result: 'failed', decision, issuer: issuer.name, error, verify };
+      return { group, result: 'failed', decision, issuer: issuer.name, error, verify, ...(nextDue ? { nextDue } : {}) };
     }
     if (fallback) return this.recordRunFailure(group, decision, caFailure!, 'fallback', issuer.name, verify);
-    await updateState(this.stateDir, (s) => {
+    await this.update((s) => {
       const g = groupState(s.groups, group);
       g.successes++;
       g.consecutiveFailures = 0;
       g.lastSuccess = g.lastAttempt = this.now();
       delete g.nextAttempt;
     });
-    return { group, result: 'renewed', decision, issuer: issuer.name, verify };
+    return { group, result: 'renewed', decision, issuer: issuer.name, verify, ...(nextDue ? { nextDue } : {}) };
+  }
+
+  /**
+   * Probes until the new leaf is served. On a mismatch, reloads once more: a reload by someone else
+   * that landed between our swap and Prosody's two file opens can leave the previous context loaded.
+   */
+  private async verify(group: CertificateGroup, certificatePem: string): Promise<Verification> {
+    const { config, components, log } = this.deps;
+    let verify = await verifyServed(group, certificatePem, config, components ?? new Set(), log);
+    this.step(group, `verify: ${verify.result}: ${verify.detail}`);
+    if (verify.result !== 'mismatch' || !config.renewal.reload) return verify;
+    try {
+      this.step(group, `reloading once more: ${(await reload(config.renewal.reload, group, this.lineage(group))).did}`);
+      verify = await verifyServed(group, certificatePem, config, components ?? new Set(), log);
+      this.step(group, `verify: ${verify.result}: ${verify.detail}`);
+    } catch (err) {
+      this.step(group, `the second reload failed: ${messageOf(err)}`);
+    }
+    return verify;
   }
 
   private async recordInstalled(group: CertificateGroup, issuer: Issuer, fallback: boolean, leaf: Certificate | undefined, verify?: Verification): Promise<void> {
-    await updateState(this.stateDir, (s) => {
+    await this.update((s) => {
       const g = groupState(s.groups, group);
       g.issuer = issuer.name;
       g.fallback = fallback;
@@ -237,7 +262,7 @@ export class Renewer {
 
   private async recordAttemptFailure(group: CertificateGroup, error: RenewalError, _issuer: Issuer): Promise<void> {
     const reason = error.reason as FailureReason;
-    await updateState(this.stateDir, (s) => {
+    await this.update((s) => {
       const g = groupState(s.groups, group);
       g.failures[reason] = (g.failures[reason] ?? 0) + 1;
       g.lastAttempt = g.lastFailure = this.now();
@@ -254,7 +279,7 @@ export class Renewer {
   private async recordRunFailure(group: CertificateGroup, decision: Decision, error: RenewalError, result: RenewResult = 'failed', issuer?: string, verify?: Verification): Promise<RenewOutcome> {
     const { initial, max } = this.deps.config.renewal.backoff;
     let nextAttempt = 0;
-    await updateState(this.stateDir, (s) => {
+    await this.update((s) => {
       const g = groupState(s.groups, group);
       g.consecutiveFailures++;
       nextAttempt = Math.max(this.now() + backoffSeconds(g.consecutiveFailures, initial, max), error.details.retryAfter ?? 0);
@@ -262,6 +287,11 @@ export class Renewer {
     });
     this.step(group, `${result === 'fallback' ? 'self-signed fallback in place' : 'renewal failed'}; next attempt not before ${new Date(nextAttempt * 1000).toISOString()}`);
     return { group, result, decision, error, nextAttempt, ...(issuer ? { issuer } : {}), ...(verify ? { verify } : {}) };
+  }
+
+  /** State changes go through the state file's lock; a corrupt file found on the way is logged. */
+  private async update(change: (state: WorkerState) => void): Promise<void> {
+    await updateState(this.stateDir, change, this.deps.log);
   }
 
   private async readCurrent(group: CertificateGroup): Promise<Certificate | undefined> {

@@ -8,11 +8,13 @@
  */
 import schedule from 'node-schedule';
 import type { LoadedConfig } from '../config';
+import { messageOf } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import { InventoryScanner } from '../sources/inventory';
 import type { Inventory } from '../sources/inventory-types';
 import { certificateGroups, groupFor } from './groups';
 import { recoverInstall } from './install';
+import { withGroupLock } from './lock';
 import { closeIssuers, createIssuers } from './issuers';
 import { Renewer, type RenewOptions, type RenewOutcome } from './renew';
 import { updateState } from './state';
@@ -104,8 +106,12 @@ export class Worker {
     if (!certsDir) return { inventory };
     for (const group of this.groups(inventory)) {
       if (this.recovered.has(group.name)) continue;
-      await recoverInstall(certsDir, group.name);
-      this.recovered.add(group.name);
+      // Under the group's lock: recovery removes temp names, which may be another worker's install
+      // in progress. A group that cannot be repaired is still tried (its install then fails).
+      await withGroupLock(this.config.renewal.stateDir, group.name, () => recoverInstall(certsDir, group.name), this.log).then(
+        () => this.recovered.add(group.name),
+        (err: unknown) => this.log.error({ group: group.name, err }, messageOf(err)),
+      );
     }
     const components = new Set(inventory.domains.filter((d) => d.origin === 'Component').map((d) => d.name));
     const step = this.options.step ?? ((group: CertificateGroup, text: string) => this.log.info({ group: group.name }, `${group.name}: ${text}`));
@@ -141,15 +147,19 @@ export class Worker {
     const { checkInterval, jitter } = this.config.renewal;
     let next = now + checkInterval + Math.random() * jitter;
     for (const o of outcomes) {
-      const own = o.nextAttempt ?? (o.result === 'not_due' ? o.decision?.dueAt : undefined);
+      const own = o.nextAttempt ?? o.nextDue ?? (o.result === 'not_due' ? o.decision?.dueAt : undefined);
       if (own !== undefined && own < next) next = own;
     }
     return new Date(Math.max(next, now + 1) * 1000);
   }
 
   private beat(): void {
-    updateState(this.config.renewal.stateDir, (s) => {
-      s.heartbeat = Date.now() / 1000;
-    }).catch((err: unknown) => this.log.error({ err }, `cannot write the state file in ${this.config.renewal.stateDir}`));
+    updateState(
+      this.config.renewal.stateDir,
+      (s) => {
+        s.heartbeat = Date.now() / 1000;
+      },
+      this.log,
+    ).catch((err: unknown) => this.log.error({ err }, `cannot write the state file in ${this.config.renewal.stateDir}`));
   }
 }

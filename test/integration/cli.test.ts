@@ -75,12 +75,13 @@ test('config prints the effective config with secrets redacted; config check exi
   expect(runCli(['config', 'check', '--config', config], env).status).toBe(0);
 });
 
-test('run: a self-signed certificate for a domain without one, key 0600, then served', async () => {
-  const config = await setup('fresh', undefined);
+test('run: the worker issues a self-signed certificate for a domain without one, key 0600, then served', async () => {
+  const config = await setup('fresh', undefined, 'renewal:\n  stateDir: state\n  issuers: [{type: selfsigned}]\n');
   const exporter = await startCli(['run', '--config', config, '--listen', '127.0.0.1:0']);
   try {
     const certFile = path.join(root, 'fresh', 'certs', 'fresh.example', 'fullchain.pem');
     const keyFile = path.join(root, 'fresh', 'certs', 'fresh.example', 'privkey.pem');
+    await waitFor(() => fs.existsSync(keyFile), 10_000, 'the installed key');
     expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
     const cert = new X509Certificate(fs.readFileSync(certFile));
     expect(cert.subjectAltName).toBe('DNS:fresh.example');

@@ -1,0 +1,85 @@
+/**
+ * The few file-system writes the worker makes durable (certificate generations, the state file),
+ * as one small `FsOps` object so a test can make any single step fail (ENOSPC) and check that
+ * nothing half-written is left behind. `realOps` is the only implementation outside tests.
+ * Reads (readdir, lstat, readlink) are not here: a failed read changes nothing on disk.
+ * Does not decide layouts or names; install.ts and state.ts do.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+
+/** Numeric ids for chown; an absent field is left unchanged. */
+export interface FileOwner {
+  uid?: number;
+  gid?: number;
+}
+
+export interface FsOps {
+  /** Creates one directory (not its parents); fails with EEXIST when it is there. */
+  mkdir(dir: string, mode: number): Promise<void>;
+  /** Creates `file` (fails if it exists), sets owner and mode, writes `data`, fsyncs. */
+  createFile(file: string, data: string, mode: number, owner?: FileOwner): Promise<void>;
+  /** fsync on a directory: makes the names created or renamed in it durable. */
+  syncDir(dir: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  symlink(target: string, link: string): Promise<void>;
+  /** Removes a file, a symlink or a whole directory tree; a missing path is not an error. */
+  remove(target: string): Promise<void>;
+}
+
+export const realOps: FsOps = {
+  async mkdir(dir, mode) {
+    await fs.promises.mkdir(dir, { mode });
+  },
+  createFile,
+  syncDir,
+  rename: (from, to) => fs.promises.rename(from, to),
+  symlink: (target, link) => fs.promises.symlink(target, link),
+  remove: (target) => fs.promises.rm(target, { recursive: true, force: true }),
+};
+
+async function createFile(file: string, data: string, mode: number, owner: FileOwner = {}): Promise<void> {
+  // Created owner-only: the content is written only after owner and mode are final, so a key never
+  // exists, even empty, with wider rights than configured.
+  const handle = await fs.promises.open(file, 'wx', 0o600);
+  try {
+    if (owner.uid !== undefined || owner.gid !== undefined) await handle.chown(owner.uid ?? -1, owner.gid ?? -1);
+    await handle.chmod(mode); // after chown: chown may clear set-id bits, and the umask may have narrowed the mode
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await fs.promises.rm(file, { force: true }).catch(() => undefined);
+    throw err;
+  }
+  await handle.close();
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch (err) {
+    // Some file systems (a few network and FUSE ones) cannot fsync a directory; the rename is
+    // still atomic there, only its durability across a power cut is up to the file system.
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** mkdir that tolerates an existing directory; true when it was created (the parent then needs a syncDir). */
+export async function ensureDir(ops: FsOps, dir: string, mode: number): Promise<boolean> {
+  try {
+    await ops.mkdir(dir, mode);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) return false;
+    throw err;
+  }
+}
+
+/** A short random suffix for temp names: pid + 4 random bytes, so leftovers say who made them. */
+export function tempSuffix(): string {
+  return `${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+}

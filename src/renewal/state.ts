@@ -1,0 +1,196 @@
+/**
+ * Reads and writes the worker's state file, `<stateDir>/state.json` (shape: state-types.ts).
+ * Writes are atomic (temp file, fsync, rename, directory fsync; mode 0640, the directory 0750).
+ * The worker's read never throws for a bad file: a corrupt one (bad JSON, another version, a wrong
+ * shape) is moved aside to `state.json.corrupt-<time>` and an empty state comes back with a warning
+ * for the caller to log; only an unreadable directory throws (StateError). The exporter's
+ * readStateForScrape() never writes or moves anything and re-parses only when the file changed.
+ * Does not decide what goes into the state (renew.ts, worker.ts do).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { XmppCertError, messageOf } from '../shared/errors';
+import type { Logger } from '../shared/log';
+import { ensureDir, realOps, tempSuffix, type FsOps } from './durable-fs';
+import { FAILURE_REASONS, type FailureReason } from './failure-reasons';
+import { withStateLock } from './lock';
+import { STATE_VERSION, emptyState, type WorkerState } from './state-types';
+
+export const STATE_FILE = 'state.json';
+
+/** The state directory or file cannot be read or written (not: the file's content is bad). */
+export class StateError extends XmppCertError {
+  constructor(message: string, readonly dir: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface StateRead {
+  state: WorkerState;
+  /** Set when a corrupt file was moved aside: say so in the log. */
+  warning?: string;
+}
+
+const seconds = z.number().finite().nonnegative();
+const count = z.number().int().nonnegative();
+const known = new Set<string>(FAILURE_REASONS);
+
+/** Unknown reasons (from a newer version) are dropped rather than making the whole file corrupt. */
+const failures = z.record(z.string(), count).transform((all) => {
+  const kept: Partial<Record<FailureReason, number>> = {};
+  for (const [reason, n] of Object.entries(all)) if (known.has(reason)) kept[reason as FailureReason] = n;
+  return kept;
+});
+
+const groupSchema = z.object({
+  domains: z.array(z.string()),
+  issuer: z.string().optional(),
+  fallback: z.boolean(),
+  successes: count,
+  failures,
+  consecutiveFailures: count,
+  lastAttempt: seconds.optional(),
+  lastSuccess: seconds.optional(),
+  lastFailure: seconds.optional(),
+  lastReason: z.enum(FAILURE_REASONS).optional().catch(undefined),
+  lastError: z.string().optional(),
+  lastFailureDomain: z.string().optional(),
+  lastFailureChallenge: z.string().optional(),
+  nextAttempt: seconds.optional(),
+  serial: z.string().optional(),
+  notAfter: z.number().finite().optional(),
+  verify: z.object({ result: z.enum(['served', 'mismatch', 'unreachable', 'skipped']), at: seconds, detail: z.string().optional() }).optional(),
+});
+
+const stateSchema = z.object({
+  version: z.literal(STATE_VERSION),
+  heartbeat: seconds.optional(),
+  groups: z.record(z.string(), groupSchema),
+});
+
+/** The parsed state, or why the text is not one. */
+export function parseState(text: string): { state: WorkerState } | { error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { error: `not JSON: ${messageOf(err)}` };
+  }
+  const result = stateSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    return { error: `${issue?.path.join('.') || '(top)'}: ${issue?.message ?? 'invalid'}` };
+  }
+  return { state: result.data };
+}
+
+export const stateFile = (stateDir: string): string => path.join(stateDir, STATE_FILE);
+
+/** The worker's read: missing -> empty; corrupt -> moved aside, empty, with a warning. */
+export async function readState(stateDir: string): Promise<StateRead> {
+  const file = stateFile(stateDir);
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { state: emptyState() };
+    if (code !== 'EISDIR') throw new StateError(`cannot read ${file}: ${messageOf(err)} (check that ${stateDir} is readable by the worker's user)`, stateDir, { cause: err });
+    text = '';
+  }
+  const parsed = parseState(text);
+  if ('state' in parsed) return parsed;
+  const aside = await moveAside(file);
+  return { state: emptyState(), warning: `the state file ${file} is corrupt (${parsed.error}); moved it to ${aside} and started from an empty state` };
+}
+
+async function moveAside(file: string): Promise<string> {
+  const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  try {
+    await fs.promises.rename(file, aside);
+  } catch (err) {
+    throw new StateError(`cannot move the corrupt state file ${file} aside: ${messageOf(err)} (check that ${path.dirname(file)} is writable)`, path.dirname(file), { cause: err });
+  }
+  return aside;
+}
+
+/** Atomic write; creates stateDir (0750) when missing. `ops` is for fault-injection tests. */
+export async function writeState(stateDir: string, state: WorkerState, ops: FsOps = realOps): Promise<void> {
+  const file = stateFile(stateDir);
+  const temp = `${file}.tmp-${tempSuffix()}`;
+  try {
+    await fs.promises.mkdir(path.dirname(stateDir), { recursive: true });
+    if (await ensureDir(ops, stateDir, 0o750)) await ops.syncDir(path.dirname(stateDir));
+    await ops.createFile(temp, JSON.stringify(state, null, 2) + '\n', 0o640);
+    await ops.rename(temp, file);
+    await ops.syncDir(stateDir);
+  } catch (err) {
+    await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+    throw new StateError(`cannot write ${file}: ${messageOf(err)} (check that ${stateDir} is writable and has free space)`, stateDir, { cause: err });
+  }
+}
+
+/**
+ * Read, change, write, under the state-file lock so two processes never lose each other's
+ * updates. `change` edits the state in place (or returns a new one). A warning (corrupt file moved
+ * aside) goes to `log` when given, and is returned either way.
+ */
+export async function updateState(stateDir: string, change: (state: WorkerState) => WorkerState | void, log?: Logger): Promise<StateRead> {
+  return withStateLock(stateDir, async () => {
+    const read = await readState(stateDir);
+    if (read.warning) log?.warn({ stateDir }, read.warning);
+    const state = change(read.state) ?? read.state;
+    await writeState(stateDir, state);
+    return read.warning === undefined ? { state } : { state, warning: read.warning };
+  });
+}
+
+export interface ScrapeState {
+  state: WorkerState;
+  status: 'ok' | 'missing' | 'corrupt' | 'unreadable';
+  /** Why the file was not used; absent when ok or missing (no worker has written it yet). */
+  error?: string;
+}
+
+interface CacheEntry {
+  key: string;
+  result: ScrapeState;
+}
+
+/** One entry per state directory: the last file seen, by (inode, size, mtime). */
+const scrapeCache = new Map<string, CacheEntry>();
+
+/**
+ * The exporter's read at scrape time: one open + fstat, and a parse only when the file changed
+ * (a new inode after each atomic write). Never moves or writes anything; never throws.
+ */
+export function readStateForScrape(stateDir: string): ScrapeState {
+  const file = stateFile(stateDir);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: emptyState(), status: 'missing' };
+    return { state: emptyState(), status: 'unreadable', error: `cannot read ${file}: ${messageOf(err)}` };
+  }
+  try {
+    return readOpened(stateDir, file, fd);
+  } catch (err) {
+    return { state: emptyState(), status: 'unreadable', error: `cannot read ${file}: ${messageOf(err)}` };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readOpened(stateDir: string, file: string, fd: number): ScrapeState {
+  const stat = fs.fstatSync(fd);
+  const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+  const cached = scrapeCache.get(stateDir);
+  if (cached?.key === key) return cached.result;
+  const parsed = parseState(fs.readFileSync(fd, 'utf8'));
+  const result: ScrapeState = 'state' in parsed ? { state: parsed.state, status: 'ok' } : { state: emptyState(), status: 'corrupt', error: `${file} is corrupt: ${parsed.error}` };
+  scrapeCache.set(stateDir, { key, result });
+  return result;
+}
+
