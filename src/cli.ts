@@ -75,6 +75,9 @@ async function serve(flags: { listen?: string; webConfigFile?: string }, withWor
   const exporter = new Exporter(loaded, () => load(serverFlags), log);
   // In one process the worker tells the exporter to rescan after an install, so /metrics shows it at once.
   const worker = withWorker ? await createWorker(loaded, log, { onInstalled: () => void exporter.scan() }) : undefined;
+  // The worker will write there: a configured certificate directory that does not exist yet is
+  // created first, so the exporter's first scan does not report it down (a fresh `npm start`).
+  if (worker && loaded.config.prosody.certs) fs.mkdirSync(loaded.config.prosody.certs, { recursive: true, mode: 0o755 });
   await exporter.start();
   process.on('SIGHUP', () => void exporter.reload());
   onShutdown(log, async () => {

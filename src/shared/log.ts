@@ -3,6 +3,7 @@
  * Alert events (status changes) also go, one JSON line each, to `logging.alertLog` when set.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
@@ -20,6 +21,7 @@ export function createLogger(level: string, destination: pino.DestinationStream 
 export function appendAlertLog(file: string | null, event: Record<string, unknown>, log: Logger): void {
   if (!file) return;
   try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
     fs.appendFileSync(file, JSON.stringify({ time: new Date().toISOString(), ...event }) + '\n', { mode: 0o640 });
   } catch (err) {
     log.error({ err, file }, 'cannot append to logging.alertLog; check the path and permissions');
