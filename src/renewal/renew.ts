@@ -3,7 +3,8 @@
  * certificate, decide (policy.ts), try the CA issuers in order with `renewal.retry` attempts
  * each, fall back to self-signed only when policy allows, install atomically, reload, verify the
  * served leaf, and record every attempt in the state file. Each step is reported through `step`.
- * It does not schedule (worker.ts) nor find groups (groups.ts).
+ * What is written to the state file is in record.ts. It does not schedule (worker.ts) nor find
+ * groups (groups.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,10 +16,11 @@ import type { Logger } from '../shared/log';
 import type { FailureReason } from './failure-reasons';
 import { installPair } from './install';
 import { withGroupLock } from './lock';
-import { backoffSeconds, decide, mayInstallFallback, type Decision } from './policy';
+import { decide, mayInstallFallback, type Decision } from './policy';
+import { GroupRecorder } from './record';
 import { reload } from './reload';
-import { readState, updateState } from './state';
-import { emptyGroupState, type GroupState, type WorkerState } from './state-types';
+import { readState } from './state';
+import type { GroupState } from './state-types';
 import type { CertificateGroup, IssuedPair, Issuer, RenewalWindow } from './types';
 import { verifyServed, type Verification } from './verify';
 
@@ -63,9 +65,11 @@ const FINAL_REASONS: ReadonlySet<FailureReason> = new Set(['unauthorized', 'bad_
 
 export class Renewer {
   private readonly now: () => number;
+  private readonly record: GroupRecorder;
 
   constructor(private readonly deps: RenewerDeps) {
     this.now = deps.now ?? (() => Date.now() / 1000);
+    this.record = new GroupRecorder(deps.config, deps.log, this.now);
   }
 
   /** Resolves after `ms`, or at once when the worker is stopping. */
@@ -178,7 +182,7 @@ export class Renewer {
         return { pair };
       } catch (err) {
         error = asRenewalError(err, group);
-        await this.recordAttemptFailure(group, error, issuer);
+        await this.record.attemptFailed(group, error);
         this.step(group, `failed (${error.reason}): ${error.message}`);
         if (FINAL_REASONS.has(error.reason as FailureReason) || attempt === attempts) break;
         // A Retry-After later than our own delay ends the run: the scheduler honours it (state nextAttempt).
@@ -204,27 +208,21 @@ export class Renewer {
       if (reloadConfig) this.step(group, (await reload(reloadConfig, group, this.lineage(group))).did);
     } catch (err) {
       const error = asRenewalError(err, group, 'install');
-      await this.recordAttemptFailure(group, error, issuer);
+      await this.record.attemptFailed(group, error);
       this.step(group, `failed (${error.reason}): ${error.message}`);
       if (error.reason === 'install') return this.recordRunFailure(group, decision, error);
-      await this.recordInstalled(group, issuer, fallback, leaf);
+      await this.record.installed(group, issuer.name, fallback, leaf);
       return { group, result: 'failed', decision, issuer: issuer.name, error, ...(nextDue ? { nextDue } : {}) };
     }
     const verify = await this.verify(group, pair.certificatePem);
-    await this.recordInstalled(group, issuer, fallback, leaf, verify);
+    await this.record.installed(group, issuer.name, fallback, leaf, verify);
     if (verify.result === 'mismatch') {
       const error = new RenewalError(`${group.name}: ${verify.detail}`, 'verify', group.name);
-      await this.recordAttemptFailure(group, error, issuer);
+      await this.record.attemptFailed(group, error);
       return { group, result: 'failed', decision, issuer: issuer.name, error, verify, ...(nextDue ? { nextDue } : {}) };
     }
     if (fallback) return this.recordRunFailure(group, decision, caFailure!, 'fallback', issuer.name, verify);
-    await this.update((s) => {
-      const g = groupState(s.groups, group);
-      g.successes++;
-      g.consecutiveFailures = 0;
-      g.lastSuccess = g.lastAttempt = this.now();
-      delete g.nextAttempt;
-    });
+    await this.record.succeeded(group);
     return { group, result: 'renewed', decision, issuer: issuer.name, verify, ...(nextDue ? { nextDue } : {}) };
   }
 
@@ -247,51 +245,11 @@ export class Renewer {
     return verify;
   }
 
-  private async recordInstalled(group: CertificateGroup, issuer: Issuer, fallback: boolean, leaf: Certificate | undefined, verify?: Verification): Promise<void> {
-    await this.update((s) => {
-      const g = groupState(s.groups, group);
-      g.issuer = issuer.name;
-      g.fallback = fallback;
-      if (leaf) {
-        g.serial = leaf.serial;
-        g.notAfter = leaf.notAfter;
-      }
-      if (verify) g.verify = { result: verify.result, at: this.now(), detail: verify.detail };
-    });
-  }
-
-  private async recordAttemptFailure(group: CertificateGroup, error: RenewalError, _issuer: Issuer): Promise<void> {
-    const reason = error.reason as FailureReason;
-    await this.update((s) => {
-      const g = groupState(s.groups, group);
-      g.failures[reason] = (g.failures[reason] ?? 0) + 1;
-      g.lastAttempt = g.lastFailure = this.now();
-      g.lastReason = reason;
-      g.lastError = error.message;
-      if (reason === 'validation') {
-        g.lastFailureDomain = error.domain;
-        if (error.details.challenge) g.lastFailureChallenge = error.details.challenge;
-      }
-    });
-  }
-
   /** After a failed run: the next attempt waits for the backoff and any Retry-After. */
   private async recordRunFailure(group: CertificateGroup, decision: Decision, error: RenewalError, result: RenewResult = 'failed', issuer?: string, verify?: Verification): Promise<RenewOutcome> {
-    const { initial, max } = this.deps.config.renewal.backoff;
-    let nextAttempt = 0;
-    await this.update((s) => {
-      const g = groupState(s.groups, group);
-      g.consecutiveFailures++;
-      nextAttempt = Math.max(this.now() + backoffSeconds(g.consecutiveFailures, initial, max), error.details.retryAfter ?? 0);
-      g.nextAttempt = nextAttempt;
-    });
+    const nextAttempt = await this.record.runFailed(group, error);
     this.step(group, `${result === 'fallback' ? 'self-signed fallback in place' : 'renewal failed'}; next attempt not before ${new Date(nextAttempt * 1000).toISOString()}`);
     return { group, result, decision, error, nextAttempt, ...(issuer ? { issuer } : {}), ...(verify ? { verify } : {}) };
-  }
-
-  /** State changes go through the state file's lock; a corrupt file found on the way is logged. */
-  private async update(change: (state: WorkerState) => void): Promise<void> {
-    await updateState(this.stateDir, change, this.deps.log);
   }
 
   private async readCurrent(group: CertificateGroup): Promise<Certificate | undefined> {
@@ -306,12 +264,6 @@ export class Renewer {
   private step(group: CertificateGroup, text: string): void {
     this.deps.step(group, text);
   }
-}
-
-function groupState(groups: Record<string, GroupState>, group: CertificateGroup): GroupState {
-  const g = (groups[group.name] ??= emptyGroupState(group.domains));
-  g.domains = group.domains;
-  return g;
 }
 
 function parseLeaf(pem: string): Certificate | undefined {
