@@ -14,47 +14,15 @@
  * the parse floor, RSS <= 150 MB. Prints a table; writes nothing outside a temp directory.
  * Usage: node bench/scan.js [counts...]   (default: 1000 10000)
  */
-require('reflect-metadata');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const http = require('node:http');
-const { execFileSync, spawn } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const os = require('node:os');
 const path = require('node:path');
-const x509 = require('@peculiar/x509');
 const { Gauge, Registry } = require('prom-client');
+const { get, keepAlive, machine, mintTree, rssMb, startExporter, stats } = require('./lib/common');
 
-x509.cryptoProvider.set(crypto.webcrypto);
-const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const SCRAPES = 200;
-
-async function mintTree(dir, count) {
-  const subtle = crypto.webcrypto.subtle;
-  const caKeys = await subtle.generateKey(ALG, true, ['sign', 'verify']);
-  const leafKeys = await subtle.generateKey(ALG, true, ['sign', 'verify']);
-  const now = Date.now();
-  const ca = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01', name: 'CN=Bench Intermediate', notBefore: new Date(now - 86400e3), notAfter: new Date(now + 3650 * 86400e3),
-    signingAlgorithm: ALG, keys: caKeys, extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
-  });
-  const caPem = ca.toString('pem');
-  const keyPem = x509.PemConverter.encode(await subtle.exportKey('pkcs8', leafKeys.privateKey), 'PRIVATE KEY');
-  const domains = [];
-  for (let i = 0; i < count; i++) {
-    const name = `d${i}.bench.example`;
-    const leaf = await x509.X509CertificateGenerator.create({
-      serialNumber: (0x100000 + i).toString(16), subject: `CN=${name}`, issuer: ca.subject,
-      notBefore: new Date(now - 86400e3), notAfter: new Date(now + ((i % 90) + 1) * 86400e3),
-      signingAlgorithm: ALG, publicKey: leafKeys.publicKey, signingKey: caKeys.privateKey,
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: name }, { type: 'dns', value: `upload.${name}` }])],
-    });
-    fs.mkdirSync(path.join(dir, name));
-    fs.writeFileSync(path.join(dir, name, 'fullchain.pem'), `${leaf.toString('pem')}\n${caPem}\n`);
-    fs.writeFileSync(path.join(dir, name, 'privkey.pem'), keyPem, { mode: 0o600 });
-    domains.push(name);
-  }
-  return domains;
-}
 
 /** Floor (in a fresh process): read every file, parse each PEM block with X509Certificate, nothing else. */
 function parseFloor(dir) {
@@ -99,46 +67,9 @@ function familiesOf(text) {
   return [...families];
 }
 
-function stats(times) {
-  const sorted = [...times].sort((a, b) => a - b);
-  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return { p50: at(0.5), p99: at(0.99) };
-}
-
-const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
-function get(url) {
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent: keepAlive }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }));
-    }).on('error', reject);
-  });
-}
-
 /** Runs this script in a fresh node process with a mode flag; returns its JSON answer. */
 function child(args) {
   return JSON.parse(execFileSync(process.execPath, [__filename, ...args], { encoding: 'utf8', maxBuffer: 1 << 30 }));
-}
-
-const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
-
-async function startExporter(configFile) {
-  const proc = spawn(process.execPath, [path.join(__dirname, '../dist/cli.js'), 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  proc.stdout.on('data', (d) => (out += d));
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`exporter did not start:\n${out}`)), 60_000);
-    proc.stdout.on('data', () => {
-      const m = /metrics at (http:\/\/\S+)\/metrics/.exec(out);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-  });
-  for (;;) {
-    if ((await get(`${url}/readyz`)).status === 200) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return { proc, url };
 }
 
 async function run(count) {
@@ -190,7 +121,7 @@ function printRow(r) {
   if (process.argv[2] === '--parse-floor') return console.log(JSON.stringify(parseFloor(process.argv[3])));
   if (process.argv[2] === '--expo-floor') return console.log(JSON.stringify(await expositionFloor(process.argv[3])));
   const counts = process.argv.slice(2).map(Number).filter(Boolean);
-  console.log(`bench:scan on ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`);
+  console.log(`bench:scan on ${machine()}\n`);
   for (const count of counts.length ? counts : [1000, 10000]) printRow(await run(count));
   keepAlive.destroy();
 })().catch((err) => {

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/**
+ * npm run bench:load — scrape load on 10,000 certificate files: autocannon with 50 concurrent
+ * connections on GET /metrics of a real `xmpp-cert serve` process for 60 s, then the same with
+ * web-config.yml basic auth on (bcrypt, the exporter-toolkit format), and as the floor a bare node
+ * http server sending the same /metrics body from memory (what shipping the bytes costs here).
+ * Prints requests/s, p50/p99 latency, errors (timeouts, non-2xx) and the exporter's RSS after a
+ * 10 s warm-up and at the end. Targets: 0 errors; end RSS within 10% of the after-warm-up RSS.
+ * Usage: node bench/load.js [files] [seconds] [connections]   (default 10000 60 50)
+ */
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+const autocannon = require('autocannon');
+const bcrypt = require('bcryptjs');
+const { keepAlive, machine, mintTree, rssMb, startExporter } = require('./lib/common');
+
+const COUNT = Number(process.argv[2]) || 10000;
+const SECONDS = Number(process.argv[3]) || 60;
+const CONNECTIONS = Number(process.argv[4]) || 50;
+const WARMUP = 10;
+
+function cannon(url, seconds, headers = {}) {
+  return autocannon({ url, connections: CONNECTIONS, duration: seconds, headers, timeout: 30 });
+}
+
+/** Warm-up, then the measured run; RSS sampled after the warm-up and at the end. */
+async function measure(url, pid, headers) {
+  await cannon(url, WARMUP, headers);
+  const rssStart = pid ? rssMb(pid) : undefined;
+  const r = await cannon(url, SECONDS, headers);
+  const rssEnd = pid ? rssMb(pid) : undefined;
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx, total: r.requests.total, rssStart, rssEnd };
+}
+
+async function floor(body) {
+  const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(body));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const result = await measure(`http://127.0.0.1:${server.address().port}/metrics`);
+  await new Promise((resolve) => server.close(resolve));
+  return result;
+}
+
+async function main() {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-bench-load-'));
+  const certs = path.join(root, 'certs');
+  fs.mkdirSync(certs);
+  const domains = await mintTree(certs, COUNT);
+  const config = path.join(root, 'xmpp-cert.yml');
+  fs.writeFileSync(config, JSON.stringify({ prosody: { config: null, certs }, domains, probes: { enabled: false }, scan: { interval: '1h' }, server: { listen: '127.0.0.1:0' } }));
+  const webConfig = path.join(root, 'web-config.yml');
+  fs.writeFileSync(webConfig, `basic_auth_users:\n  prometheus: ${bcrypt.hashSync('bench-secret', 10)}\n`);
+  const auth = { authorization: `Basic ${Buffer.from('prometheus:bench-secret').toString('base64')}` };
+
+  const results = {};
+  for (const [label, args, headers] of [['no auth', [], {}], ['basic auth', ['--web.config.file', webConfig], auth]]) {
+    const { proc, url } = await startExporter(config, args, headers);
+    results[label] = await measure(`${url}/metrics`, proc.pid, headers);
+    if (label === 'no auth') results.body = await (await fetch(`${url}/metrics`)).text();
+    proc.kill('SIGTERM');
+  }
+  results.floor = await floor(results.body);
+  keepAlive.destroy();
+  fs.rmSync(root, { recursive: true, force: true });
+
+  const f = (n, d = 1) => (n === undefined ? '' : n.toFixed(d));
+  const cols = ['no auth', 'basic auth', 'floor'];
+  const row = (figure, pick, target = '') => `| ${figure} | ${cols.map((c) => pick(results[c])).join(' | ')} | ${target} |`;
+  console.log(`bench:load on ${machine()}: ${COUNT} files (${(Buffer.byteLength(results.body) / 2 ** 20).toFixed(1)} MiB per scrape), ${CONNECTIONS} connections, ${SECONDS} s after a ${WARMUP} s warm-up\n`);
+  console.log('| figure | ours | ours, basic auth | floor (same bytes from memory, bare node http) | target |');
+  console.log('|---|---|---|---|---|');
+  console.log(row('requests/s', (r) => f(r.rps)));
+  console.log(row('latency p50 (ms)', (r) => f(r.p50)));
+  console.log(row('latency p99 (ms)', (r) => f(r.p99)));
+  console.log(row('errors (timeouts, non-2xx) / requests', (r) => `${r.errors} / ${r.total}`, '0'));
+  console.log(row('RSS after warm-up -> end (MB)', (r) => (r.rssStart ? `${f(r.rssStart)} -> ${f(r.rssEnd)} (${f(((r.rssEnd - r.rssStart) / r.rssStart) * 100)}%)` : ''), 'within 10%'));
+  console.log('');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
