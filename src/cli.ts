@@ -6,8 +6,10 @@
  */
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
+import { registerDashboard } from './commands/dashboard';
 import { monitorExitCode, monitorJson, monitorTable } from './commands/monitor';
 import { printStep, renewExitCode, renewSummary } from './commands/renew';
+import { registerSetup } from './commands/setup';
 import { loadConfig, displayConfig, type LoadedConfig } from './config';
 import { statusJson } from './evaluate';
 import { Exporter, scanOnce } from './exporter';
@@ -175,6 +177,9 @@ program
       else process.stdout.write(text);
     }),
   );
+
+registerSetup(program);
+registerDashboard(program);
 
 const configCmd = program
   .command('config')

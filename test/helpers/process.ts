@@ -29,7 +29,10 @@ export async function startCli(args: string[], env: Record<string, string> = {})
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "metrics at" line within 20s:\n${out}`)), 20_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // never leave a process behind that keeps jest from exiting
+      reject(new Error(`no "metrics at" line within 20s:\n${out}`));
+    }, 20_000);
     const check = () => {
       const match = /metrics at (https?:\/\/\S+)\/metrics/.exec(out);
       if (match) {
