@@ -60,6 +60,8 @@ export class LiveProber {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Aborts the probes in flight on stop(): a round over many slow endpoints may take minutes. */
+  private readonly abort = new AbortController();
 
   constructor(
     private config: ProbeConfig,
@@ -100,7 +102,9 @@ export class LiveProber {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running?.catch(() => undefined);
+    this.abort.abort();
+    // DNS lookups in flight cannot be aborted: wait for the round only briefly.
+    await Promise.race([this.running?.catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
   }
 
   private async round(domains: readonly string[], components: ReadonlySet<string>): Promise<void> {
@@ -114,9 +118,9 @@ export class LiveProber {
     const done: TimedProbe[] = [];
     let cursor = 0;
     const worker = async () => {
-      while (cursor < endpoints.length) {
+      while (cursor < endpoints.length && !this.stopped) {
         const index = cursor++;
-        const result = await probeEndpoint(endpoints[index]!, { timeoutMs: this.config.timeout * 1000, ...(ca ? { ca } : {}) });
+        const result = await probeEndpoint(endpoints[index]!, { timeoutMs: this.config.timeout * 1000, signal: this.abort.signal, ...(ca ? { ca } : {}) });
         done[index] = { result, probedAt: Date.now() / 1000 };
       }
     };
