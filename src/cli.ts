@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { registerDashboard } from './commands/dashboard';
+import { registerNotify } from './commands/notify';
 import { monitorExitCode, monitorJson, monitorTable } from './commands/monitor';
 import { printStep, renewExitCode, renewSummary } from './commands/renew';
 import { registerSetup } from './commands/setup';
@@ -181,6 +182,7 @@ program
 registerSetup(program);
 registerDashboard(program);
 
+registerNotify(program);
 const configCmd = program
   .command('config')
   .description('print the effective configuration, secrets redacted')

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { resolveNotifyPaths } from './notify-schema';
 import type { IssuerConfig, RenewalConfig } from './renewal-schema';
 import YAML from 'yaml';
 import type { z } from 'zod';
@@ -115,6 +116,7 @@ function resolvePaths(config: Config, baseDir: string): Config {
     probes: { ...config.probes, ca: config.probes.ca.map(abs) },
     logging: { ...config.logging, alertLog: orNull(config.logging.alertLog) },
     renewal: resolveRenewalPaths(config.renewal, abs),
+    notify: resolveNotifyPaths(config.notify, abs),
   };
 }
 

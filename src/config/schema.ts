@@ -4,8 +4,9 @@
  * docs/config.md documents each key; keep the two in step.
  */
 import { z } from 'zod';
+import { notifySchema } from './notify-schema';
 import { renewalSchema } from './renewal-schema';
-import { domainName, duration, email, flag, list, listen, section, size, text, threshold, url, wholeNumber } from './fields';
+import { domainName, duration, flag, list, listen, section, size, text, threshold, wholeNumber } from './fields';
 
 /** Not on Prometheus's default port allocation list (9100-9999 is full; see docs/config.md). */
 export const DEFAULT_PORT = 10522;
@@ -76,10 +77,7 @@ export const configSchema = section({
     alertLog: text().nullable().default(null),
   }).prefault({}),
   renewal: renewalSchema.prefault({}),
-  notify: section({
-    email: section({ to: email().optional() }).prefault({}),
-    webhooks: list(section({ url: url() })).default([]),
-  }).prefault({}),
+  notify: notifySchema.prefault({}),
 });
 
 export type Config = z.output<typeof configSchema>;

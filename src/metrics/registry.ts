@@ -3,11 +3,13 @@
  * facts (build, config reloads, scan and scrape durations) and prom-client's default process
  * metrics. The report registry's text only changes when a new Report arrives (once per scan), so it
  * is rendered once per Report and reused; each scrape renders only the small live registry.
- * The caller hands in the latest Report; the only file read is the worker's state (renewal-gauges.ts).
+ * The caller hands in the latest Report; the only files read are the worker's state (renewal-gauges.ts)
+ * and its notification counters (notify-gauges.ts).
  */
 import { Counter, Gauge, Registry, Summary, collectDefaultMetrics } from 'prom-client';
 import type { Report } from '../evaluate';
 import { VERSION } from '../shared/version';
+import { createNotifyGauges } from './notify-gauges';
 import { createRenewalGauges } from './renewal-gauges';
 import { createReportRenderer } from './report-gauges';
 
@@ -28,6 +30,7 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const renewal = createRenewalGauges(registry, stateDir);
+  const notify = createNotifyGauges(registry, stateDir);
 
   new Gauge({ name: 'xmpp_cert_build_info', help: 'Build facts; always 1.', labelNames: ['version', 'nodejs_version'], registers }).set(
     { version: VERSION, nodejs_version: process.version },
@@ -57,6 +60,7 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
       const report = getReport();
       if (rendered === undefined || rendered.report !== report) rendered = { report, chunks: createReportRenderer()(report) };
       await renewal.refresh();
+      await notify.refresh();
       const chunks = [Buffer.from(await registry.metrics()), ...(await rendered.chunks)];
       end();
       return chunks;

@@ -32,7 +32,10 @@ export function createRenewalGauges(registry: Registry, stateDir: () => string):
   const fallback = new Gauge({ name: 'xmpp_cert_renewal_fallback_in_use', help: '1 while a self-signed fallback is installed because no CA could issue.', labelNames: domain, registers });
   const verified = new Gauge({ name: 'xmpp_cert_renewal_verify_success', help: '1 when the endpoints served the newly installed certificate after the last install, 0 when not; absent when not verified.', labelNames: ['domain', 'result'], registers });
   const info = new Gauge({ name: 'xmpp_cert_renewal_info', help: 'The group: its names and the issuer of the certificate the worker installed; always 1.', labelNames: ['domain', 'names', 'issuer'], registers });
-  const heartbeat = new Gauge({ name: 'xmpp_cert_worker_heartbeat_timestamp_seconds', help: 'Last heartbeat of the renewal worker (written every minute while it runs).', registers });
+  // Registered only while a heartbeat exists: prom-client reports a label-less gauge as 0 after
+  // reset(), and a 0 heartbeat would page every setup that runs no worker ("last seen 1970").
+  const heartbeatName = 'xmpp_cert_worker_heartbeat_timestamp_seconds';
+  const heartbeat = new Gauge({ name: heartbeatName, help: 'Last heartbeat of the renewal worker (written every minute while it runs).', registers: [] });
   const readOk = new Gauge({ name: 'xmpp_cert_renewal_state_read_success', help: '1 when the worker state file was read (or does not exist yet), 0 when it is unreadable or corrupt.', registers });
   const perGroup = [attempts, lastAttempt, lastSuccess, lastFailure, nextAttempt, consecutive, fallback, verified, info];
 
@@ -49,10 +52,13 @@ export function createRenewalGauges(registry: Registry, stateDir: () => string):
 
   const apply = (state: WorkerState | undefined, ok: boolean) => {
     for (const metric of perGroup) metric.reset();
-    heartbeat.reset();
     readOk.set(ok ? 1 : 0);
+    const beat = state?.heartbeat;
+    const shown = registry.getSingleMetric(heartbeatName) !== undefined;
+    if (beat === undefined && shown) registry.removeSingleMetric(heartbeatName);
+    if (beat !== undefined && !shown) registry.registerMetric(heartbeat);
+    if (beat !== undefined) heartbeat.set(beat);
     if (!state) return;
-    if (state.heartbeat !== undefined) heartbeat.set(state.heartbeat);
     for (const [name, g] of Object.entries(state.groups)) fill(name, g);
   };
 

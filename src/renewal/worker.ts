@@ -5,11 +5,13 @@
  * the due ones, `renewal.concurrency` at a time. A heartbeat goes to the state file every minute.
  * stop() starts no new attempt, waits for the one in progress (an install is never cut short).
  * node-schedule holds the timer: a check interval may exceed setTimeout's 24.8-day limit.
+ * Each outcome goes to the notifier (src/notify/), which queues and delivers renewal events.
  */
 import schedule from 'node-schedule';
 import type { LoadedConfig } from '../config';
 import { messageOf } from '../shared/errors';
 import type { Logger } from '../shared/log';
+import { Notifier } from '../notify/notifier';
 import { InventoryScanner } from '../sources/inventory';
 import type { Inventory } from '../sources/inventory-types';
 import { certificateGroups, groupFor } from './groups';
@@ -37,6 +39,7 @@ export class Worker {
   private heartbeat: NodeJS.Timeout | undefined;
   private checking: Promise<RenewOutcome[]> | undefined;
   private recovered = new Set<string>();
+  private readonly notifier: Notifier;
 
   constructor(
     private readonly loaded: LoadedConfig,
@@ -45,6 +48,7 @@ export class Worker {
   ) {
     this.scanner = new InventoryScanner(loaded.config);
     this.issuers = createIssuers(loaded.config.renewal, log);
+    this.notifier = new Notifier(loaded.config, log);
   }
 
   private get config() {
@@ -55,6 +59,7 @@ export class Worker {
     this.beat();
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
+    await this.notifier.start();
     await this.runAndReschedule();
   }
 
@@ -68,7 +73,9 @@ export class Worker {
   async renewDomain(domain: string, options: RenewOptions): Promise<RenewOutcome> {
     const { inventory, renewer } = await this.prepare();
     if (!renewer) throw new Error('no certificate directory: set prosody.certs');
-    return renewer.renew(groupFor(domain, this.groups(inventory)), options);
+    const outcome = await renewer.renew(groupFor(domain, this.groups(inventory)), options);
+    await this.notifier.renewalOutcome(outcome);
+    return outcome;
   }
 
   async stop(): Promise<void> {
@@ -76,6 +83,7 @@ export class Worker {
     this.job?.cancel();
     clearInterval(this.heartbeat);
     await this.checking?.catch(() => undefined);
+    await this.notifier.stop();
     await closeIssuers(this.issuers);
   }
 
@@ -91,7 +99,9 @@ export class Worker {
     const lane = async () => {
       while (cursor < groups.length && !this.abort.signal.aborted) {
         const group = groups[cursor++]!;
-        outcomes.push(await renewer.renew(group).catch((err: unknown) => this.crashed(group, err)));
+        const outcome = await renewer.renew(group).catch((err: unknown) => this.crashed(group, err));
+        outcomes.push(outcome);
+        await this.notifier.renewalOutcome(outcome);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.config.renewal.concurrency, groups.length) }, lane));

@@ -1,15 +1,27 @@
 /**
  * The alert rules as the real promtool reads them: `promtool check rules` and `promtool test rules`
  * (every alert fires in one case and stays silent in another), plus: every xmpp_cert_ metric the
- * rules use is documented in docs/metrics.md, and every alert has a runbook section.
+ * rules use is documented in docs/metrics.md, every alert has a severity, a summary, a description,
+ * a runbook_url and a runbook section. And `promtool check config` on prometheus/prometheus.yml
+ * (the docker-compose one: its rule_files resolve relative to it; its host names need not resolve).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import YAML from 'yaml';
 import { describeWithTools } from '../helpers/tools';
 
 const ROOT = path.resolve(__dirname, '../..');
 const RULES = path.join(ROOT, 'prometheus/rules/xmpp-cert.rules.yml');
+const PROMETHEUS_YML = path.join(ROOT, 'prometheus/prometheus.yml');
+
+interface Rule {
+  alert?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
 
 describeWithTools(['promtool'], 'Prometheus alert rules', () => {
   test('promtool check rules', () => {
@@ -33,6 +45,35 @@ describeWithTools(['promtool'], 'Prometheus alert rules', () => {
       expect(runbook).toContain(`## ${alert}\n`);
     }
   });
+});
+
+describeWithTools(['promtool'], 'prometheus/prometheus.yml', () => {
+  test('promtool check config passes and finds the rules file', () => {
+    const run = spawnSync('promtool', ['check', 'config', PROMETHEUS_YML], { encoding: 'utf8' });
+    expect(run.stdout + run.stderr).toContain('SUCCESS: 1 rule files found');
+    expect(run.stdout + run.stderr).toContain('is valid prometheus config file syntax');
+    expect(run.status).toBe(0);
+  });
+
+  test('scrapes job xmpp-cert at exporter:10522 and alerts alertmanager:9093', () => {
+    const config = YAML.parse(fs.readFileSync(PROMETHEUS_YML, 'utf8'));
+    expect(config.rule_files).toEqual(['rules/*.rules.yml']);
+    const job = config.scrape_configs.find((j: { job_name: string }) => j.job_name === 'xmpp-cert');
+    expect(job.static_configs).toEqual([{ targets: ['exporter:10522'] }]);
+    expect(config.alerting.alertmanagers[0].static_configs).toEqual([{ targets: ['alertmanager:9093'] }]);
+  });
+});
+
+test('every alert has a severity, a summary, a description and its runbook_url', () => {
+  const doc = YAML.parse(fs.readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Rule[] }> };
+  const alerts = doc.groups.flatMap((g) => g.rules).filter((r) => r.alert);
+  expect(alerts.length).toBeGreaterThan(15);
+  for (const rule of alerts) {
+    const name = rule.alert!;
+    expect([name, rule.labels?.severity]).toEqual([name, expect.stringMatching(/^(warning|critical)$/)]);
+    expect([name, rule.annotations?.summary, rule.annotations?.description]).toEqual([name, expect.any(String), expect.any(String)]);
+    expect([name, rule.annotations?.runbook_url]).toEqual([name, `docs/runbook.md#${name.toLowerCase()}`]);
+  }
 });
 
 test('every xmpp_cert_ metric in prometheus/ is documented in docs/metrics.md', () => {

@@ -37,6 +37,9 @@ let connections = 0;
 afterAll(() => tlsServer?.close());
 
 beforeAll(async () => {
+  // A worker's state file, so the renewal families (the heartbeat among them) are emitted.
+  fs.mkdirSync(stateDir, { recursive: true });
+  fs.writeFileSync(path.join(stateDir, 'state.json'), JSON.stringify({ version: 1, heartbeat: Date.now() / 1000, groups: {} }));
   fs.mkdirSync(path.join(certs, 'example.org'), { recursive: true });
   const leaf = await mint({ names: ['example.org', 'conference.example.org'], notAfter: 50 * DAY });
   tlsServer = tls.createServer({ cert: leaf.pem, key: leaf.keyPem, ALPNProtocols: ['xmpp-client'] }, (socket) => socket.end());
@@ -171,6 +174,19 @@ describe('web-config.yml: basic auth and headers', () => {
     fs.writeFileSync(file, 'tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [X]\nbasic_auth_users:\n  u: plaintext\n');
     expect(() => loadWebConfig(file)).toThrow(/tls_server_config\.cipher_suites: unknown key[\s\S]*basic_auth_users\.u: expected a bcrypt hash/);
   });
+});
+
+test('no worker heartbeat series without a heartbeat in the state file (a 0 would page "last seen 1970")', async () => {
+  const file = path.join(stateDir, 'state.json');
+  const saved = fs.readFileSync(file);
+  try {
+    fs.writeFileSync(file, JSON.stringify({ version: 1, groups: {} }));
+    const text = (await request(app).get('/metrics')).text;
+    expect(text).not.toMatch(/^xmpp_cert_worker_heartbeat_timestamp_seconds/m);
+    expect(text).toMatch(/^xmpp_cert_renewal_state_read_success 1$/m);
+  } finally {
+    fs.writeFileSync(file, saved);
+  }
 });
 
 test('docs/metrics.md lists exactly the xmpp_cert_ metrics that /metrics emits', async () => {
