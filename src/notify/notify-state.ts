@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { messageOf } from '../shared/errors';
+import { cachedFileReader } from '../shared/scrape-file';
 import type { Logger } from '../shared/log';
 import { ensureDir, realOps, tempSuffix } from '../renewal/durable-fs';
 import { withStateLock } from '../renewal/lock';
@@ -136,30 +137,16 @@ export interface NotifyScrape {
   error?: string;
 }
 
-const cache = new Map<string, { key: string; result: NotifyScrape }>();
+const readCached = cachedFileReader<NotifyScrape>({
+  parse(text, file) {
+    const parsed = parse(text);
+    return typeof parsed === 'string' ? { state: emptyNotifyState(), error: `${file} is corrupt: ${parsed}` } : { state: parsed };
+  },
+  missing: () => ({ state: emptyNotifyState() }),
+  unreadable: (error) => ({ state: emptyNotifyState(), error }),
+});
 
 /** The exporter's read: one open + fstat, a parse only when the file changed. Never throws. */
 export function readNotifyStateForScrape(stateDir: string): NotifyScrape {
-  const file = notifyStateFile(stateDir);
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: emptyNotifyState() };
-    return { state: emptyNotifyState(), error: `cannot read ${file}: ${messageOf(err)}` };
-  }
-  try {
-    const stat = fs.fstatSync(fd);
-    const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
-    const cached = cache.get(stateDir);
-    if (cached?.key === key) return cached.result;
-    const parsed = parse(fs.readFileSync(fd, 'utf8'));
-    const result: NotifyScrape = typeof parsed === 'string' ? { state: emptyNotifyState(), error: `${file} is corrupt: ${parsed}` } : { state: parsed };
-    cache.set(stateDir, { key, result });
-    return result;
-  } catch (err) {
-    return { state: emptyNotifyState(), error: `cannot read ${file}: ${messageOf(err)}` };
-  } finally {
-    fs.closeSync(fd);
-  }
+  return readCached(notifyStateFile(stateDir));
 }

@@ -102,9 +102,12 @@ export class Renewer {
   }
 
   private async renewLocked(group: CertificateGroup, options: RenewOptions): Promise<RenewOutcome> {
-    const current = await this.readCurrent(group);
+    // Read once: the leaf decides, the PEM goes to ARI and to the new order's `replaces`.
+    const pem = await this.currentPem(group);
+    const current = pem ? parseLeaf(pem) : undefined;
+    const replacing = current && !current.selfSigned ? pem : undefined;
     const { state } = await readState(this.stateDir);
-    const decision = await this.decide(group, current, state.groups[group.name]);
+    const decision = await this.decide(group, current, replacing, state.groups[group.name]);
     if (!decision.due && !options.force) {
       this.step(group, `not due: renewal point ${new Date(decision.dueAt * 1000).toISOString()} (${decision.reason})`);
       return { group, result: 'not_due', decision };
@@ -117,14 +120,14 @@ export class Renewer {
     const chosen = this.chooseIssuers(options.issuer);
     let failure: RenewalError | undefined;
     for (const issuer of chosen.primary) {
-      const issued = await this.tryIssuer(issuer, group, current);
+      const issued = await this.tryIssuer(issuer, group, replacing);
       if ('pair' in issued) return this.complete(group, issued.pair, issuer, false, decision);
       failure = issued.error;
     }
     const fallback = chosen.fallback;
     if (fallback && mayInstallFallback(current, this.now(), decision.reason)) {
       this.step(group, `no CA could issue; falling back to a self-signed certificate (${fallback.name})`);
-      const issued = await this.tryIssuer(fallback, group, current, 1);
+      const issued = await this.tryIssuer(fallback, group, replacing, 1);
       if ('pair' in issued) return this.complete(group, issued.pair, fallback, true, decision, failure);
       failure = issued.error;
     } else if (fallback && current) {
@@ -133,9 +136,10 @@ export class Renewer {
     return this.recordRunFailure(group, decision, failure ?? new RenewalError(`no issuer configured for ${group.name}`, 'unknown', group.name));
   }
 
-  private async decide(group: CertificateGroup, current: Certificate | undefined, state: GroupState | undefined): Promise<Decision> {
+  /** `caPem`: the current certificate when a CA issued it (the only kind ARI speaks of). */
+  private async decide(group: CertificateGroup, current: Certificate | undefined, caPem: string | undefined, state: GroupState | undefined): Promise<Decision> {
     const ca = this.deps.issuers.find((i) => i.renewalInfo);
-    const window = current && !current.selfSigned && ca?.renewalInfo ? await ca.renewalInfo(await this.currentPem(group), this.deps.log) : undefined;
+    const window = caPem && ca?.renewalInfo ? await ca.renewalInfo(caPem, this.deps.log) : undefined;
     return this.decideFor(group, current, window, state);
   }
 
@@ -169,10 +173,9 @@ export class Renewer {
   private async tryIssuer(
     issuer: Issuer,
     group: CertificateGroup,
-    current: Certificate | undefined,
+    replacing: string | undefined,
     attempts = this.deps.config.renewal.retry.count || 1,
   ): Promise<{ pair: IssuedPair } | { error: RenewalError }> {
-    const replacing = current && !current.selfSigned ? await this.currentPem(group) : undefined;
     let error: RenewalError | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       this.step(group, `attempt ${attempt}/${attempts} with ${issuer.name}`);
@@ -250,11 +253,6 @@ export class Renewer {
     const nextAttempt = await this.record.runFailed(group, error);
     this.step(group, `${result === 'fallback' ? 'self-signed fallback in place' : 'renewal failed'}; next attempt not before ${new Date(nextAttempt * 1000).toISOString()}`);
     return { group, result, decision, error, nextAttempt, ...(issuer ? { issuer } : {}), ...(verify ? { verify } : {}) };
-  }
-
-  private async readCurrent(group: CertificateGroup): Promise<Certificate | undefined> {
-    const pem = await this.currentPem(group);
-    return pem ? parseLeaf(pem) : undefined;
   }
 
   private async currentPem(group: CertificateGroup): Promise<string> {

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { XmppCertError, messageOf } from '../shared/errors';
+import { cachedFileReader } from '../shared/scrape-file';
 import type { Logger } from '../shared/log';
 import { ensureDir, realOps, tempSuffix, type FsOps } from './durable-fs';
 import { FAILURE_REASONS, type FailureReason } from './failure-reasons';
@@ -153,44 +154,17 @@ export interface ScrapeState {
   error?: string;
 }
 
-interface CacheEntry {
-  key: string;
-  result: ScrapeState;
-}
+const readCached = cachedFileReader<ScrapeState>({
+  parse(text, file) {
+    const parsed = parseState(text);
+    return 'state' in parsed ? { state: parsed.state, status: 'ok' } : { state: emptyState(), status: 'corrupt', error: `${file} is corrupt: ${parsed.error}` };
+  },
+  missing: () => ({ state: emptyState(), status: 'missing' }),
+  unreadable: (error) => ({ state: emptyState(), status: 'unreadable', error }),
+});
 
-/** One entry per state directory: the last file seen, by (inode, size, mtime). */
-const scrapeCache = new Map<string, CacheEntry>();
-
-/**
- * The exporter's read at scrape time: one open + fstat, and a parse only when the file changed
- * (a new inode after each atomic write). Never moves or writes anything; never throws.
- */
+/** The exporter's read at scrape time (see shared/scrape-file.ts). Never moves or writes anything; never throws. */
 export function readStateForScrape(stateDir: string): ScrapeState {
-  const file = stateFile(stateDir);
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: emptyState(), status: 'missing' };
-    return { state: emptyState(), status: 'unreadable', error: `cannot read ${file}: ${messageOf(err)}` };
-  }
-  try {
-    return readOpened(stateDir, file, fd);
-  } catch (err) {
-    return { state: emptyState(), status: 'unreadable', error: `cannot read ${file}: ${messageOf(err)}` };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function readOpened(stateDir: string, file: string, fd: number): ScrapeState {
-  const stat = fs.fstatSync(fd);
-  const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
-  const cached = scrapeCache.get(stateDir);
-  if (cached?.key === key) return cached.result;
-  const parsed = parseState(fs.readFileSync(fd, 'utf8'));
-  const result: ScrapeState = 'state' in parsed ? { state: parsed.state, status: 'ok' } : { state: emptyState(), status: 'corrupt', error: `${file} is corrupt: ${parsed.error}` };
-  scrapeCache.set(stateDir, { key, result });
-  return result;
+  return readCached(stateFile(stateDir));
 }
 

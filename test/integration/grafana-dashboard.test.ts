@@ -10,7 +10,7 @@
  * every metric it names must be in docs/metrics.md and in the exporter's real /metrics.
  * It does not check how Grafana renders the panels (test/unit/dashboard.test.ts checks structure).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,7 @@ import { DAY, makeCA, mint, type Minted, type TestCA } from '../helpers/certs';
 import { metricFamilies } from '../helpers/metrics-text';
 import { CLI, startCli, waitFor, type Running } from '../helpers/process';
 import { freePort } from '../helpers/prosody-server';
+import { startPrometheus } from '../helpers/prometheus-server';
 import { describeWithTools } from '../helpers/tools';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -112,39 +113,6 @@ async function startTlsEndpoint(cert: Minted, ca: TestCA): Promise<{ port: numbe
   server.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { port: (server.address() as { port: number }).port, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
-/**
- * A minimal Prometheus of this test's own: config and TSDB in a temp dir, a free port, ready when
- * /-/ready answers. Same shape as test/helpers/prometheus-server.ts's startPrometheus (not there
- * yet when this was written); swap to it by import once it exists.
- */
-async function startPrometheus(options: { scrapeTargets: string[]; jobName?: string; scrapeInterval?: string; evaluationInterval?: string }) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-prom-'));
-  const config = {
-    global: { scrape_interval: options.scrapeInterval ?? '1s', evaluation_interval: options.evaluationInterval ?? '1s' },
-    scrape_configs: [{ job_name: options.jobName ?? 'xmpp-cert', static_configs: [{ targets: options.scrapeTargets }] }],
-  };
-  fs.writeFileSync(path.join(dir, 'prometheus.yml'), JSON.stringify(config));
-  const port = await freePort();
-  const child: ChildProcess = spawn('prometheus', [`--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const ready = async () => child.exitCode === null && (await fetch(`${url}/-/ready`).then((r) => r.ok, () => false));
-  await waitFor(ready, 15_000, 'Prometheus to be ready').catch((err: Error) => {
-    child.kill('SIGTERM');
-    throw new Error(`${err.message}:\n${log}`);
-  });
-  return {
-    url,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 describeWithTools(['prometheus'], 'Grafana dashboard queries against a real Prometheus and exporter', () => {
