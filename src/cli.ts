@@ -5,6 +5,7 @@
  * message naming the key.
  */
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import { Command, Option } from 'commander';
 import { registerDashboard } from './commands/dashboard';
 import { registerNotify } from './commands/notify';
@@ -19,6 +20,12 @@ import { createLogger, type Logger } from './shared/log';
 import { VERSION } from './shared/version';
 import { InventoryScanner } from './sources/inventory';
 import YAML from 'yaml';
+
+// V8 sizes its heap for throughput: after a scan of 10,000 files it kept 111 MB of heap for 48 MB
+// live, 195 MB RSS in all (bench:scan). Favouring size keeps 135 MB at the same speed (cold scan
+// 1631 -> 1719 ms, scrape p50 20.2 -> 20.5 ms). A long-running exporter beside Prosody on a small
+// machine wants the memory back more than the last few percent of scan time.
+v8.setFlagsFromString('--optimize-for-size');
 
 interface GlobalOptions {
   config?: string;

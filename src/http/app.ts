@@ -7,7 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config';
 import { statusJson, type Report } from '../evaluate';
-import { createReportRenderer, type ExporterMetrics } from '../metrics';
+import { renderReport, type ExporterMetrics } from '../metrics';
 import { probeRoute } from './probe-route';
 import type { Logger } from '../shared/log';
 import { VERSION } from '../shared/version';
@@ -78,7 +78,7 @@ ${items}
   const probe = probeRoute({
     getConfig: deps.getConfig,
     getReport: deps.getReport,
-    render: (report, options) => createReportRenderer()(report, options),
+    render: renderReport,
     contentType: deps.metrics.registry.contentType,
     log: deps.log,
   });

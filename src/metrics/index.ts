@@ -1,2 +1,2 @@
 export { createMetrics, type ExporterMetrics } from './registry';
-export { createReportRenderer, type ReportRenderer } from './report-gauges';
+export { renderReport, type ReportRenderer } from './report-gauges';

@@ -1,8 +1,8 @@
 /**
- * The exporter's own prom-client Registries: one for the report-derived gauges, one for process
- * facts (build, config reloads, scan and scrape durations) and prom-client's default process
- * metrics. The report registry's text only changes when a new Report arrives (once per scan), so it
- * is rendered once per Report and reused; each scrape renders only the small live registry.
+ * What /metrics answers: the report families' text (report-gauges.ts; it only changes when a new
+ * Report arrives, so it is rendered once per Report and reused) after a small live prom-client
+ * Registry of process facts (build, config reloads, scan and scrape durations, prom-client's
+ * default process metrics), the worker's renewal state and notification counters.
  * The caller hands in the latest Report; the only files read are the worker's state (renewal-gauges.ts)
  * and its notification counters (notify-gauges.ts).
  */
@@ -11,7 +11,7 @@ import type { Report } from '../evaluate';
 import { VERSION } from '../shared/version';
 import { createNotifyGauges } from './notify-gauges';
 import { createRenewalGauges } from './renewal-gauges';
-import { createReportRenderer } from './report-gauges';
+import { renderReport } from './report-gauges';
 
 export interface ExporterMetrics {
   /** The live registry (process facts); its contentType is the exposition's. */
@@ -41,9 +41,8 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
   const scanSeconds = new Gauge({ name: 'xmpp_cert_scan_duration_seconds', help: 'How long the last scan of every source took.', registers });
   const parsed = new Counter({ name: 'xmpp_cert_files_parsed_total', help: 'Certificate files parsed (a rescan parses only files that changed).', registers });
   const scrape = new Summary({ name: 'xmpp_cert_scrape_duration_seconds', help: 'Time to build each /metrics response.', percentiles: [], registers });
-  // One rendering per Report, shared by concurrent scrapes; a fresh renderer each time, since a
-  // renderer fills and empties its gauges and two renderings must never share them.
-  let rendered: { report: Report | undefined; chunks: Promise<Buffer[]> } | undefined;
+  // One rendering per Report, shared by every scrape until the next scan.
+  let rendered: { report: Report | undefined; chunks: Buffer[] } | undefined;
 
   return {
     registry,
@@ -58,10 +57,10 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
     async expose() {
       const end = scrape.startTimer();
       const report = getReport();
-      if (rendered === undefined || rendered.report !== report) rendered = { report, chunks: createReportRenderer()(report) };
+      if (rendered === undefined || rendered.report !== report) rendered = { report, chunks: renderReport(report) };
       await renewal.refresh();
       await notify.refresh();
-      const chunks = [Buffer.from(await registry.metrics()), ...(await rendered.chunks)];
+      const chunks = [Buffer.from(await registry.metrics()), ...rendered.chunks];
       end();
       return chunks;
     },

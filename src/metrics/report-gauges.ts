@@ -1,23 +1,22 @@
 /**
  * Gauges derived from a Report: certificate timestamps and info, thresholds, domain status, name
  * coverage, key presence, read errors and source health. A Report never changes, so its text is
- * rendered once, one family at a time: put that family's series in its gauge, let prom-client
- * write them, empty the gauge again. Holding 100k label sets at once (or between scans) would cost
- * more memory than the text itself. The caller renders each Report once and
- * serves the bytes to every scrape until the next scan.
+ * rendered once, one family at a time, straight to bytes (text-format.ts; no prom-client gauge
+ * holds the ~120,000 label sets of 10,000 files). The caller renders each Report once and serves
+ * the bytes to every scrape until the next scan.
  */
-import { Gauge, Registry } from 'prom-client';
 import { READ_ERROR_REASONS, type Certificate } from '../cert';
 import { LEVELS, type Report } from '../evaluate';
 import { SOURCE_NAMES } from '../sources/inventory-types';
 import { PROBE_FAILURE_REASONS } from '../sources/probe-types';
+import { TextWriter } from './text-format';
 
 const CERT_LABELS = ['domain', 'source', 'target', 'position'] as const;
 const INFO_LABELS = [...CERT_LABELS, 'serial', 'fingerprint', 'issuer', 'subject', 'key_type', 'self_signed'] as const;
 const ENDPOINT_LABELS = ['domain', 'source', 'target'] as const;
 
 type Sample<L extends string> = [labels: Partial<Record<L, string>>, value: number];
-type Family = { name: string; gauge: Gauge<string>; samples: (report: Report) => Iterable<Sample<string>>; endpoints: boolean };
+type Family = { name: string; help: string; labelNames: readonly string[]; samples: (report: Report) => Iterable<Sample<string>>; endpoints: boolean };
 
 /** Families that speak of live endpoints (and certificates): what /probe answers with. */
 const ENDPOINT_FAMILIES = new Set([
@@ -34,88 +33,84 @@ const ENDPOINT_FAMILIES = new Set([
   'xmpp_cert_served_matches_disk',
 ]);
 
-export type ReportRenderer = (report: Report | undefined, options?: { endpointsOnly?: boolean }) => Promise<Buffer[]>;
+export type ReportRenderer = (report: Report | undefined, options?: { endpointsOnly?: boolean }) => Buffer[];
 
-export function createReportRenderer(): ReportRenderer {
-  const registry = new Registry();
-  const families: Family[] = [];
-  const family = <L extends string>(name: string, help: string, labelNames: readonly L[], samples: (report: Report) => Iterable<Sample<L>>) => {
-    const gauge = new Gauge<L>({ name, help, labelNames, registers: [registry] });
-    families.push({ name, gauge: gauge as unknown as Gauge<string>, samples: samples as Family['samples'], endpoints: ENDPOINT_FAMILIES.has(name) });
-  };
+/** The families in exposition order; `labelNames` orders each sample's labels and types them. */
+const families: Family[] = [];
+const family = <L extends string>(name: string, help: string, labelNames: readonly L[], samples: (report: Report) => Iterable<Sample<L>>) => {
+  families.push({ name, help, labelNames, samples: samples as Family['samples'], endpoints: ENDPOINT_FAMILIES.has(name) });
+};
 
-  family('xmpp_cert_not_after_timestamp_seconds', 'Certificate notAfter (expiry) as a Unix timestamp.', CERT_LABELS, function* (r) {
-    for (const [labels, cert] of certificates(r)) yield [labels, cert.notAfter];
-  });
-  family('xmpp_cert_not_before_timestamp_seconds', 'Certificate notBefore as a Unix timestamp.', CERT_LABELS, function* (r) {
-    for (const [labels, cert] of certificates(r)) yield [labels, cert.notBefore];
-  });
-  family('xmpp_cert_info', 'Certificate details; always 1. fingerprint is the SHA-256 of the DER.', INFO_LABELS, function* (r) {
-    for (const [labels, c] of certificates(r)) {
-      yield [{ ...labels, serial: c.serial, fingerprint: c.fingerprint, issuer: c.issuer, subject: c.subject, key_type: c.keyType, self_signed: String(c.selfSigned) }, 1];
-    }
-  });
-  family('xmpp_cert_threshold_seconds', 'Configured threshold as remaining seconds, per domain and level (warning, critical, renewal).', ['domain', 'level'], function* (r) {
-    for (const d of r.domains) if (d.thresholds) for (const level of LEVELS) yield [{ domain: d.domain, level }, d.thresholds[level]];
-  });
-  family('xmpp_cert_domain_status', 'Domain status (ok, warning, critical, expired, missing, error); one series per domain, valued 1.', ['domain', 'status'], function* (r) {
-    for (const d of r.domains) yield [{ domain: d.domain, status: d.status }, 1];
-  });
-  family('xmpp_cert_name_covered', '1 when the certificate serving the domain covers it (files: RFC 6125 DNS-ID; live: also SRV-ID and XmppAddr), else 0.', ENDPOINT_LABELS, function* (r) {
-    for (const d of r.domains) if (d.file && d.leaf) yield [{ domain: d.domain, source: 'file', target: d.file }, d.coveredBy ? 1 : 0];
-    for (const s of r.served) if (s.ok && s.chain.length > 0) yield [endpointLabels(s), s.matchedBy ? 1 : 0];
-  });
-  family('xmpp_cert_probe_success', '1 when the live endpoint answered and served a certificate, else 0.', ENDPOINT_LABELS, function* (r) {
-    for (const s of r.served) yield [endpointLabels(s), s.ok ? 1 : 0];
-  });
-  family('xmpp_cert_probe_failure', 'Why the last probe failed: 1 for the reason, 0 for the others; all 0 after a success.', [...ENDPOINT_LABELS, 'reason'], function* (r) {
-    for (const s of r.served) for (const reason of PROBE_FAILURE_REASONS) yield [{ ...endpointLabels(s), reason }, s.reason === reason ? 1 : 0];
-  });
-  family('xmpp_cert_probe_duration_seconds', 'How long the last probe of the endpoint took.', ENDPOINT_LABELS, function* (r) {
-    for (const s of r.served) yield [endpointLabels(s), s.durationSeconds];
-  });
-  family('xmpp_cert_probe_timestamp_seconds', 'When the endpoint was last probed (probes run every probes.interval).', ENDPOINT_LABELS, function* (r) {
-    for (const s of r.served) yield [endpointLabels(s), s.probedAt];
-  });
-  family('xmpp_cert_trusted', '1 when the served chain verifies against the system roots plus probes.ca, else 0.', ENDPOINT_LABELS, function* (r) {
-    for (const s of r.served) if (s.ok) yield [endpointLabels(s), s.trusted ? 1 : 0];
-  });
-  family('xmpp_cert_tls_version_info', 'The TLS version the endpoint negotiated; always 1.', [...ENDPOINT_LABELS, 'version'], function* (r) {
-    for (const s of r.served) if (s.ok && s.tlsVersion) yield [{ ...endpointLabels(s), version: s.tlsVersion }, 1];
-  });
-  family('xmpp_cert_served_matches_disk', '1 when the served leaf is the on-disk certificate Prosody should be using (SHA-256), 0 when not (reload Prosody).', ENDPOINT_LABELS, function* (r) {
-    for (const s of r.served) if (s.matchesDisk !== undefined) yield [endpointLabels(s), s.matchesDisk ? 1 : 0];
-  });
-  family('xmpp_cert_key_found', '1 when the private key beside the certificate Prosody would use exists, else 0.', ['domain', 'file', 'key_file'], function* (r) {
-    for (const d of r.domains) if (d.file && d.keyFile) yield [{ domain: d.domain, file: d.file, key_file: d.keyFile }, d.keyFound ? 1 : 0];
-  });
-  family('xmpp_cert_file_errors', 'Certificate files that could not be used, by reason.', ['reason'], function* (r) {
-    for (const reason of READ_ERROR_REASONS) yield [{ reason }, r.readErrors[reason]];
-  });
-  family('xmpp_cert_file_error_info', 'A certificate file that could not be used; always 1.', ['file', 'reason'], function* (r) {
-    for (const f of r.files) if (!f.result.ok) yield [{ file: f.path, reason: f.result.error.reason }, 1];
-  });
-  family('xmpp_cert_source_up', '1 when the source (prosody_config, certs_dir, files) was read in the last scan, else 0.', ['source'], function* (r) {
-    for (const name of SOURCE_NAMES) {
-      const source = r.sources.find((s) => s.name === name);
-      if (source) yield [{ source: name }, source.up ? 1 : 0];
-    }
-  });
-  family('xmpp_cert_last_scan_timestamp_seconds', 'When the last scan finished, as a Unix timestamp.', [], function* (r) {
-    yield [{}, r.generatedAt];
-  });
+family('xmpp_cert_not_after_timestamp_seconds', 'Certificate notAfter (expiry) as a Unix timestamp.', CERT_LABELS, function* (r) {
+  for (const [labels, cert] of certificates(r)) yield [labels, cert.notAfter];
+});
+family('xmpp_cert_not_before_timestamp_seconds', 'Certificate notBefore as a Unix timestamp.', CERT_LABELS, function* (r) {
+  for (const [labels, cert] of certificates(r)) yield [labels, cert.notBefore];
+});
+family('xmpp_cert_info', 'Certificate details; always 1. fingerprint is the SHA-256 of the DER.', INFO_LABELS, function* (r) {
+  for (const [labels, c] of certificates(r)) {
+    yield [{ ...labels, serial: c.serial, fingerprint: c.fingerprint, issuer: c.issuer, subject: c.subject, key_type: c.keyType, self_signed: String(c.selfSigned) }, 1];
+  }
+});
+family('xmpp_cert_threshold_seconds', 'Configured threshold as remaining seconds, per domain and level (warning, critical, renewal).', ['domain', 'level'], function* (r) {
+  for (const d of r.domains) if (d.thresholds) for (const level of LEVELS) yield [{ domain: d.domain, level }, d.thresholds[level]];
+});
+family('xmpp_cert_domain_status', 'Domain status (ok, warning, critical, expired, missing, error); one series per domain, valued 1.', ['domain', 'status'], function* (r) {
+  for (const d of r.domains) yield [{ domain: d.domain, status: d.status }, 1];
+});
+family('xmpp_cert_name_covered', '1 when the certificate serving the domain covers it (files: RFC 6125 DNS-ID; live: also SRV-ID and XmppAddr), else 0.', ENDPOINT_LABELS, function* (r) {
+  for (const d of r.domains) if (d.file && d.leaf) yield [{ domain: d.domain, source: 'file', target: d.file }, d.coveredBy ? 1 : 0];
+  for (const s of r.served) if (s.ok && s.chain.length > 0) yield [endpointLabels(s), s.matchedBy ? 1 : 0];
+});
+family('xmpp_cert_probe_success', '1 when the live endpoint answered and served a certificate, else 0.', ENDPOINT_LABELS, function* (r) {
+  for (const s of r.served) yield [endpointLabels(s), s.ok ? 1 : 0];
+});
+family('xmpp_cert_probe_failure', 'Why the last probe failed: 1 for the reason, 0 for the others; all 0 after a success.', [...ENDPOINT_LABELS, 'reason'], function* (r) {
+  for (const s of r.served) for (const reason of PROBE_FAILURE_REASONS) yield [{ ...endpointLabels(s), reason }, s.reason === reason ? 1 : 0];
+});
+family('xmpp_cert_probe_duration_seconds', 'How long the last probe of the endpoint took.', ENDPOINT_LABELS, function* (r) {
+  for (const s of r.served) yield [endpointLabels(s), s.durationSeconds];
+});
+family('xmpp_cert_probe_timestamp_seconds', 'When the endpoint was last probed (probes run every probes.interval).', ENDPOINT_LABELS, function* (r) {
+  for (const s of r.served) yield [endpointLabels(s), s.probedAt];
+});
+family('xmpp_cert_trusted', '1 when the served chain verifies against the system roots plus probes.ca, else 0.', ENDPOINT_LABELS, function* (r) {
+  for (const s of r.served) if (s.ok) yield [endpointLabels(s), s.trusted ? 1 : 0];
+});
+family('xmpp_cert_tls_version_info', 'The TLS version the endpoint negotiated; always 1.', [...ENDPOINT_LABELS, 'version'], function* (r) {
+  for (const s of r.served) if (s.ok && s.tlsVersion) yield [{ ...endpointLabels(s), version: s.tlsVersion }, 1];
+});
+family('xmpp_cert_served_matches_disk', '1 when the served leaf is the on-disk certificate Prosody should be using (SHA-256), 0 when not (reload Prosody).', ENDPOINT_LABELS, function* (r) {
+  for (const s of r.served) if (s.matchesDisk !== undefined) yield [endpointLabels(s), s.matchesDisk ? 1 : 0];
+});
+family('xmpp_cert_key_found', '1 when the private key beside the certificate Prosody would use exists, else 0.', ['domain', 'file', 'key_file'], function* (r) {
+  for (const d of r.domains) if (d.file && d.keyFile) yield [{ domain: d.domain, file: d.file, key_file: d.keyFile }, d.keyFound ? 1 : 0];
+});
+family('xmpp_cert_file_errors', 'Certificate files that could not be used, by reason.', ['reason'], function* (r) {
+  for (const reason of READ_ERROR_REASONS) yield [{ reason }, r.readErrors[reason]];
+});
+family('xmpp_cert_file_error_info', 'A certificate file that could not be used; always 1.', ['file', 'reason'], function* (r) {
+  for (const f of r.files) if (!f.result.ok) yield [{ file: f.path, reason: f.result.error.reason }, 1];
+});
+family('xmpp_cert_source_up', '1 when the source (prosody_config, certs_dir, files) was read in the last scan, else 0.', ['source'], function* (r) {
+  for (const name of SOURCE_NAMES) {
+    const source = r.sources.find((s) => s.name === name);
+    if (source) yield [{ source: name }, source.up ? 1 : 0];
+  }
+});
+family('xmpp_cert_last_scan_timestamp_seconds', 'When the last scan finished, as a Unix timestamp.', [], function* (r) {
+  yield [{}, r.generatedAt];
+});
 
-  return async (report, options = {}) => {
-    const chunks: Buffer[] = [];
-    for (const { name, gauge, samples, endpoints } of families) {
-      if (options.endpointsOnly && !endpoints) continue;
-      for (const [labels, value] of report ? samples(report) : []) gauge.set(labels, value);
-      chunks.push(Buffer.from(`${await registry.getSingleMetricAsString(name)}\n`));
-      gauge.reset();
-    }
-    return chunks;
-  };
-}
+/** The text of `report`'s families (just the endpoint ones with `endpointsOnly`); without a Report, HELP and TYPE only. */
+export const renderReport: ReportRenderer = (report, options = {}) => {
+  const writer = new TextWriter();
+  for (const { name, help, labelNames, samples, endpoints } of families) {
+    if (options.endpointsOnly && !endpoints) continue;
+    writer.gauge(name, help, labelNames, report ? samples(report) : []);
+  }
+  return writer.finish();
+};
 
 type CertLabels = Record<(typeof CERT_LABELS)[number], string>;
 

@@ -19,6 +19,7 @@ import { recoverInstall } from './install';
 import { withGroupLock } from './lock';
 import { closeIssuers, createIssuers } from './issuers';
 import { Renewer, type RenewOptions, type RenewOutcome } from './renew';
+import { inLanes } from '../shared/lanes';
 import { updateState } from './state';
 import type { CertificateGroup, Issuer } from './types';
 
@@ -94,17 +95,16 @@ export class Worker {
       return [];
     }
     const groups = this.groups(inventory);
-    const outcomes: RenewOutcome[] = [];
-    let cursor = 0;
-    const lane = async () => {
-      while (cursor < groups.length && !this.abort.signal.aborted) {
-        const group = groups[cursor++]!;
+    const outcomes = await inLanes(
+      groups,
+      this.config.renewal.concurrency,
+      async (group) => {
         const outcome = await renewer.renew(group).catch((err: unknown) => this.crashed(group, err));
-        outcomes.push(outcome);
         await this.notifier.renewalOutcome(outcome);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.config.renewal.concurrency, groups.length) }, lane));
+        return outcome;
+      },
+      () => this.abort.signal.aborted,
+    );
     this.beat();
     if (outcomes.some((o) => o.result === 'renewed' || o.result === 'fallback' || o.issuer)) this.options.onInstalled?.();
     return outcomes;
