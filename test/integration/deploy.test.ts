@@ -344,8 +344,10 @@ describeWithTools(['prosody', 'prosodyctl'], 'the compose configs on a real Pros
     const group = await waitFor(
       () => {
         if (!fs.existsSync(stateFile())) return undefined;
-        const state = JSON.parse(fs.readFileSync(stateFile(), 'utf8')) as { groups: Record<string, { verify?: { result: string }; successes: number }> };
-        return state.groups.localhost?.verify && state.groups.localhost;
+        const state = JSON.parse(fs.readFileSync(stateFile(), 'utf8')) as { groups: Record<string, { verify?: { result: string }; successes: number; lastAttempt?: number }> };
+        // The install (with its verify result) and the run's outcome are two state writes: wait for the outcome.
+        const g = state.groups.localhost;
+        return g?.verify && g.lastAttempt !== undefined && g;
       },
       30_000,
       `the worker's first renewal\n${workerOut}\n${prosodyOut}`,

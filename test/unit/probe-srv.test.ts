@@ -64,3 +64,25 @@ test('every SRV target of every module is probed', async () => {
   ]);
   expect(dns.queries).toEqual(expect.arrayContaining(['_xmpp-client._tcp.srv.test SRV', '_xmpps-client._tcp.srv.test SRV']));
 });
+
+test('a round over many domains looks up a bounded number of them at once, and every one in the end', async () => {
+  // 100 domains whose DNS never answers: each lookup waits for its timeout, so the names asked
+  // early show how many domains were in flight at once. c2s_tls has no RFC 6120 fallback, so
+  // nothing is probed and the round is the lookups alone.
+  const domains = Array.from({ length: 100 }, (_, i) => `slow${i}.test`);
+  const silent = await startDnsServer(Object.fromEntries(domains.map((d) => [`_xmpps-client._tcp.${d}`, 'SILENT' as const])));
+  try {
+    const config = configSchema.parse({ probes: { modules: ['c2s_tls'], dns: { servers: [silent.address] }, timeout: 1 } }).probes;
+    const prober = new LiveProber(config, createLogger('silent'), () => undefined);
+    const round = prober.runOnce(domains);
+    await new Promise((r) => setTimeout(r, 600));
+    const asked = () => new Set(silent.queries.map((q) => q.replace(/^_xmpps-client\._tcp\.| SRV$/g, '')));
+    const early = asked().size;
+    expect(early).toBeGreaterThan(0);
+    expect(early).toBeLessThanOrEqual(32);
+    await round;
+    expect(asked()).toEqual(new Set(domains));
+  } finally {
+    await silent.close();
+  }
+}, 30_000);
