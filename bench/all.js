@@ -4,7 +4,8 @@
  * none measures another's load) and writes docs/benchmarks.md: the machine, then each script's
  * own tables (ours, the peer's or floor's value from the same run, the ratio, the target).
  * Each script also prints its tables when run alone (npm run bench:<name>).
- * Usage: node bench/all.js [name...]   (default: every script below)
+ * Usage: node bench/all.js [name...]   (default: every script below; with names, only their
+ * sections of docs/benchmarks.md are replaced and the others kept)
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -13,7 +14,7 @@ const { machine } = require('./lib/common');
 
 const SCRIPTS = {
   scan: 'scan and scrape at 1,000 and 10,000 files vs. the parse and exposition floors',
-  probe: '200 direct-TLS endpoints: our /probe vs. prometheus-blackbox-exporter',
+  probe: '1,000 direct-TLS endpoints: our /probe vs. prometheus-blackbox-exporter (TLS only, and verifying like ours)',
   sslcheck: "1,000 files: `xmpp-cert monitor` vs. Debian's ssl-cert-check",
   load: '50 concurrent scrapers on 10,000 files for 60 s, without and with basic auth',
   renew: '100 certificates from Pebble: the worker vs. a bare acme-client loop',
@@ -21,7 +22,16 @@ const SCRIPTS = {
 };
 
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(SCRIPTS);
-const sections = [];
+const docFile = path.join(__dirname, '../docs/benchmarks.md');
+const sections = new Map(previousSections());
+
+/** The sections of the current docs/benchmarks.md by script name, to keep those not re-run. */
+function previousSections() {
+  if (!fs.existsSync(docFile)) return [];
+  const parts = fs.readFileSync(docFile, 'utf8').split(/^(?=## )/m).slice(1);
+  return parts.map((part) => [/^## (\w+):/.exec(part)?.[1], part.trimEnd() + '\n']).filter(([name]) => name in SCRIPTS);
+}
+
 for (const name of chosen) {
   process.stderr.write(`bench:${name} ...\n`);
   const started = Date.now();
@@ -29,7 +39,7 @@ for (const name of chosen) {
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   process.stdout.write(run.stdout);
   const body = run.status === 0 ? run.stdout.trim() : `FAILED (exit ${run.status}):\n\n${run.stdout.trim()}`;
-  sections.push(`## ${name}: ${SCRIPTS[name]}\n\n\`npm run bench:${name}\`, ${minutes} min.\n\n${body}\n`);
+  sections.set(name, `## ${name}: ${SCRIPTS[name]}\n\n\`npm run bench:${name}\`, ${minutes} min, ${new Date().toISOString().slice(0, 10)}.\n\n${body}\n`);
 }
 const doc = [
   '# Benchmarks',
@@ -38,7 +48,7 @@ const doc = [
   'Each table gives our figure, the peer or floor measured in the same run, the ratio and the target.',
   'Re-run on your own machine to compare; the scripts and what they measure are described in their headers (bench/).',
   '',
-  ...sections,
+  ...Object.keys(SCRIPTS).filter((name) => sections.has(name)).map((name) => sections.get(name)),
 ].join('\n');
-fs.writeFileSync(path.join(__dirname, '../docs/benchmarks.md'), doc);
+fs.writeFileSync(docFile, doc);
 process.stderr.write('wrote docs/benchmarks.md\n');

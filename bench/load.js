@@ -33,7 +33,8 @@ async function measure(url, pid, headers) {
   const rssStart = rssMb(pid);
   const r = await cannon(url, SECONDS, headers);
   const rssEnd = rssMb(pid);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx, total: r.requests.total, rssStart, rssEnd };
+  // autocannon's `errors` already counts timeouts (and `timeouts` counts them again).
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, total: r.requests.total, rssStart, rssEnd };
 }
 
 /** Child mode: serve `bodyFile` from memory on a free loopback port; print the port. */

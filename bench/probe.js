@@ -8,6 +8,9 @@
  * verified against a CA file and the name checked: one module per domain with its server_name).
  * Prints wall time, probes per second, CPU time per probe of each exporter process (from
  * /proc/<pid>/stat), the ratio, and whether both report the same notAfter for every endpoint.
+ * Beside them, node's own floor: a process doing nothing but tls.connect + getPeerX509Certificate
+ * on the same endpoints at the same concurrency (no HTTP, no parsing, no judging), to tell what
+ * the runtime's TLS costs from what our code adds.
  * Target: ratio >= 1.0 with identical values.
  * Usage: node bench/probe.js [endpoints] [concurrency]   (default 1000 8)
  */
@@ -25,7 +28,7 @@ const x509 = require('@peculiar/x509');
 x509.cryptoProvider.set(crypto.webcrypto);
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const COUNT = Number(process.argv[2]) || 1000;
-const CONCURRENCY = Number(process.argv[3]) || 8;
+const CONCURRENCY = Number(process.argv[process.argv[2] === '--tls-floor' ? 4 : 3]) || 8;
 
 /** Child mode: serve the minted certificates, one TLS listener each, print the ports. */
 async function serveEndpoints(dir) {
@@ -51,6 +54,33 @@ async function mint(dir) {
     });
     fs.writeFileSync(path.join(dir, `${i}.crt`), cert.toString('pem'));
   }
+}
+
+/** Child mode: the node TLS floor over `ports`, after a warm-up pass over the first 100; prints wall and CPU seconds. */
+async function tlsFloor(ports) {
+  await tlsPass(ports.slice(0, 100));
+  const cpu = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  await tlsPass(ports);
+  const used = process.cpuUsage(cpu);
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: (used.user + used.system) / 1e6 };
+}
+
+async function tlsPass(ports) {
+  let cursor = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (cursor < ports.length) {
+      const port = ports[cursor++];
+      await new Promise((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port, servername: 'bench.test', rejectUnauthorized: false }, () => {
+          if (!socket.getPeerX509Certificate()) reject(new Error('no certificate'));
+          socket.end();
+          resolve();
+        });
+        socket.on('error', reject);
+      });
+    }
+  }));
 }
 
 const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); }); });
@@ -87,6 +117,7 @@ const sampleOf = (body, name) => Number((new RegExp(`^${name}(?:\\{[^}]*position
 
 (async () => {
   if (process.argv[2] === '--serve') return serveEndpoints(process.argv[3]);
+  if (process.argv[2] === '--tls-floor') return console.log(JSON.stringify(await tlsFloor(JSON.parse(process.argv[3]))));
   if (spawnSync('sh', ['-c', 'command -v prometheus-blackbox-exporter']).status !== 0) {
     console.error('prometheus-blackbox-exporter is not installed: apt-get install prometheus-blackbox-exporter');
     process.exit(1);
@@ -120,6 +151,7 @@ const sampleOf = (body, name) => Number((new RegExp(`^${name}(?:\\{[^}]*position
     const mine = await drive(oursUrls, ours.pid);
     const theirs = await drive(bbUrls, bb.pid);
     const theirsVerifying = await drive(bbVerifyUrls, bb.pid);
+    const floor = JSON.parse(spawnSync(process.execPath, [__filename, '--tls-floor', JSON.stringify(ports), String(CONCURRENCY)], { encoding: 'utf8' }).stdout);
     const verified = theirsVerifying.bodies.filter((b) => /^probe_success 1$/m.test(b)).length;
     let same = 0;
     const differ = [];
@@ -137,6 +169,7 @@ const sampleOf = (body, name) => Number((new RegExp(`^${name}(?:\\{[^}]*position
     console.log(`| probes per second | ${f(COUNT / mine.seconds, 1)} | ${f(COUNT / theirs.seconds, 1)} | | ${f(COUNT / theirsVerifying.seconds, 1)} | | |`);
     console.log(`| exporter CPU per probe (ms, user + system) | ${f((mine.cpu * 1000) / COUNT)} | ${f((theirs.cpu * 1000) / COUNT)} | ${f(theirs.cpu / mine.cpu)}x | ${f((theirsVerifying.cpu * 1000) / COUNT)} | ${f(theirsVerifying.cpu / mine.cpu)}x | |`);
     console.log(`| same notAfter / verified | ${same}/${COUNT} | | | ${verified}/${COUNT} probe_success | | all |`);
+    console.log(`\nnode's TLS floor (tls.connect + getPeerX509Certificate only, own process, same endpoints and concurrency): ${f(floor.seconds, 3)} s, ${f(COUNT / floor.seconds, 1)} probes/s, ${f((floor.cpu * 1000) / COUNT)} ms CPU per probe; blackbox TLS only / floor time: ${f(theirs.seconds / floor.seconds)}x.`);
     if (differ.length) console.log(`differences: ${differ.slice(0, 5).join('; ')}`);
   } finally {
     for (const p of [ours, bb, endpoints]) p.kill('SIGTERM');

@@ -1,3 +1,3 @@
 export * from './model';
-export { ChainCache, parseCertificates } from './parse';
+export { ChainCache, certificateFromX509, parseCertificates } from './parse';
 export { coversName, nameCoverage, xmppNameMatch, type XmppService } from './names';

@@ -86,6 +86,11 @@ function toCertificate(der: Buffer, position: number): Certificate | undefined {
   } catch {
     return undefined;
   }
+  return certificateFromX509(x509, position);
+}
+
+/** Our model of a certificate node has already parsed (e.g. the one a TLS peer presented). */
+export function certificateFromX509(x509: X509Certificate, position: number): Certificate {
   const commonName = /^CN=(.*)$/m.exec(x509.subject)?.[1];
   return {
     position,

@@ -5,7 +5,7 @@
  * whether the served leaf is the certificate on disk that Prosody should be using (SHA-256).
  * Pure: a function of (probe result, the domain's disk report, thresholds, now).
  */
-import { parseCertificates, xmppNameMatch, type Certificate } from '../cert';
+import { xmppNameMatch, type Certificate } from '../cert';
 import type { Endpoint, ProbeFailureReason, ProbeModule, ProbeResult } from '../sources/probe-types';
 import type { DomainReport } from './report';
 import { certificateStatus, type Status } from './status';
@@ -58,10 +58,7 @@ export function judgeServed(probe: TimedProbe, disk: DomainReport | undefined, t
   const base = { domain: endpoint.domain, endpoint, source: SOURCE_OF_MODULE[endpoint.module], target: `${endpoint.host}:${endpoint.port}`, probedAt, durationSeconds: result.durationSeconds };
   if (!result.ok) return { ...base, ok: false, reason: result.reason, message: result.message, chain: [], status: 'error', detail: `${result.reason}: ${result.message}` };
 
-  const chain = result.chain.flatMap((der, position) => {
-    const parsed = parseCertificates(der);
-    return parsed.ok ? [{ ...parsed.certificates[0]!, position }] : [];
-  });
+  const chain = result.certificates;
   const leaf = chain[0];
   const matchedBy = leaf && xmppNameMatch(leaf, endpoint.domain, SERVICE_OF_MODULE[endpoint.module]);
   const matchesDisk = disk?.leaf ? leaf?.fingerprint === disk.leaf.fingerprint : undefined;

@@ -21,7 +21,7 @@ export interface Verification {
   detail: string;
 }
 
-export const fingerprintOf = (der: Buffer) => crypto.createHash('sha256').update(der).digest('hex');
+const fingerprintOf = (der: Buffer) => crypto.createHash('sha256').update(der).digest('hex');
 
 export async function verifyServed(
   group: CertificateGroup,
@@ -55,6 +55,6 @@ export async function verifyServed(
 async function probeOnce(endpoint: Endpoint, timeoutSeconds: number, ca: string[] | undefined) {
   const result = await probeEndpoint(endpoint, { timeoutMs: timeoutSeconds * 1000, ...(ca ? { ca } : {}) });
   if (!result.ok) return { endpoint, error: result.message };
-  const leaf = result.chain[0];
-  return { endpoint, ...(leaf ? { served: fingerprintOf(leaf) } : { error: 'no certificate' }) };
+  const leaf = result.certificates[0];
+  return { endpoint, ...(leaf ? { served: leaf.fingerprint } : { error: 'no certificate' }) };
 }

@@ -3,6 +3,8 @@
  * back (the served chain, or a failure with a reason from one stable list). Plain data.
  */
 
+import type { Certificate } from '../cert';
+
 /** Why a probe failed. A stable contract: metric labels and docs use these. */
 export const PROBE_FAILURE_REASONS = ['dns', 'connect', 'timeout', 'closed', 'bad_xml', 'stream_error', 'too_large', 'no_starttls', 'starttls_refused', 'tls_handshake', 'no_certificate'] as const;
 export type ProbeFailureReason = (typeof PROBE_FAILURE_REASONS)[number];
@@ -28,5 +30,17 @@ export interface ProbeOptions {
 }
 
 export type ProbeResult =
-  | { ok: true; endpoint: Endpoint; durationSeconds: number; tlsVersion: string; alpn?: string; chain: Buffer[]; authorized: boolean; authorizationError?: string }
+  | {
+      ok: true;
+      endpoint: Endpoint;
+      durationSeconds: number;
+      tlsVersion: string;
+      alpn?: string;
+      /** The served chain as DER, leaf first. */
+      chain: Buffer[];
+      /** The same chain read into our model from the X509 objects TLS already parsed (not parsed twice). */
+      certificates: Certificate[];
+      authorized: boolean;
+      authorizationError?: string;
+    }
   | { ok: false; endpoint: Endpoint; durationSeconds: number; reason: ProbeFailureReason; message: string };

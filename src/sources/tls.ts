@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { certificateFromX509, type Certificate } from '../cert';
 import type { Endpoint, ProbeFailureReason, ProbeOptions, ProbeResult } from './probe-types';
 
 /** A probe's single deadline and cleanup: every socket it opened is destroyed when it settles. */
@@ -109,8 +110,8 @@ export function handshake(attempt: Attempt, socket?: net.Socket): Promise<ProbeR
 }
 
 function captured(attempt: Attempt, secure: tls.TLSSocket): ProbeResult {
-  const chain = servedChain(secure);
-  if (chain.length === 0) return attempt.fail('no_certificate', 'the TLS server presented no certificate');
+  const served = servedChain(secure);
+  if (served.length === 0) return attempt.fail('no_certificate', 'the TLS server presented no certificate');
   const alpn = secure.alpnProtocol;
   secure.end(); // a polite close_notify; Attempt.run destroys it afterwards in any case
   return {
@@ -119,7 +120,8 @@ function captured(attempt: Attempt, secure: tls.TLSSocket): ProbeResult {
     durationSeconds: attempt.seconds,
     tlsVersion: secure.getProtocol() ?? 'unknown',
     ...(alpn ? { alpn } : {}),
-    chain,
+    chain: served.map((s) => s.der),
+    certificates: served.map((s) => s.certificate),
     authorized: secure.authorized,
     ...(secure.authorizationError ? { authorizationError: String(secure.authorizationError) } : {}),
   };
@@ -128,15 +130,18 @@ function captured(attempt: Attempt, secure: tls.TLSSocket): ProbeResult {
 /**
  * The certificates as served, leaf first, following issuerCertificate until it repeats.
  * getPeerX509Certificate, not getPeerCertificate(true): the latter decodes every field of every
- * certificate into plain objects, a fifth of a loopback probe's time, and we only need the DER.
+ * certificate into plain objects, a fifth of a loopback probe's time. The X509 objects TLS parsed
+ * are read into our model here, so the chain is not parsed again from DER.
  */
-function servedChain(secure: tls.TLSSocket): Buffer[] {
-  const chain: Buffer[] = [];
+function servedChain(secure: tls.TLSSocket): Array<{ der: Buffer; certificate: Certificate }> {
+  const chain: Array<{ der: Buffer; certificate: Certificate }> = [];
   const seen = new Set<string>();
   let cert = secure.getPeerX509Certificate();
-  while (cert && !seen.has(cert.fingerprint256)) {
-    seen.add(cert.fingerprint256);
-    chain.push(cert.raw);
+  while (cert) {
+    const certificate = certificateFromX509(cert, chain.length);
+    if (seen.has(certificate.fingerprint)) break;
+    seen.add(certificate.fingerprint);
+    chain.push({ der: cert.raw, certificate });
     cert = cert.issuerCertificate;
   }
   return chain;

@@ -2,14 +2,17 @@
  * The live source follows DNS SRV: a loopback DNS server of the test's own answers
  * `_xmpps-client._tcp` with two targets and `_xmpp-client._tcp` with one; each target is a TLS
  * server of the test's own. Every target is probed, in RFC 2782 order, and each result names its
- * endpoint.
+ * endpoint. A round over many domains keeps its lookups bounded; probes.ca is read once per config.
  */
+import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import tls from 'node:tls';
 import { configSchema } from '../../src/config';
 import { createLogger } from '../../src/shared/log';
-import { LiveProber } from '../../src/sources/live';
+import { LiveProber, trustStore } from '../../src/sources/live';
 import { DAY, mint } from '../helpers/certs';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server';
 
@@ -86,3 +89,23 @@ test('a round over many domains looks up a bounded number of them at once, and e
     await silent.close();
   }
 }, 30_000);
+
+test('probes.ca is read once per config (one TLS context per trust store), and again after a reload', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-ca-'));
+  try {
+    const ca = await mint({ names: ['ca.test'], notAfter: 30 * DAY });
+    const file = path.join(dir, 'ca.pem');
+    fs.writeFileSync(file, ca.pem);
+    const log = createLogger('silent');
+    const loaded = configSchema.parse({ probes: { ca: [file] } }).probes;
+    const first = trustStore(loaded.ca, log);
+    expect(first).toContain(ca.pem);
+    const other = await mint({ names: ['other.test'], notAfter: 30 * DAY });
+    fs.writeFileSync(file, other.pem);
+    expect(trustStore(loaded.ca, log)).toBe(first); // same config: no re-read, the same array (the prober's context key)
+    const reloaded = configSchema.parse({ probes: { ca: [file] } }).probes;
+    expect(trustStore(reloaded.ca, log)).toContain(other.pem);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
