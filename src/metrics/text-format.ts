@@ -2,8 +2,8 @@
  * Writes metric families in the Prometheus text exposition format (version 0.0.4), as prom-client
  * would (same HELP/TYPE lines, label escaping and value spelling), straight into byte chunks.
  * The report families use it instead of prom-client gauges: at 10,000 certificate files a gauge
- * per family held ~120,000 label objects and hash keys per rendering, which left the exporter at
- * 375 MB RSS (bench:scan, heap snapshot); writing lines as they come keeps only the text.
+ * per family built ~120,000 label objects and hash keys per rendering, garbage that left the
+ * exporter at 292 MB RSS after 200 scrapes; writing lines as they come: 198 MB (bench:scan setup).
  * It does not hold state between renderings, check names, or know OpenMetrics.
  */
 
