@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { messageOf } from '../shared/errors';
 import { cachedFileReader } from '../shared/scrape-file';
 import type { Logger } from '../shared/log';
-import { ensureDir, realOps, tempSuffix } from '../renewal/durable-fs';
+import { realOps, writeFileDurably } from '../renewal/durable-fs';
 import { withStateLock } from '../renewal/lock';
 import { NOTIFY_FAILURE_REASONS, type NotifyFailureReason } from './errors';
 
@@ -81,7 +81,7 @@ export async function updateNotifyState(stateDir: string, change: (state: Notify
       else state = parsed;
     }
     change(state);
-    await writeAtomically(stateDir, file, JSON.stringify(state, null, 2) + '\n');
+    await writeFileDurably(realOps, file, JSON.stringify(state, null, 2) + '\n', { mode: 0o640, dirMode: 0o750 });
     return state;
   }, log);
 }
@@ -117,19 +117,6 @@ export function recordCounts(stateDir: string, queued: ReadonlyMap<string, numbe
   );
 }
 
-async function writeAtomically(stateDir: string, file: string, text: string): Promise<void> {
-  const temp = `${file}.tmp-${tempSuffix()}`;
-  try {
-    await fs.promises.mkdir(path.dirname(stateDir), { recursive: true });
-    await ensureDir(realOps, stateDir, 0o750);
-    await realOps.createFile(temp, text, 0o640);
-    await realOps.rename(temp, file);
-    await realOps.syncDir(stateDir);
-  } catch (err) {
-    await fs.promises.rm(temp, { force: true }).catch(() => undefined);
-    throw err;
-  }
-}
 
 export interface NotifyScrape {
   state: NotifyState;

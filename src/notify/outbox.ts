@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { messageOf } from '../shared/errors';
-import { ensureDir, realOps } from '../renewal/durable-fs';
+import { realOps, writeFileDurably } from '../renewal/durable-fs';
 import type { NotifyEvent } from './events';
 
 const VERSION = 1;
@@ -57,18 +57,10 @@ const channelDir = (stateDir: string, channel: string) => path.join(outboxDir(st
 export async function addToOutbox(stateDir: string, channel: string, event: NotifyEvent, queuedAt: number): Promise<void> {
   const dir = channelDir(stateDir, channel);
   await fs.promises.mkdir(path.dirname(dir), { recursive: true, mode: 0o750 });
-  if (await ensureDir(realOps, dir, 0o750)) await realOps.syncDir(path.dirname(dir));
   // Names sort by time of queueing, so the oldest event is first and a digest keeps its order.
   const name = `${String(Math.round(queuedAt * 1000)).padStart(14, '0')}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
-  const temp = path.join(dir, `.${name}.tmp`);
-  try {
-    await realOps.createFile(temp, JSON.stringify({ version: VERSION, channel, queuedAt, event }) + '\n', 0o640);
-    await realOps.rename(temp, path.join(dir, `${name}.json`));
-    await realOps.syncDir(dir);
-  } catch (err) {
-    await fs.promises.rm(temp, { force: true }).catch(() => undefined);
-    throw err;
-  }
+  const text = JSON.stringify({ version: VERSION, channel, queuedAt, event }) + '\n';
+  await writeFileDurably(realOps, path.join(dir, `${name}.json`), text, { mode: 0o640, dirMode: 0o750, temp: path.join(dir, `.${name}.tmp`) });
 }
 
 /** Every queued event of `channel`, oldest first. A missing directory is an empty outbox. */

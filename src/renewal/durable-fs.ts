@@ -1,12 +1,14 @@
 /**
- * The few file-system writes the worker makes durable (certificate generations, the state file),
- * as one small `FsOps` object so a test can make any single step fail (ENOSPC) and check that
- * nothing half-written is left behind. `realOps` is the only implementation outside tests.
+ * The few file-system writes the worker makes durable (certificate generations, the state files,
+ * the notification outbox), as one small `FsOps` object so a test can make any single step fail
+ * (ENOSPC) and check that nothing half-written is left behind. `realOps` is the only
+ * implementation outside tests; `writeFileDurably` is the one way a single file is replaced.
  * Reads (readdir, lstat, readlink) are not here: a failed read changes nothing on disk.
  * Does not decide layouts or names; install.ts and state.ts do.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 
 /** Numeric ids for chown; an absent field is left unchanged. */
 export interface FileOwner {
@@ -82,4 +84,30 @@ export async function ensureDir(ops: FsOps, dir: string, mode: number): Promise<
 /** A short random suffix for temp names: pid + 4 random bytes, so leftovers say who made them. */
 export function tempSuffix(): string {
   return `${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Replaces `file` so that a crash leaves the old content or the new, never a part: a temp file in
+ * the same directory (created with `mode`, fsynced), renamed over `file`, the directory fsynced.
+ * The directory is created (`dirMode`, its parent fsynced) when missing. On failure the temp file
+ * is removed and the error rethrown. `temp` names the temp file when a reader must skip it.
+ */
+export async function writeFileDurably(
+  ops: FsOps,
+  file: string,
+  text: string,
+  options: { mode: number; dirMode: number; temp?: string },
+): Promise<void> {
+  const dir = path.dirname(file);
+  const temp = options.temp ?? `${file}.tmp-${tempSuffix()}`;
+  try {
+    await fs.promises.mkdir(path.dirname(dir), { recursive: true });
+    if (await ensureDir(ops, dir, options.dirMode)) await ops.syncDir(path.dirname(dir));
+    await ops.createFile(temp, text, options.mode);
+    await ops.rename(temp, file);
+    await ops.syncDir(dir);
+  } catch (err) {
+    await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+    throw err;
+  }
 }

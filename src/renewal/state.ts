@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { XmppCertError, messageOf } from '../shared/errors';
 import { cachedFileReader } from '../shared/scrape-file';
 import type { Logger } from '../shared/log';
-import { ensureDir, realOps, tempSuffix, type FsOps } from './durable-fs';
+import { realOps, writeFileDurably, type FsOps } from './durable-fs';
 import { FAILURE_REASONS, type FailureReason } from './failure-reasons';
 import { withStateLock } from './lock';
 import { STATE_VERSION, emptyState, type WorkerState } from './state-types';
@@ -119,15 +119,9 @@ async function moveAside(file: string): Promise<string> {
 /** Atomic write; creates stateDir (0750) when missing. `ops` is for fault-injection tests. */
 export async function writeState(stateDir: string, state: WorkerState, ops: FsOps = realOps): Promise<void> {
   const file = stateFile(stateDir);
-  const temp = `${file}.tmp-${tempSuffix()}`;
   try {
-    await fs.promises.mkdir(path.dirname(stateDir), { recursive: true });
-    if (await ensureDir(ops, stateDir, 0o750)) await ops.syncDir(path.dirname(stateDir));
-    await ops.createFile(temp, JSON.stringify(state, null, 2) + '\n', 0o640);
-    await ops.rename(temp, file);
-    await ops.syncDir(stateDir);
+    await writeFileDurably(ops, file, JSON.stringify(state, null, 2) + '\n', { mode: 0o640, dirMode: 0o750 });
   } catch (err) {
-    await fs.promises.rm(temp, { force: true }).catch(() => undefined);
     throw new StateError(`cannot write ${file}: ${messageOf(err)} (check that ${stateDir} is writable and has free space)`, stateDir, { cause: err });
   }
 }

@@ -5,8 +5,9 @@
  * probed, `skipped` with probes or verify off or no endpoint. Never throws.
  */
 import crypto from 'node:crypto';
+import { certificateFromX509 } from '../cert';
 import type { Config } from '../config';
-import { endpointsOf, trustStore } from '../sources/live';
+import { endpointsOf, isProbed, trustStore } from '../sources/live';
 import { probeEndpoint } from '../sources/probe';
 import type { Endpoint } from '../sources/probe-types';
 import type { Logger } from '../shared/log';
@@ -14,14 +15,11 @@ import type { VerifyResult } from './state-types';
 import type { CertificateGroup } from './types';
 
 const POLL_MS = 1000;
-const C2S = new Set(['c2s', 'c2s_tls']);
 
 export interface Verification {
   result: VerifyResult;
   detail: string;
 }
-
-const fingerprintOf = (der: Buffer) => crypto.createHash('sha256').update(der).digest('hex');
 
 export async function verifyServed(
   group: CertificateGroup,
@@ -31,10 +29,9 @@ export async function verifyServed(
   log: Logger,
 ): Promise<Verification> {
   if (!config.renewal.verify.enabled || !config.probes.enabled) return { result: 'skipped', detail: 'verification is off (renewal.verify.enabled / probes.enabled)' };
-  const expected = fingerprintOf(new crypto.X509Certificate(certificatePem).raw);
+  const expected = certificateFromX509(new crypto.X509Certificate(certificatePem), 0).fingerprint;
   const found = await Promise.all(group.domains.map((d) => endpointsOf(d, config.probes)));
-  // As in the exporter: a Component has no c2s, Prosody answers it with host-unknown.
-  let pending = found.flatMap((f) => f.endpoints).filter((e) => !(components.has(e.domain) && C2S.has(e.module)));
+  let pending = found.flatMap((f) => f.endpoints).filter((e) => isProbed(e, components));
   if (pending.length === 0) return { result: 'skipped', detail: 'no endpoint to probe (configure probes.endpoints or DNS SRV)' };
   const ca = trustStore(config.probes.ca, log);
   const deadline = Date.now() + config.renewal.verify.timeout * 1000;

@@ -20,6 +20,13 @@ type ProbeConfig = Config['probes'];
 const C2S: ReadonlySet<ProbeModule> = new Set(['c2s', 'c2s_tls']);
 
 /**
+ * Whether an endpoint is probed at all. Clients never log in to a Component: Prosody answers c2s
+ * to one with host-unknown, a permanent failure that says nothing about its certificate. Its s2s
+ * endpoints are probed.
+ */
+export const isProbed = (e: Endpoint, components: ReadonlySet<string>): boolean => !(components.has(e.domain) && C2S.has(e.module));
+
+/**
  * Domains whose SRV names are looked up at once (4 queries and one c-ares channel each). All at
  * once, 10,000 domains held 10,000 resolvers, 40,000 queries and their promise chains: heap 137 ->
  * 65 MB and RSS 352 -> 290 MB with 32 (bench:scan setup, heap snapshot), and no flood of the DNS
@@ -142,9 +149,7 @@ export class LiveProber {
     const stopped = () => this.stopped;
     const found = await inLanes(domains, DNS_LANES, (d) => endpointsOf(d, this.config), stopped);
     for (const message of found.flatMap((f) => f.dnsErrors)) this.log.warn({ event: 'srv_lookup_failed' }, message);
-    // Clients never log in to a Component: Prosody answers c2s to one with host-unknown, a
-    // permanent failure that says nothing about its certificate. Its s2s endpoints are probed.
-    const endpoints = found.flatMap((f) => f.endpoints).filter((e) => !(components.has(e.domain) && C2S.has(e.module)));
+    const endpoints = found.flatMap((f) => f.endpoints).filter((e) => isProbed(e, components));
     const timeoutMs = this.config.timeout * 1000;
     const done = await inLanes(
       endpoints,
