@@ -28,7 +28,10 @@ const sections = new Map(previousSections());
 /** The sections of the current docs/benchmarks.md by script name, to keep those not re-run. */
 function previousSections() {
   if (!fs.existsSync(docFile)) return [];
-  const parts = fs.readFileSync(docFile, 'utf8').split(/^(?=## )/m).slice(1);
+  const parts = fs
+    .readFileSync(docFile, 'utf8')
+    .split(/^(?=## )/m)
+    .slice(1);
   return parts.map((part) => [/^## (\w+):/.exec(part)?.[1], part.trimEnd() + '\n']).filter(([name]) => name in SCRIPTS);
 }
 
@@ -48,7 +51,9 @@ const doc = [
   'Each table gives our figure, the peer or floor measured in the same run, the ratio and the target.',
   'Re-run on your own machine to compare; the scripts and what they measure are described in their headers (bench/).',
   '',
-  ...Object.keys(SCRIPTS).filter((name) => sections.has(name)).map((name) => sections.get(name)),
+  ...Object.keys(SCRIPTS)
+    .filter((name) => sections.has(name))
+    .map((name) => sections.get(name)),
 ].join('\n');
 fs.writeFileSync(docFile, doc);
 process.stderr.write('wrote docs/benchmarks.md\n');

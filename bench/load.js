@@ -59,13 +59,19 @@ async function main() {
   fs.mkdirSync(certs);
   const domains = await mintTree(certs, COUNT);
   const config = path.join(root, 'xmpp-cert.yml');
-  fs.writeFileSync(config, JSON.stringify({ prosody: { config: null, certs }, domains, probes: { enabled: false }, scan: { interval: '1h' }, server: { listen: '127.0.0.1:0' } }));
+  fs.writeFileSync(
+    config,
+    JSON.stringify({ prosody: { config: null, certs }, domains, probes: { enabled: false }, scan: { interval: '1h' }, server: { listen: '127.0.0.1:0' } }),
+  );
   const webConfig = path.join(root, 'web-config.yml');
   fs.writeFileSync(webConfig, `basic_auth_users:\n  prometheus: ${bcrypt.hashSync('bench-secret', 10)}\n`);
   const auth = { authorization: `Basic ${Buffer.from('prometheus:bench-secret').toString('base64')}` };
 
   const results = {};
-  for (const [label, args, headers] of [['no auth', [], {}], ['basic auth', ['--web.config.file', webConfig], auth]]) {
+  for (const [label, args, headers] of [
+    ['no auth', [], {}],
+    ['basic auth', ['--web.config.file', webConfig], auth],
+  ]) {
     const { proc, url } = await startExporter(config, args, headers);
     results[label] = await measure(`${url}/metrics`, proc.pid, headers);
     if (label === 'no auth') results.body = await (await fetch(`${url}/metrics`)).text();
@@ -80,14 +86,22 @@ async function main() {
   const f = (n, d = 1) => (n === undefined ? '' : n.toFixed(d));
   const cols = ['no auth', 'basic auth', 'floor'];
   const row = (figure, pick, target = '') => `| ${figure} | ${cols.map((c) => pick(results[c])).join(' | ')} | ${target} |`;
-  console.log(`bench:load on ${machine()}: ${COUNT} files (${(Buffer.byteLength(results.body) / 2 ** 20).toFixed(1)} MiB per scrape), ${CONNECTIONS} connections, ${SECONDS} s after a ${WARMUP} s warm-up\n`);
+  console.log(
+    `bench:load on ${machine()}: ${COUNT} files (${(Buffer.byteLength(results.body) / 2 ** 20).toFixed(1)} MiB per scrape), ${CONNECTIONS} connections, ${SECONDS} s after a ${WARMUP} s warm-up\n`,
+  );
   console.log('| figure | ours | ours, basic auth | floor (same bytes from memory, bare node http) | target |');
   console.log('|---|---|---|---|---|');
   console.log(row('requests/s', (r) => f(r.rps)));
   console.log(row('latency p50 (ms)', (r) => f(r.p50)));
   console.log(row('latency p99 (ms)', (r) => f(r.p99)));
   console.log(row('errors (timeouts, non-2xx) / requests', (r) => `${r.errors} / ${r.total}`, '0'));
-  console.log(row('RSS after warm-up -> end (MB)', (r) => `${f(r.rssStart)} -> ${f(r.rssEnd)} (${f(((r.rssEnd - r.rssStart) / r.rssStart) * 100)}%)`, 'within 10% (ours)'));
+  console.log(
+    row(
+      'RSS after warm-up -> end (MB)',
+      (r) => `${f(r.rssStart)} -> ${f(r.rssEnd)} (${f(((r.rssEnd - r.rssStart) / r.rssStart) * 100)}%)`,
+      'within 10% (ours)',
+    ),
+  );
   console.log('');
 }
 

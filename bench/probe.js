@@ -33,7 +33,10 @@ const CONCURRENCY = Number(process.argv[process.argv[2] === '--tls-floor' ? 4 : 
 /** Child mode: serve the minted certificates, one TLS listener each, print the ports. */
 async function serveEndpoints(dir) {
   const ports = [];
-  for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.crt')).sort((a, b) => parseInt(a) - parseInt(b))) {
+  for (const name of fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.crt'))
+    .sort((a, b) => parseInt(a) - parseInt(b))) {
     const server = tls.createServer({ cert: fs.readFileSync(path.join(dir, name)), key: fs.readFileSync(path.join(dir, 'key.pem')) }, (s) => s.end());
     server.on('tlsClientError', () => undefined);
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -48,8 +51,12 @@ async function mint(dir) {
   const now = Date.now();
   for (let i = 0; i < COUNT; i++) {
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
-      serialNumber: (0x1000 + i).toString(16), name: `CN=d${i}.bench.test`, notBefore: new Date(now - 86400e3),
-      notAfter: new Date(Math.floor((now + (i + 1) * 3600e3) / 1000) * 1000), signingAlgorithm: ALG, keys,
+      serialNumber: (0x1000 + i).toString(16),
+      name: `CN=d${i}.bench.test`,
+      notBefore: new Date(now - 86400e3),
+      notAfter: new Date(Math.floor((now + (i + 1) * 3600e3) / 1000) * 1000),
+      signingAlgorithm: ALG,
+      keys,
       extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: `d${i}.bench.test` }])],
     });
     fs.writeFileSync(path.join(dir, `${i}.crt`), cert.toString('pem'));
@@ -68,36 +75,60 @@ async function tlsFloor(ports) {
 
 async function tlsPass(ports) {
   let cursor = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (cursor < ports.length) {
-      const port = ports[cursor++];
-      await new Promise((resolve, reject) => {
-        const socket = tls.connect({ host: '127.0.0.1', port, servername: 'bench.test', rejectUnauthorized: false }, () => {
-          if (!socket.getPeerX509Certificate()) reject(new Error('no certificate'));
-          socket.end();
-          resolve();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (cursor < ports.length) {
+        const port = ports[cursor++];
+        await new Promise((resolve, reject) => {
+          const socket = tls.connect({ host: '127.0.0.1', port, servername: 'bench.test', rejectUnauthorized: false }, () => {
+            if (!socket.getPeerX509Certificate()) reject(new Error('no certificate'));
+            socket.end();
+            resolve();
+          });
+          socket.on('error', reject);
         });
-        socket.on('error', reject);
-      });
-    }
-  }));
+      }
+    }),
+  );
 }
 
-const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); }); });
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 function get(url) {
   return new Promise((resolve, reject) => {
-    http.get(url, { agent }, (res) => { let body = ''; res.on('data', (d) => (body += d)); res.on('end', () => resolve({ status: res.statusCode, body })); }).on('error', reject);
+    http
+      .get(url, { agent }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      })
+      .on('error', reject);
   });
 }
 async function waitUp(url) {
-  for (let i = 0; i < 200; i++) { try { if ((await get(url)).status === 200) return; } catch { /* not yet */ } await new Promise((r) => setTimeout(r, 50)); }
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await get(url)).status === 200) return;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
   throw new Error(`${url} did not come up`);
 }
 
 /** User + system CPU seconds a process has used so far (clock ticks of 10 ms). */
 function cpuSeconds(pid) {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = fs
+    .readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
@@ -107,9 +138,14 @@ async function drive(urls, pid) {
   let cursor = 0;
   const cpu = cpuSeconds(pid);
   const started = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (cursor < urls.length) { const i = cursor++; bodies[i] = (await get(urls[i])).body; }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (cursor < urls.length) {
+        const i = cursor++;
+        bodies[i] = (await get(urls[i])).body;
+      }
+    }),
+  );
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: cpuSeconds(pid) - cpu, bodies };
 }
 
@@ -129,16 +165,29 @@ const sampleOf = (body, name) => Number((new RegExp(`^${name}(?:\\{[^}]*position
 
   const oursPort = await freePort();
   const endpointsYaml = ports.map((port, i) => `    - { domain: d${i}.bench.test, host: 127.0.0.1, port: ${port}, service: c2s, tls: direct }`).join('\n');
-  fs.writeFileSync(path.join(root, 'ours.yml'), `prosody:\n  config: null\ndomains: [${ports.map((_, i) => `d${i}.bench.test`).join(', ')}]\nprobes:\n  enabled: false\n  srv: false\n  timeout: 10s\n  endpoints:\n${endpointsYaml}\nserver:\n  listen: 127.0.0.1:${oursPort}\nlogging:\n  level: warn\n`);
+  fs.writeFileSync(
+    path.join(root, 'ours.yml'),
+    `prosody:\n  config: null\ndomains: [${ports.map((_, i) => `d${i}.bench.test`).join(', ')}]\nprobes:\n  enabled: false\n  srv: false\n  timeout: 10s\n  endpoints:\n${endpointsYaml}\nserver:\n  listen: 127.0.0.1:${oursPort}\nlogging:\n  level: warn\n`,
+  );
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const ours = spawn(process.execPath, [...profile, path.join(__dirname, '../dist/cli.js'), 'serve', '--config', path.join(root, 'ours.yml')], { stdio: 'ignore' });
+  const ours = spawn(process.execPath, [...profile, path.join(__dirname, '../dist/cli.js'), 'serve', '--config', path.join(root, 'ours.yml')], {
+    stdio: 'ignore',
+  });
   const bbPort = await freePort();
   // Every served certificate is self-signed: each verifying module trusts its endpoint's own
   // certificate (blackbox reads ca_file on every probe, so one bundle of all would cost it a
   // 1,000-certificate parse per probe) and checks the domain's name.
-  const verifying = ports.map((_, i) => `  tls_verify_${i}:\n    prober: tcp\n    timeout: 10s\n    tcp:\n      tls: true\n      tls_config:\n        ca_file: ${path.join(root, `${i}.crt`)}\n        server_name: d${i}.bench.test\n`);
-  fs.writeFileSync(path.join(root, 'blackbox.yml'), `modules:\n  tls_connect:\n    prober: tcp\n    timeout: 10s\n    tcp:\n      tls: true\n      tls_config:\n        insecure_skip_verify: true\n${verifying.join('')}`);
-  const bb = spawn('prometheus-blackbox-exporter', [`--config.file=${path.join(root, 'blackbox.yml')}`, `--web.listen-address=127.0.0.1:${bbPort}`], { stdio: 'ignore' });
+  const verifying = ports.map(
+    (_, i) =>
+      `  tls_verify_${i}:\n    prober: tcp\n    timeout: 10s\n    tcp:\n      tls: true\n      tls_config:\n        ca_file: ${path.join(root, `${i}.crt`)}\n        server_name: d${i}.bench.test\n`,
+  );
+  fs.writeFileSync(
+    path.join(root, 'blackbox.yml'),
+    `modules:\n  tls_connect:\n    prober: tcp\n    timeout: 10s\n    tcp:\n      tls: true\n      tls_config:\n        insecure_skip_verify: true\n${verifying.join('')}`,
+  );
+  const bb = spawn('prometheus-blackbox-exporter', [`--config.file=${path.join(root, 'blackbox.yml')}`, `--web.listen-address=127.0.0.1:${bbPort}`], {
+    stdio: 'ignore',
+  });
   try {
     await waitUp(`http://127.0.0.1:${oursPort}/readyz`);
     await waitUp(`http://127.0.0.1:${bbPort}/metrics`);
@@ -163,17 +212,28 @@ const sampleOf = (body, name) => Number((new RegExp(`^${name}(?:\\{[^}]*position
     });
     const f = (n, d = 2) => n.toFixed(d);
     console.log(`bench:probe on ${os.cpus().length} cores, Node ${process.version}: ${COUNT} direct-TLS endpoints, concurrency ${CONCURRENCY}\n`);
-    console.log('| figure | ours (/probe c2s_tls: trust, names, key, status) | blackbox_exporter, TLS only (insecure_skip_verify) | ratio (theirs/ours time) | blackbox_exporter, same work (ca_file + server_name) | ratio | target |');
+    console.log(
+      '| figure | ours (/probe c2s_tls: trust, names, key, status) | blackbox_exporter, TLS only (insecure_skip_verify) | ratio (theirs/ours time) | blackbox_exporter, same work (ca_file + server_name) | ratio | target |',
+    );
     console.log('|---|---|---|---|---|---|---|');
-    console.log(`| wall time (s) | ${f(mine.seconds, 3)} | ${f(theirs.seconds, 3)} | ${f(theirs.seconds / mine.seconds)}x | ${f(theirsVerifying.seconds, 3)} | ${f(theirsVerifying.seconds / mine.seconds)}x | >= 1.0x |`);
+    console.log(
+      `| wall time (s) | ${f(mine.seconds, 3)} | ${f(theirs.seconds, 3)} | ${f(theirs.seconds / mine.seconds)}x | ${f(theirsVerifying.seconds, 3)} | ${f(theirsVerifying.seconds / mine.seconds)}x | >= 1.0x |`,
+    );
     console.log(`| probes per second | ${f(COUNT / mine.seconds, 1)} | ${f(COUNT / theirs.seconds, 1)} | | ${f(COUNT / theirsVerifying.seconds, 1)} | | |`);
-    console.log(`| exporter CPU per probe (ms, user + system) | ${f((mine.cpu * 1000) / COUNT)} | ${f((theirs.cpu * 1000) / COUNT)} | ${f(theirs.cpu / mine.cpu)}x | ${f((theirsVerifying.cpu * 1000) / COUNT)} | ${f(theirsVerifying.cpu / mine.cpu)}x | |`);
+    console.log(
+      `| exporter CPU per probe (ms, user + system) | ${f((mine.cpu * 1000) / COUNT)} | ${f((theirs.cpu * 1000) / COUNT)} | ${f(theirs.cpu / mine.cpu)}x | ${f((theirsVerifying.cpu * 1000) / COUNT)} | ${f(theirsVerifying.cpu / mine.cpu)}x | |`,
+    );
     console.log(`| same notAfter / verified | ${same}/${COUNT} | | | ${verified}/${COUNT} probe_success | | all |`);
-    console.log(`\nnode's TLS floor (tls.connect + getPeerX509Certificate only, own process, same endpoints and concurrency): ${f(floor.seconds, 3)} s, ${f(COUNT / floor.seconds, 1)} probes/s, ${f((floor.cpu * 1000) / COUNT)} ms CPU per probe; blackbox TLS only / floor time: ${f(theirs.seconds / floor.seconds)}x.`);
+    console.log(
+      `\nnode's TLS floor (tls.connect + getPeerX509Certificate only, own process, same endpoints and concurrency): ${f(floor.seconds, 3)} s, ${f(COUNT / floor.seconds, 1)} probes/s, ${f((floor.cpu * 1000) / COUNT)} ms CPU per probe; blackbox TLS only / floor time: ${f(theirs.seconds / floor.seconds)}x.`,
+    );
     if (differ.length) console.log(`differences: ${differ.slice(0, 5).join('; ')}`);
   } finally {
     for (const p of [ours, bb, endpoints]) p.kill('SIGTERM');
     agent.destroy();
     fs.rmSync(root, { recursive: true, force: true });
   }
-})().catch((err) => { console.error(err); process.exit(1); });
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

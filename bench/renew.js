@@ -19,7 +19,7 @@ const path = require('node:path');
 const acme = require('acme-client');
 const { startPebble } = require('../test/helpers/pebble.ts');
 const { loadConfig } = require('../dist/config');
-const { Worker } = require('../dist/renewal/worker');
+const { Worker } = require('../dist/processes/worker');
 const { createLogger } = require('../dist/shared/log');
 
 const COUNT = Number(process.argv[2]) || 100;
@@ -29,15 +29,22 @@ const names = (tag) => Array.from({ length: COUNT }, (_, i) => `${tag}-${i}.benc
 async function ours(pebble, tag) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-bench-ours-'));
   const file = path.join(root, 'xmpp-cert.yml');
-  fs.writeFileSync(file, JSON.stringify({
-    prosody: { config: null, certs: path.join(root, 'certs') },
-    domains: names(tag),
-    probes: { enabled: false },
-    renewal: {
-      stateDir: path.join(root, 'state'), concurrency: CONCURRENCY, retry: { count: 1 },
-      issuers: [{ type: 'acme', directory: pebble.directoryUrl, ca: [pebble.caFile], challenge: { type: 'http-01', listen: `127.0.0.1:${pebble.httpPort}` } }],
-    },
-  }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      prosody: { config: null, certs: path.join(root, 'certs') },
+      domains: names(tag),
+      probes: { enabled: false },
+      renewal: {
+        stateDir: path.join(root, 'state'),
+        concurrency: CONCURRENCY,
+        retry: { count: 1 },
+        issuers: [
+          { type: 'acme', directory: pebble.directoryUrl, ca: [pebble.caFile], challenge: { type: 'http-01', listen: `127.0.0.1:${pebble.httpPort}` } },
+        ],
+      },
+    }),
+  );
   fs.mkdirSync(path.join(root, 'certs'));
   const worker = new Worker(loadConfig({ file }), createLogger('silent'), { step: () => undefined });
   const started = process.hrtime.bigint();
@@ -45,7 +52,14 @@ async function ours(pebble, tag) {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await worker.stop();
   const renewed = outcomes.filter((o) => o.result === 'renewed').length;
-  if (renewed !== COUNT) throw new Error(`ours: ${renewed}/${COUNT} renewed: ${outcomes.filter((o) => o.error).map((o) => o.error.message).slice(0, 3).join('; ')}`);
+  if (renewed !== COUNT)
+    throw new Error(
+      `ours: ${renewed}/${COUNT} renewed: ${outcomes
+        .filter((o) => o.error)
+        .map((o) => o.error.message)
+        .slice(0, 3)
+        .join('; ')}`,
+    );
   return seconds;
 }
 
@@ -66,7 +80,10 @@ async function bare(pebble, tag) {
     for (let name = queue.shift(); name; name = queue.shift()) {
       const [key, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, await acme.crypto.createPrivateEcdsaKey('P-256'));
       const cert = await client.auto({
-        csr, termsOfServiceAgreed: true, skipChallengeVerification: true, challengePriority: ['http-01'],
+        csr,
+        termsOfServiceAgreed: true,
+        skipChallengeVerification: true,
+        challengePriority: ['http-01'],
         challengeCreateFn: async (_authz, challenge, keyAuthorization) => void tokens.set(challenge.token, keyAuthorization),
         challengeRemoveFn: async (_authz, challenge) => void tokens.delete(challenge.token),
       });
@@ -82,7 +99,9 @@ async function bare(pebble, tag) {
 }
 
 async function main() {
-  console.log(`bench:renew on ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}: ${COUNT} certificates, concurrency ${CONCURRENCY}\n`);
+  console.log(
+    `bench:renew on ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}: ${COUNT} certificates, concurrency ${CONCURRENCY}\n`,
+  );
   const pebble = await startPebble();
   try {
     const times = { bare: [], ours: [] };
@@ -92,8 +111,13 @@ async function main() {
     }
     const best = { bare: Math.min(...times.bare), ours: Math.min(...times.ours) };
     const ratio = best.ours / best.bare;
-    const row = (label, side) => `| ${label} | ${best[side].toFixed(2)} s | ${(COUNT / best[side]).toFixed(1)} /s | ${times[side].map((t) => t.toFixed(2)).join(', ')} s |`;
-    console.log(['| issuer | best time | certificates/s | all runs |', '|---|---|---|---|', row('ours (worker)', 'ours'), row('bare (acme-client loop)', 'bare')].join('\n'));
+    const row = (label, side) =>
+      `| ${label} | ${best[side].toFixed(2)} s | ${(COUNT / best[side]).toFixed(1)} /s | ${times[side].map((t) => t.toFixed(2)).join(', ')} s |`;
+    console.log(
+      ['| issuer | best time | certificates/s | all runs |', '|---|---|---|---|', row('ours (worker)', 'ours'), row('bare (acme-client loop)', 'bare')].join(
+        '\n',
+      ),
+    );
     console.log(`\nratio ours/bare: ${ratio.toFixed(2)}x (target <= 1.30x) ${ratio <= 1.3 ? 'MET' : 'MISSED'}`);
   } finally {
     await pebble.stop();

@@ -80,7 +80,10 @@ async function run(count) {
   const domains = await mintTree(dir, count);
   const mintSeconds = (Date.now() - mintStart) / 1000;
   const configFile = path.join(root, 'config.yml');
-  fs.writeFileSync(configFile, `prosody:\n  config: null\n  certs: ${dir}\ndomains:\n${domains.map((d) => `  - ${d}`).join('\n')}\nserver:\n  listen: 127.0.0.1:0\nscan:\n  interval: 1h\nlogging:\n  level: info\n`);
+  fs.writeFileSync(
+    configFile,
+    `prosody:\n  config: null\n  certs: ${dir}\ndomains:\n${domains.map((d) => `  - ${d}`).join('\n')}\nserver:\n  listen: 127.0.0.1:0\nscan:\n  interval: 1h\nlogging:\n  level: info\n`,
+  );
 
   const floor = child(['--parse-floor', dir]);
   const { proc, url } = await startExporter(configFile);

@@ -46,17 +46,26 @@ async function main() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-bench-soak-'));
   const stateDir = path.join(root, 'state');
   const config = path.join(root, 'xmpp-cert.yml');
-  fs.writeFileSync(config, JSON.stringify({
-    prosody: { config: path.join(prosody.dir, 'prosody.cfg.lua') },
-    thresholds: { renewal: '50%' },
-    probes: { srv: false, timeout: '5s', endpoints: domains.map((domain) => ({ domain, host: '127.0.0.1', port: prosody.ports.c2s, service: 'c2s' })) },
-    renewal: {
-      stateDir, jitter: 0, concurrency: 4, retry: { count: 1 }, backoff: { initial: '5s', max: '30s' },
-      issuers: [{ type: 'acme', directory: pebble.directoryUrl, ca: [pebble.caFile], challenge: { type: 'http-01', listen: `127.0.0.1:${pebble.httpPort}` } }],
-      reload: { signal: 'HUP', pidfile: path.join(prosody.dir, 'prosody.pid') },
-      verify: { timeout: '20s' },
-    },
-  }));
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      prosody: { config: path.join(prosody.dir, 'prosody.cfg.lua') },
+      thresholds: { renewal: '50%' },
+      probes: { srv: false, timeout: '5s', endpoints: domains.map((domain) => ({ domain, host: '127.0.0.1', port: prosody.ports.c2s, service: 'c2s' })) },
+      renewal: {
+        stateDir,
+        jitter: 0,
+        concurrency: 4,
+        retry: { count: 1 },
+        backoff: { initial: '5s', max: '30s' },
+        issuers: [
+          { type: 'acme', directory: pebble.directoryUrl, ca: [pebble.caFile], challenge: { type: 'http-01', listen: `127.0.0.1:${pebble.httpPort}` } },
+        ],
+        reload: { signal: 'HUP', pidfile: path.join(prosody.dir, 'prosody.pid') },
+        verify: { timeout: '20s' },
+      },
+    }),
+  );
   const worker = spawn(process.execPath, [path.join(__dirname, '../dist/cli.js'), 'worker', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
   let log = '';
   worker.stdout.on('data', (d) => (log += d));
@@ -94,11 +103,17 @@ async function main() {
   console.log(`bench:soak on ${machine()}: ${GROUPS} groups, ${LIFETIME} s certificates, renewal at 50%, ${f(last.t, 0)} s\n`);
   console.log('| figure | ours | reference | ratio | target |');
   console.log('|---|---|---|---|---|');
-  console.log(`| renewals installed / verified served | ${installed} / ${verified} | ${successes} successes in the state file | ${f(verified / Math.max(installed, 1), 2)} | all verified, >= ${RENEWALS} |`);
+  console.log(
+    `| renewals installed / verified served | ${installed} / ${verified} | ${successes} successes in the state file | ${f(verified / Math.max(installed, 1), 2)} | all verified, >= ${RENEWALS} |`,
+  );
   console.log(`| state successes vs certificates Pebble issued | ${successes} | ${issued} (Pebble's log) | ${f(successes / Math.max(issued, 1), 2)} | equal |`);
   console.log(`| failed attempts | ${failed} | | | 0 |`);
-  console.log(`| worker RSS, all groups issued -> end (MB) | ${f(warm.rss)} -> ${f(last.rss)} | max ${f(Math.max(...samples.map((s) => s.rss)))} | ${f(last.rss / warm.rss, 2)} | flat (within 10%) |`);
-  console.log(`| worker open fds, all groups issued -> end | ${warm.fds} -> ${last.fds} | max ${Math.max(...samples.map((s) => s.fds))} | ${f(last.fds / warm.fds, 2)} | flat |`);
+  console.log(
+    `| worker RSS, all groups issued -> end (MB) | ${f(warm.rss)} -> ${f(last.rss)} | max ${f(Math.max(...samples.map((s) => s.rss)))} | ${f(last.rss / warm.rss, 2)} | flat (within 10%) |`,
+  );
+  console.log(
+    `| worker open fds, all groups issued -> end | ${warm.fds} -> ${last.fds} | max ${Math.max(...samples.map((s) => s.fds))} | ${f(last.fds / warm.fds, 2)} | flat |`,
+  );
   console.log(`| locks / temp files left after SIGTERM | ${locks.length} / ${temps.length} | | | 0 / 0 |`);
   console.log('');
 }

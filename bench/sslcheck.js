@@ -64,7 +64,13 @@ async function main() {
   console.log('|---|---|---|---|---|');
   console.log(`| wall time (s) | ${f(ours.seconds)} | ${f(theirs.seconds)} | ${f(theirs.seconds / ours.seconds, 1)}x | >= 100x |`);
   console.log(`| same expiry date | ${COUNT - differ.length}/${COUNT} | ${b.size} dates read | | all |`);
-  if (differ.length) console.log(`\ndifferences (first 5): ${differ.slice(0, 5).map((d) => `${d}: ours ${a.get(d)} theirs ${b.get(d)}`).join('; ')}`);
+  if (differ.length)
+    console.log(
+      `\ndifferences (first 5): ${differ
+        .slice(0, 5)
+        .map((d) => `${d}: ours ${a.get(d)} theirs ${b.get(d)}`)
+        .join('; ')}`,
+    );
   console.log('');
 }
 

@@ -14,7 +14,7 @@ import { printStep, renewExitCode, renewSummary } from './commands/renew';
 import { registerSetup } from './commands/setup';
 import { loadConfig, displayConfig, type LoadedConfig } from './config';
 import { statusJson } from './evaluate';
-import { Exporter, scanOnce } from './exporter';
+import { Exporter, scanOnce } from './processes/exporter';
 import { ConfigError, XmppCertError, messageOf } from './shared/errors';
 import { createLogger, type Logger } from './shared/log';
 import { VERSION } from './shared/version';
@@ -44,13 +44,13 @@ function load(extraFlags: Record<string, string | undefined> = {}): LoadedConfig
 }
 
 /** Runs an action; known errors print their message (no stack) and exit 1. */
-function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>) {
+function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void> | number | void) {
   return async (...args: A) => {
     try {
       const code = await fn(...args);
       if (typeof code === 'number') process.exitCode = code;
     } catch (err) {
-      process.stderr.write(`xmpp-cert: ${err instanceof XmppCertError ? err.message : (err as Error).stack ?? messageOf(err)}\n`);
+      process.stderr.write(`xmpp-cert: ${err instanceof XmppCertError ? err.message : ((err as Error).stack ?? messageOf(err))}\n`);
       process.exitCode = 1;
     }
   };
@@ -77,8 +77,8 @@ function onShutdown(log: Logger, stop: () => Promise<void>): void {
 }
 
 /** The renewal worker; loaded only by the verbs that renew (acme-client, @peculiar/x509). */
-async function createWorker(loaded: LoadedConfig, log: Logger, options: import('./renewal/worker').WorkerOptions = {}) {
-  const { Worker } = await import('./renewal/worker');
+async function createWorker(loaded: LoadedConfig, log: Logger, options: import('./processes/worker').WorkerOptions = {}) {
+  const { Worker } = await import('./processes/worker');
   return new Worker(loaded, log, options);
 }
 
@@ -154,7 +154,10 @@ program
       const loaded = load();
       const worker = await createWorker(loaded, createLogger(loaded.config.logging.level, 2), { step: printStep });
       try {
-        const outcome = await worker.renewDomain(domain.toLowerCase(), { ...(opts.force ? { force: true } : {}), ...(opts.issuer ? { issuer: opts.issuer } : {}) });
+        const outcome = await worker.renewDomain(domain.toLowerCase(), {
+          ...(opts.force ? { force: true } : {}),
+          ...(opts.issuer ? { issuer: opts.issuer } : {}),
+        });
         process.stdout.write(renewSummary([outcome]));
         return renewExitCode([outcome]);
       } finally {
@@ -200,7 +203,7 @@ const configCmd = program
   .command('config')
   .description('print the effective configuration, secrets redacted')
   .action(
-    action(async () => {
+    action(() => {
       process.stdout.write(YAML.stringify(displayConfig(load().config)));
     }),
   );
@@ -209,7 +212,7 @@ configCmd
   .command('check')
   .description('validate the configuration; exit 0 when valid, 1 otherwise')
   .action(
-    action(async () => {
+    action(() => {
       try {
         const loaded = load();
         process.stdout.write(`configuration OK${loaded.file ? `: ${loaded.file}` : ' (defaults and environment)'}\n`);

@@ -22,8 +22,13 @@ async function mintTree(dir, count) {
   const leafKeys = await subtle.generateKey(ALG, true, ['sign', 'verify']);
   const now = Date.now();
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01', name: 'CN=Bench Intermediate', notBefore: new Date(now - 86400e3), notAfter: new Date(now + 3650 * 86400e3),
-    signingAlgorithm: ALG, keys: caKeys, extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+    serialNumber: '01',
+    name: 'CN=Bench Intermediate',
+    notBefore: new Date(now - 86400e3),
+    notAfter: new Date(now + 3650 * 86400e3),
+    signingAlgorithm: ALG,
+    keys: caKeys,
+    extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
   });
   const caPem = ca.toString('pem');
   const keyPem = x509.PemConverter.encode(await subtle.exportKey('pkcs8', leafKeys.privateKey), 'PRIVATE KEY');
@@ -31,10 +36,20 @@ async function mintTree(dir, count) {
   for (let i = 0; i < count; i++) {
     const name = `d${i}.bench.example`;
     const leaf = await x509.X509CertificateGenerator.create({
-      serialNumber: (0x100000 + i).toString(16), subject: `CN=${name}`, issuer: ca.subject,
-      notBefore: new Date(now - 86400e3), notAfter: new Date(now + ((i % 90) + 1) * 86400e3),
-      signingAlgorithm: ALG, publicKey: leafKeys.publicKey, signingKey: caKeys.privateKey,
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: name }, { type: 'dns', value: `upload.${name}` }])],
+      serialNumber: (0x100000 + i).toString(16),
+      subject: `CN=${name}`,
+      issuer: ca.subject,
+      notBefore: new Date(now - 86400e3),
+      notAfter: new Date(now + ((i % 90) + 1) * 86400e3),
+      signingAlgorithm: ALG,
+      publicKey: leafKeys.publicKey,
+      signingKey: caKeys.privateKey,
+      extensions: [
+        new x509.SubjectAlternativeNameExtension([
+          { type: 'dns', value: name },
+          { type: 'dns', value: `upload.${name}` },
+        ]),
+      ],
     });
     fs.mkdirSync(path.join(dir, name));
     fs.writeFileSync(path.join(dir, name, 'fullchain.pem'), `${leaf.toString('pem')}\n${caPem}\n`);
@@ -53,11 +68,13 @@ function stats(times) {
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
 function get(url, headers = {}) {
   return new Promise((resolve, reject) => {
-    http.get(url, { agent: keepAlive, headers }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }));
-    }).on('error', reject);
+    http
+      .get(url, { agent: keepAlive, headers }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -65,14 +82,19 @@ const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid
 
 /** `headers`: what /readyz needs, e.g. basic auth when a web config is given. */
 async function startExporter(configFile, extraArgs = [], headers = {}) {
-  const proc = spawn(process.execPath, [path.join(__dirname, '../../dist/cli.js'), 'serve', '--config', configFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [path.join(__dirname, '../../dist/cli.js'), 'serve', '--config', configFile, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   proc.stdout.on('data', (d) => (out += d));
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`exporter did not start:\n${out}`)), 60_000);
     proc.stdout.on('data', () => {
       const m = /metrics at (http:\/\/\S+)\/metrics/.exec(out);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
     });
   });
   for (;;) {

@@ -32,7 +32,11 @@ export type XmppService = 'c2s' | 's2s' | 'https';
  * (`_xmpp-client.DOMAIN` for c2s, `_xmpp-server.DOMAIN` for s2s; no wildcards) or an XmppAddr
  * equal to the domain. Returns how it matched, or undefined.
  */
-export function xmppNameMatch(cert: Pick<Certificate, 'dnsNames' | 'commonName' | 'xmppAddrs' | 'srvNames'>, domain: string, service: XmppService): string | undefined {
+export function xmppNameMatch(
+  cert: Pick<Certificate, 'dnsNames' | 'commonName' | 'xmppAddrs' | 'srvNames'>,
+  domain: string,
+  service: XmppService,
+): string | undefined {
   const dns = nameCoverage(cert, domain);
   if (dns) return `DNS:${dns}`;
   const d = normalise(domain);

@@ -35,7 +35,16 @@ function withInput(value: Json): Json {
 export function exportForImport(dashboard: { [key: string]: Json }): { [key: string]: Json } {
   const prepared = withInput(dashboard) as { [key: string]: Json };
   return {
-    __inputs: [{ name: INPUT, label: 'Prometheus', description: 'The Prometheus that scrapes xmpp-cert-exporter', type: 'datasource', pluginId: 'prometheus', pluginName: 'Prometheus' }],
+    __inputs: [
+      {
+        name: INPUT,
+        label: 'Prometheus',
+        description: 'The Prometheus that scrapes xmpp-cert-exporter',
+        type: 'datasource',
+        pluginId: 'prometheus',
+        pluginName: 'Prometheus',
+      },
+    ],
     __requires: [
       { type: 'grafana', id: 'grafana', name: 'Grafana', version: '10.0.0' },
       { type: 'datasource', id: 'prometheus', name: 'Prometheus', version: '1.0.0' },

@@ -15,19 +15,45 @@ export function monitorTable(report: Report): string {
   const now = report.generatedAt;
   const rows: string[][] = [['DOMAIN', 'FILE', 'NOT AFTER', 'DAYS LEFT', 'STATUS', 'DETAIL']];
   for (const d of report.domains) {
-    rows.push([d.domain, d.file ?? '-', d.leaf ? new Date(d.leaf.notAfter * 1000).toISOString() : '-', d.leaf ? String(Math.floor((d.leaf.notAfter - now) / 86400)) : '-', d.status.toUpperCase(), d.detail]);
+    rows.push([
+      d.domain,
+      d.file ?? '-',
+      d.leaf ? new Date(d.leaf.notAfter * 1000).toISOString() : '-',
+      d.leaf ? String(Math.floor((d.leaf.notAfter - now) / 86400)) : '-',
+      d.status.toUpperCase(),
+      d.detail,
+    ]);
   }
   for (const f of report.files.filter((file) => !file.servesConfiguredDomain)) {
     const leaf = f.result.ok ? f.result.certificates[0] : undefined;
     const detail = f.result.ok ? '' : `${f.result.error.reason}: ${f.result.error.message}`;
-    rows.push([f.domains[0] || '-', f.path, leaf ? new Date(leaf.notAfter * 1000).toISOString() : '-', leaf ? String(Math.floor((leaf.notAfter - now) / 86400)) : '-', f.status.toUpperCase(), detail]);
+    rows.push([
+      f.domains[0] || '-',
+      f.path,
+      leaf ? new Date(leaf.notAfter * 1000).toISOString() : '-',
+      leaf ? String(Math.floor((leaf.notAfter - now) / 86400)) : '-',
+      f.status.toUpperCase(),
+      detail,
+    ]);
   }
   for (const s of report.served) {
     const leaf = s.chain[0];
-    rows.push([s.domain, `${s.source} ${s.target}`, leaf ? new Date(leaf.notAfter * 1000).toISOString() : '-', leaf ? String(Math.floor((leaf.notAfter - now) / 86400)) : '-', s.status.toUpperCase(), s.detail]);
+    rows.push([
+      s.domain,
+      `${s.source} ${s.target}`,
+      leaf ? new Date(leaf.notAfter * 1000).toISOString() : '-',
+      leaf ? String(Math.floor((leaf.notAfter - now) / 86400)) : '-',
+      s.status.toUpperCase(),
+      s.detail,
+    ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  const lines = rows.map((r) =>
+    r
+      .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
   const down = report.sources.filter((s) => !s.up).map((s) => `source ${s.name} down: ${s.error ?? ''}`);
   return [...lines, '', `overall: ${report.overall.toUpperCase()}`, ...down].join('\n') + '\n';
 }

@@ -7,7 +7,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import { createChannels } from '../notify/channel';
+import { createChannels } from '../notify/channels';
 import { testEvent } from '../notify/events';
 import { XmppCertError, messageOf } from '../shared/errors';
 

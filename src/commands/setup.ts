@@ -93,13 +93,19 @@ async function setup(flags: SetupFlags): Promise<void> {
 /** Flags first; a value without a flag is asked (interactive) or defaulted (--yes). */
 async function collectAnswers(flags: SetupFlags, ask: Prompter | undefined): Promise<{ answers: Answers; certsDir: string }> {
   const prosody = await prosodyConfigAnswer(flags, ask);
-  const discovered = prosody ? enabledHosts(prosody).map((h) => h.name).filter((n) => !n.includes('*')) : [];
+  const discovered = prosody
+    ? enabledHosts(prosody)
+        .map((h) => h.name)
+        .filter((n) => !n.includes('*'))
+    : [];
   if (prosody) process.stdout.write(`${prosody.path}: ${discovered.length ? discovered.join(', ') : 'no enabled hosts'}\n`);
   for (const warning of prosody?.warnings ?? []) process.stdout.write(`warning: ${warning}\n`);
 
   let domains = flags.domain.map((d) => d.trim().toLowerCase()).filter(Boolean);
   if (domains.length === 0 && ask) {
-    const list = await ask.ask('Domains to watch (comma-separated)', discovered.join(', '), (a) => (splitList(a).length || discovered.length ? undefined : 'at least one domain'));
+    const list = await ask.ask('Domains to watch (comma-separated)', discovered.join(', '), (a) =>
+      splitList(a).length || discovered.length ? undefined : 'at least one domain',
+    );
     domains = splitList(list.toLowerCase());
   }
   const extra = [...new Set(domains)].filter((d) => !discovered.includes(d));
@@ -112,8 +118,10 @@ async function collectAnswers(flags: SetupFlags, ask: Prompter | undefined): Pro
 
   const email = flags.email ?? (ask ? await ask.ask('E-mail for the ACME account (empty: none)', '') : undefined);
   const challenge = await challengeAnswer(flags, ask);
-  const staging = flags.staging ?? (ask && challenge.type !== 'selfsigned' ? await ask.yesNo("Use Let's Encrypt staging (test certificates) first?", false) : false);
-  const pidfileAnswer = flags.pidfile ?? (ask ? await ask.ask("Prosody's pidfile, signalled after an install (none: no reload)", DEFAULT_PIDFILE) : DEFAULT_PIDFILE);
+  const staging =
+    flags.staging ?? (ask && challenge.type !== 'selfsigned' ? await ask.yesNo("Use Let's Encrypt staging (test certificates) first?", false) : false);
+  const pidfileAnswer =
+    flags.pidfile ?? (ask ? await ask.ask("Prosody's pidfile, signalled after an install (none: no reload)", DEFAULT_PIDFILE) : DEFAULT_PIDFILE);
 
   const answers: Answers = {
     prosodyConfig: prosody?.path ?? null,
@@ -210,7 +218,13 @@ function schedule(flags: SetupFlags, output: string, certsDir: string, challenge
     return;
   }
   const webroot = challenge.type === 'http-01' && 'webroot' in challenge ? [challenge.webroot] : [];
-  installUnits({ packageDir: PACKAGE_DIR, ...(flags.root ? { root: flags.root } : {}), timers: flags.timers === true, settings: { exec, config: output, writable: [certsDir, ...webroot] }, say });
+  installUnits({
+    packageDir: PACKAGE_DIR,
+    ...(flags.root ? { root: flags.root } : {}),
+    timers: flags.timers === true,
+    settings: { exec, config: output, writable: [certsDir, ...webroot] },
+    say,
+  });
   say(`note: the worker runs as ${WORKER_USER}; it must be able to write ${certsDir} (Debian: chmod g+w ${certsDir})`);
   if (challenge.type !== 'selfsigned') say(`note: renewals use ${challengeText(challenge)}; see docs/deploy.md for what each needs`);
 }

@@ -12,7 +12,8 @@ export function show(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'null';
   if (typeof value === 'object') return 'a mapping';
-  return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return `a ${typeof value}`;
 }
 
 /** Any value passed through `parse`; undefined from it becomes "expected <what>, got <value>". */
@@ -27,8 +28,7 @@ function parsed<T>(what: string, parse: (v: unknown) => T | undefined) {
   });
 }
 
-export const text = () =>
-  z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }).min(1, { error: 'expected a non-empty string' });
+export const text = () => z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }).min(1, { error: 'expected a non-empty string' });
 
 export const flag = () =>
   parsed('true or false', (v) => {
@@ -54,15 +54,13 @@ export const duration = (minSeconds = 0) =>
 export const size = () => parsed('a size such as 1MiB, 512KiB or a number of bytes', parseSize);
 
 export const threshold = (allowAuto: boolean) =>
-  parsed<Threshold>(
-    `days (e.g. 14), a duration (e.g. 36h), a share of the lifetime (e.g. 20%)${allowAuto ? ' or auto' : ''}`,
-    (v) => parseThreshold(v, allowAuto),
+  parsed<Threshold>(`days (e.g. 14), a duration (e.g. 36h), a share of the lifetime (e.g. 20%)${allowAuto ? ' or auto' : ''}`, (v) =>
+    parseThreshold(v, allowAuto),
   );
 
 export const listen = () => parsed('host:port (e.g. 127.0.0.1:10522 or :10522)', parseListen);
 
-export const email = () =>
-  parsed('an e-mail address', (v) => (typeof v === 'string' && /^[^\s@]+@[^\s@]+$/.test(v.trim()) ? v.trim() : undefined));
+export const email = () => parsed('an e-mail address', (v) => (typeof v === 'string' && /^[^\s@]+@[^\s@]+$/.test(v.trim()) ? v.trim() : undefined));
 
 export const url = () =>
   parsed('an http:// or https:// URL', (v) => {
@@ -83,8 +81,6 @@ export const domainName = () =>
     return /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*$/.test(name) ? name : undefined;
   });
 
-export const list = <T extends z.ZodType>(item: T) =>
-  z.array(item, { error: (iss) => `expected a list, got ${show(iss.input)}` });
+export const list = <T extends z.ZodType>(item: T) => z.array(item, { error: (iss) => `expected a list, got ${show(iss.input)}` });
 
-export const section = <T extends z.core.$ZodLooseShape>(shape: T) =>
-  z.strictObject(shape, { error: (iss) => `expected a mapping, got ${show(iss.input)}` });
+export const section = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape, { error: (iss) => `expected a mapping, got ${show(iss.input)}` });

@@ -39,9 +39,15 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (options.legacyConf) {
     const legacyPath = path.resolve(options.legacyConf);
     const { vars, lines } = parseLegacyConf(readText(legacyPath, 'legacy config'), legacyPath);
-    mergeOrigins(origins, applySeedNames(raw, vars, (name) => `${legacyPath}:${lines[name]} ${name}`));
+    mergeOrigins(
+      origins,
+      applySeedNames(raw, vars, (name) => `${legacyPath}:${lines[name]} ${name}`),
+    );
   }
-  mergeOrigins(origins, applySeedNames(raw, options.env ?? process.env, (name) => `environment variable ${name}`));
+  mergeOrigins(
+    origins,
+    applySeedNames(raw, options.env ?? process.env, (name) => `environment variable ${name}`),
+  );
   for (const [key, value] of Object.entries(options.flags ?? {})) {
     if (value === undefined) continue;
     setPath(raw, key, value);

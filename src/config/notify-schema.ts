@@ -31,7 +31,10 @@ export function isLoopback(host: string): boolean {
 
 /** A key that must not be used; the message never shows the value (it may be a secret). */
 const refused = (message: string) =>
-  z.unknown().superRefine((_v, ctx) => ctx.addIssue({ code: 'custom', message })).optional();
+  z
+    .unknown()
+    .superRefine((_v, ctx) => ctx.addIssue({ code: 'custom', message }))
+    .optional();
 
 const emailSettings = section({
   /** Unset: renewal.email (LETSENCRYPT_EMAIL), when `host` is set. */
@@ -56,7 +59,11 @@ const emailSettings = section({
 }).superRefine((e, ctx) => {
   const host = e.host ?? 'localhost';
   if (e.user !== undefined && !e.secure && e.requireTLS === false && !isLoopback(host)) {
-    ctx.addIssue({ code: 'custom', path: ['requireTLS'], message: `false would send the password for ${e.user} unencrypted to ${host}; use secure: true or requireTLS: true` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['requireTLS'],
+      message: `false would send the password for ${e.user} unencrypted to ${host}; use secure: true or requireTLS: true`,
+    });
   }
 });
 
@@ -65,10 +72,14 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const headers = () =>
   z.record(
     z.string().regex(HEADER_NAME, { error: (iss) => `expected an HTTP header name, got ${show(iss.input)}` }),
-    z.string({ error: 'expected a string (the value is not shown: it may be a secret)' }).regex(/^[^\r\n]*$/, { error: 'expected a single line (the value is not shown: it may be a secret)' }),
+    z
+      .string({ error: 'expected a string (the value is not shown: it may be a secret)' })
+      .regex(/^[^\r\n]*$/, { error: 'expected a single line (the value is not shown: it may be a secret)' }),
     {
       error: (iss) =>
-        iss.code === 'invalid_key' ? `expected an HTTP header name (letters, digits, -), got ${show(iss.input)}` : `expected a mapping of header names to values, got ${show(iss.input)}`,
+        iss.code === 'invalid_key'
+          ? `expected an HTTP header name (letters, digits, -), got ${show(iss.input)}`
+          : `expected a mapping of header names to values, got ${show(iss.input)}`,
     },
   );
 
@@ -94,7 +105,10 @@ const webhook = section({
   url: url(),
   /** The channel label in metrics and logs: `webhook:<name>`; unset: `webhook:<index>`. */
   // A letter first: `webhook:0` must stay the label of the first hook without a name.
-  name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, { error: (iss) => `expected a short name of a-z, 0-9, _ and - starting with a letter, got ${show(iss.input)}` }).optional(),
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]{0,31}$/, { error: (iss) => `expected a short name of a-z, 0-9, _ and - starting with a letter, got ${show(iss.input)}` })
+    .optional(),
   /** Unset: slack for hooks.slack.com, discord for discord.com/api/webhooks/, else generic. */
   format: oneOf(WEBHOOK_FORMATS).optional(),
   /** Allow an http:// URL (the body and any token in the URL or headers travel unencrypted). */

@@ -26,10 +26,17 @@ export function displayConfig(config: Config): Record<string, unknown> {
   return {
     ...config,
     thresholds: { ...thresholdText(levels), overrides: Object.fromEntries(Object.entries(overrides).map(([d, set]) => [d, thresholdText(set)])) },
-    server: { ...config.server, listen: `${config.server.listen.host.includes(':') ? `[${config.server.listen.host}]` : config.server.listen.host}:${config.server.listen.port}` },
+    server: {
+      ...config.server,
+      listen: `${config.server.listen.host.includes(':') ? `[${config.server.listen.host}]` : config.server.listen.host}:${config.server.listen.port}`,
+    },
     notify: {
       ...config.notify,
-      webhooks: config.notify.webhooks.map((hook) => ({ ...hook, url: redactUrl(hook.url), headers: Object.fromEntries(Object.keys(hook.headers).map((name) => [name, REDACTED])) })),
+      webhooks: config.notify.webhooks.map((hook) => ({
+        ...hook,
+        url: redactUrl(hook.url),
+        headers: Object.fromEntries(Object.keys(hook.headers).map((name) => [name, REDACTED])),
+      })),
     },
   };
 }

@@ -62,13 +62,9 @@ const issuer = z.discriminatedUnion('type', [acmeIssuer, selfSignedIssuer], {
   error: (iss) => `expected an issuer with type acme or selfsigned, got ${show((iss.input as { type?: unknown } | undefined)?.type ?? iss.input)}`,
 });
 
-const reload = z.union(
-  [
-    section({ command: command() }),
-    section({ signal: oneOf(['HUP', 'USR1', 'USR2', 'TERM']).default('HUP'), pidfile: text() }),
-  ],
-  { error: () => 'expected {command: [...]} or {signal: HUP, pidfile: PATH}' },
-);
+const reload = z.union([section({ command: command() }), section({ signal: oneOf(['HUP', 'USR1', 'USR2', 'TERM']).default('HUP'), pidfile: text() })], {
+  error: () => 'expected {command: [...]} or {signal: HUP, pidfile: PATH}',
+});
 
 const fileMode = () =>
   z.unknown().transform((v, ctx) => {
@@ -96,7 +92,9 @@ export const renewalSchema = section({
     initial: duration(1).default(3600),
     max: duration(1).default(86400),
   }).prefault({}),
-  issuers: list(issuer).min(1, { error: 'expected at least one issuer' }).prefault([{ type: 'acme' }, { type: 'selfsigned' }]),
+  issuers: list(issuer)
+    .min(1, { error: 'expected at least one issuer' })
+    .prefault([{ type: 'acme' }, { type: 'selfsigned' }]),
   /** Groups; unset: one per VirtualHost with the Components below it. */
   certificates: list(section({ name: domainName(), domains: list(domainName()).min(1, { error: 'expected at least one domain' }) })).optional(),
   reload: reload.nullable().default(null),

@@ -18,8 +18,7 @@ const thresholdSet = section({
 });
 
 const PROBE_MODULE_NAMES = ['c2s', 's2s', 'c2s_tls', 's2s_tls', 'https'] as const;
-const probeModule = () =>
-  z.enum(PROBE_MODULE_NAMES, { error: (iss) => `expected one of ${PROBE_MODULE_NAMES.join(', ')}, got ${JSON.stringify(iss.input)}` });
+const probeModule = () => z.enum(PROBE_MODULE_NAMES, { error: (iss) => `expected one of ${PROBE_MODULE_NAMES.join(', ')}, got ${JSON.stringify(iss.input)}` });
 
 /** An endpoint to probe besides (or instead of) what DNS SRV says; `service` + `tls` name the module. */
 const probeEndpoint = section({
@@ -71,9 +70,11 @@ export const configSchema = section({
     webConfig: text().nullable().default(null),
   }).prefault({}),
   logging: section({
-    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
-      error: (iss) => `expected one of trace, debug, info, warn, error, fatal, silent, got ${JSON.stringify(iss.input)}`,
-    }).default('info'),
+    level: z
+      .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
+        error: (iss) => `expected one of trace, debug, info, warn, error, fatal, silent, got ${JSON.stringify(iss.input)}`,
+      })
+      .default('info'),
     alertLog: text().nullable().default(null),
   }).prefault({}),
   renewal: renewalSchema.prefault({}),

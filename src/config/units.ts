@@ -33,10 +33,7 @@ export function parseSize(value: unknown): number | undefined {
  * A threshold is a fixed remaining time, a share of the certificate's lifetime, or `auto`
  * (renewal only: one third of the lifetime left, one half for lifetimes of 10 days or less).
  */
-export type Threshold =
-  | { kind: 'seconds'; seconds: number }
-  | { kind: 'percent'; percent: number }
-  | { kind: 'auto' };
+export type Threshold = { kind: 'seconds'; seconds: number } | { kind: 'percent'; percent: number } | { kind: 'auto' };
 
 /** A plain number means days, as the seed's CERT_*_THRESHOLD variables did. */
 export function parseThreshold(value: unknown, allowAuto: boolean): Threshold | undefined {

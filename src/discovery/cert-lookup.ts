@@ -23,7 +23,9 @@
  * `ssl = { certificate = ... }` tables, which override all of this.
  */
 
-export type FileRule = 'crt' | 'fullchain' | 'pem';
+import type { FileRule, HostCert } from '../model/inventory';
+
+export type { FileRule, HostCert } from '../model/inventory';
 
 export interface LookupFacts {
   /** Absolute: the `certificates` directory (see effectiveCertsDir). */
@@ -39,16 +41,6 @@ export interface LookupFacts {
   certNames: ReadonlyMap<string, readonly string[]>;
   /** The `certificate` option Prosody sees for a name, absolute (see certificateOption); optional. */
   certificateFor?(name: string): string | undefined;
-}
-
-export interface HostCert {
-  host: string;
-  cert: string;
-  key: string;
-  keyFound: boolean;
-  via: FileRule | 'index';
-  /** The host or parent domain whose lookup hit. */
-  matchedName: string;
 }
 
 export interface CandidatePair {

@@ -12,11 +12,4 @@ export {
   type ParsedProsodyConfig,
   type ProsodyConfig,
 } from './prosody-config';
-export {
-  candidatePaths,
-  findHostCert,
-  type LookupFacts,
-  type HostCert,
-  type CandidatePair,
-  type FileRule,
-} from './cert-lookup';
+export { candidatePaths, findHostCert, type LookupFacts, type HostCert, type CandidatePair, type FileRule } from './cert-lookup';

@@ -67,8 +67,34 @@ const INCLUDE_WORDS = new Set(['Include', 'include']);
 // A token before a name that makes it something other than the start of a statement.
 const NOT_A_STATEMENT_AFTER = new Set(['.', ':', 'local', 'function', 'goto', '::']);
 // Tokens after a value that make it part of a longer expression: too complex to read.
-const CONTINUES = new Set(['..', '==', '~=', '<', '>', '<=', '>=', '+', '-', '*', '/', '//', '%', '^',
-  '.', ':', '[', '(', '{', '&', '|', '~', '<<', '>>', 'and', 'or']);
+const CONTINUES = new Set([
+  '..',
+  '==',
+  '~=',
+  '<',
+  '>',
+  '<=',
+  '>=',
+  '+',
+  '-',
+  '*',
+  '/',
+  '//',
+  '%',
+  '^',
+  '.',
+  ':',
+  '[',
+  '(',
+  '{',
+  '&',
+  '|',
+  '~',
+  '<<',
+  '>>',
+  'and',
+  'or',
+]);
 
 interface ParseState {
   toks: Token[];

@@ -3,4 +3,5 @@ export { STATUSES, certificateStatus, exitCode, worst, type Status } from './sta
 export { LEVELS, resolveThresholds, thresholdSeconds, thresholdsFor, type Level, type ThresholdSeconds } from './thresholds';
 export { statusJson } from './status-json';
 export { statusChanges, type StatusChange } from './changes';
-export { SOURCE_OF_MODULE, judgeServed, type ServedReport, type TimedProbe } from './served';
+export { SOURCE_OF_MODULE, judgeServed } from './served';
+export type { ServedReport } from './report-types';

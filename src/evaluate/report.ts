@@ -3,51 +3,16 @@
  * leaf covers the domain, and the thresholds in seconds; per file its status and the domains it
  * serves; read errors by reason. Pure: a function of (inventory, thresholds config, now).
  */
-import { READ_ERROR_REASONS, nameCoverage, type Certificate, type FileResult, type ReadError, type ReadErrorReason } from '../cert';
+import { READ_ERROR_REASONS, nameCoverage, type Certificate, type FileResult, type ReadErrorReason } from '../cert';
 import type { Config } from '../config';
-import type { DomainOrigin, Inventory, SourceState } from '../sources/inventory-types';
-import { judgeServed, type ServedReport, type TimedProbe } from './served';
-import { certificateStatus, worst, type Status } from './status';
-import { resolveThresholds, thresholdsFor, type ThresholdSeconds } from './thresholds';
+import type { Inventory } from '../model/inventory';
+import type { TimedProbe } from '../model/probe';
+import type { DomainReport, FileReport, Report } from './report-types';
+import { judgeServed } from './served';
+import { certificateStatus, worst } from './status';
+import { resolveThresholds, thresholdsFor } from './thresholds';
 
-export interface DomainReport {
-  domain: string;
-  origin: DomainOrigin;
-  status: Status;
-  /** One line saying why, for /status, the monitor table and alert events. */
-  detail: string;
-  file?: string;
-  keyFile?: string;
-  keyFound?: boolean;
-  /** The leaf's identifier that covers the domain; undefined when none does. */
-  coveredBy?: string;
-  leaf?: Certificate;
-  /** Undefined until a certificate's lifetime is known (percent and auto thresholds need it). */
-  thresholds?: ThresholdSeconds;
-  error?: ReadError;
-}
-
-export interface FileReport {
-  path: string;
-  /** The domains this file serves; for a file serving none, the leaf's own name. */
-  domains: string[];
-  servesConfiguredDomain: boolean;
-  status: Status;
-  result: FileResult;
-  thresholds?: ThresholdSeconds;
-}
-
-export interface Report {
-  generatedAt: number;
-  certsDir?: string;
-  overall: Status;
-  domains: DomainReport[];
-  files: FileReport[];
-  readErrors: Record<ReadErrorReason, number>;
-  sources: SourceState[];
-  /** What the live endpoints served, judged against the files; empty when probes are off. */
-  served: ServedReport[];
-}
+export type { DomainReport, FileReport, Report, ServedReport } from './report-types';
 
 const lifetime = (cert: Certificate) => cert.notAfter - cert.notBefore;
 const days = (seconds: number) => (seconds / 86400).toFixed(1);
@@ -60,7 +25,16 @@ export function evaluate(inventory: Inventory, thresholds: Config['thresholds'],
   const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Record<ReadErrorReason, number>;
   for (const { result } of files) if (!result.ok) readErrors[result.error.reason]++;
   const statuses = [...domains.map((d) => d.status), ...files.filter((f) => !f.servesConfiguredDomain).map((f) => f.status), ...served.map((s) => s.status)];
-  return { generatedAt: now, ...(inventory.certsDir ? { certsDir: inventory.certsDir } : {}), overall: worst(statuses), domains, files, readErrors, sources: inventory.sources, served };
+  return {
+    generatedAt: now,
+    ...(inventory.certsDir ? { certsDir: inventory.certsDir } : {}),
+    overall: worst(statuses),
+    domains,
+    files,
+    readErrors,
+    sources: inventory.sources,
+    served,
+  };
 }
 
 function evaluateDomain(entry: Inventory['domains'][number], files: Map<string, FileResult>, config: Config['thresholds'], now: number): DomainReport {

@@ -5,10 +5,10 @@
  * whether the served leaf is the certificate on disk that Prosody should be using (SHA-256).
  * Pure: a function of (probe result, the domain's disk report, thresholds, now).
  */
-import { xmppNameMatch, type Certificate } from '../cert';
-import type { Endpoint, ProbeFailureReason, ProbeModule, ProbeResult } from '../sources/probe-types';
-import type { DomainReport } from './report';
-import { certificateStatus, type Status } from './status';
+import { xmppNameMatch } from '../cert';
+import type { ProbeModule, TimedProbe } from '../model/probe';
+import type { DomainReport, ServedReport } from './report-types';
+import { certificateStatus } from './status';
 import { resolveThresholds, thresholdsFor } from './thresholds';
 import type { Config } from '../config';
 
@@ -23,40 +23,19 @@ export const SOURCE_OF_MODULE: Record<ProbeModule, string> = {
 
 const SERVICE_OF_MODULE = { c2s: 'c2s', s2s: 's2s', c2s_tls: 'c2s', s2s_tls: 's2s', https: 'https' } as const;
 
-export interface ServedReport {
-  domain: string;
-  endpoint: Endpoint;
-  source: string;
-  target: string; // host:port
-  probedAt: number;
-  durationSeconds: number;
-  ok: boolean;
-  reason?: ProbeFailureReason;
-  message?: string;
-  /** The served chain, leaf first; empty when the probe failed. */
-  chain: Certificate[];
-  trusted?: boolean;
-  trustError?: string;
-  /** How the leaf matched the domain (e.g. `DNS:*.example.org`); undefined when it does not. */
-  matchedBy?: string;
-  tlsVersion?: string;
-  /** Undefined when there is no readable certificate on disk to compare with. */
-  matchesDisk?: boolean;
-  status: Status;
-  /** One line for /status and the monitor table, naming what is wrong. */
-  detail: string;
-}
-
-export interface TimedProbe {
-  result: ProbeResult;
-  probedAt: number;
-}
-
 export function judgeServed(probe: TimedProbe, disk: DomainReport | undefined, thresholds: Config['thresholds'], now: number): ServedReport {
   const { result, probedAt } = probe;
   const { endpoint } = result;
-  const base = { domain: endpoint.domain, endpoint, source: SOURCE_OF_MODULE[endpoint.module], target: `${endpoint.host}:${endpoint.port}`, probedAt, durationSeconds: result.durationSeconds };
-  if (!result.ok) return { ...base, ok: false, reason: result.reason, message: result.message, chain: [], status: 'error', detail: `${result.reason}: ${result.message}` };
+  const base = {
+    domain: endpoint.domain,
+    endpoint,
+    source: SOURCE_OF_MODULE[endpoint.module],
+    target: `${endpoint.host}:${endpoint.port}`,
+    probedAt,
+    durationSeconds: result.durationSeconds,
+  };
+  if (!result.ok)
+    return { ...base, ok: false, reason: result.reason, message: result.message, chain: [], status: 'error', detail: `${result.reason}: ${result.message}` };
 
   const chain = result.certificates;
   const leaf = chain[0];

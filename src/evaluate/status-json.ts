@@ -71,7 +71,13 @@ export function statusJson(report: Report) {
       status: s.status,
       detail: s.detail,
       ...(s.ok
-        ? { trusted: s.trusted, matched_by: s.matchedBy ?? null, tls_version: s.tlsVersion, matches_disk: s.matchesDisk ?? null, certificates: s.chain.map((c) => certificateJson(c, {}, now)) }
+        ? {
+            trusted: s.trusted,
+            matched_by: s.matchedBy ?? null,
+            tls_version: s.tlsVersion,
+            matches_disk: s.matchesDisk ?? null,
+            certificates: s.chain.map((c) => certificateJson(c, {}, now)),
+          }
         : { reason: s.reason, message: s.message }),
     })),
     read_errors: report.readErrors,

@@ -63,7 +63,10 @@ ${items}
     try {
       const chunks = await deps.metrics.expose();
       res.type(deps.metrics.registry.contentType);
-      res.setHeader('Content-Length', chunks.reduce((n, c) => n + c.length, 0));
+      res.setHeader(
+        'Content-Length',
+        chunks.reduce((n, c) => n + c.length, 0),
+      );
       // Chunk by chunk as the client reads (backpressure): 50 scrapers of 20 MB each queued
       // whole at once starved some connections for 25 s (bench:load p99).
       // A scraper that hangs up mid-body (its timeout) is not the exporter's error.
@@ -93,7 +96,10 @@ ${items}
   app.get('/healthz', (_req, res) => void res.type('text/plain').send('ok\n'));
   app.get('/readyz', (_req, res) => {
     const ready = deps.getReport() !== undefined;
-    res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ready\n' : 'starting: first scan not finished\n');
+    res
+      .status(ready ? 200 : 503)
+      .type('text/plain')
+      .send(ready ? 'ready\n' : 'starting: first scan not finished\n');
   });
 
   app.use((_req, res) => void res.status(404).type('text/plain').send('not found; see / for the endpoints\n'));

@@ -12,7 +12,7 @@ import { judgeServed, type Report } from '../evaluate';
 import type { ReportRenderer } from '../metrics';
 import { endpointsOf, trustStore } from '../sources/live';
 import { probeEndpoint } from '../sources/probe';
-import { PROBE_MODULES, type ProbeModule } from '../sources/probe-types';
+import { PROBE_MODULES, type ProbeModule } from '../model/probe';
 import type { Logger } from '../shared/log';
 
 export interface ProbeRouteDeps {
@@ -42,7 +42,10 @@ export function probeRoute(deps: ProbeRouteDeps) {
     const module = typeof req.query.module === 'string' ? req.query.module : 'c2s';
     if (!target) return void res.status(400).type('text/plain').send('target parameter is missing (an XMPP domain, e.g. ?target=example.org&module=c2s)\n');
     if (!(PROBE_MODULES as readonly string[]).includes(module)) {
-      return void res.status(400).type('text/plain').send(`unknown module ${JSON.stringify(module)}: expected one of ${PROBE_MODULES.join(', ')}\n`);
+      return void res
+        .status(400)
+        .type('text/plain')
+        .send(`unknown module ${JSON.stringify(module)}: expected one of ${PROBE_MODULES.join(', ')}\n`);
     }
     if (!isAllowed(target, config, deps.getReport())) {
       return void res.status(403).type('text/plain').send(`target ${target} is not a watched domain nor allowed by probes.allow; refusing to connect\n`);

@@ -30,7 +30,9 @@ const schema = z.strictObject({
     })
     .optional(),
   http_server_config: z.strictObject({ headers: z.record(z.string(), z.string()).default({}) }).optional(),
-  basic_auth_users: z.record(z.string(), z.string().regex(/^\$2[aby]\$\d\d\$/, 'expected a bcrypt hash ($2y$...), e.g. from `htpasswd -nBC 10 USER`')).optional(),
+  basic_auth_users: z
+    .record(z.string(), z.string().regex(/^\$2[aby]\$\d\d\$/, 'expected a bcrypt hash ($2y$...), e.g. from `htpasswd -nBC 10 USER`'))
+    .optional(),
 });
 
 export interface WebConfig {
@@ -66,7 +68,8 @@ export function loadWebConfig(file: string): WebConfig {
   const config: WebConfig = { file, headers: http?.headers ?? {}, ...(users ? { users } : {}) };
   if (tls) {
     const verify = tls.client_auth_type === 'RequireAndVerifyClientCert' || tls.client_auth_type === 'VerifyClientCertIfGiven';
-    if (verify && !tls.client_ca_file) throw new WebConfigError(`${file}: tls_server_config.client_ca_file is needed for client_auth_type ${tls.client_auth_type}`, file);
+    if (verify && !tls.client_ca_file)
+      throw new WebConfigError(`${file}: tls_server_config.client_ca_file is needed for client_auth_type ${tls.client_auth_type}`, file);
     config.tls = {
       cert: read(tls.cert_file),
       key: read(tls.key_file),

@@ -6,29 +6,44 @@
  * never an address or URL. It never writes; a corrupt file is read as no channels.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { NOTIFY_FAILURE_REASONS } from '../notify/errors';
-import { readNotifyStateForScrape } from '../notify/notify-state';
+import { NOTIFY_FAILURE_REASONS } from '../state/notify-reasons';
+import { readNotifyStateForScrape } from '../state/notify-state';
 
 export interface NotifyGauges {
-  refresh(): Promise<void>;
+  refresh(): void;
 }
 
 export function createNotifyGauges(registry: Registry, stateDir: () => string): NotifyGauges {
   const registers = [registry];
   const channel = ['channel'] as const;
-  const sent = new Counter({ name: 'xmpp_cert_notifications_sent_total', help: 'Renewal event messages delivered per channel (a digest of several events counts once).', labelNames: channel, registers });
+  const sent = new Counter({
+    name: 'xmpp_cert_notifications_sent_total',
+    help: 'Renewal event messages delivered per channel (a digest of several events counts once).',
+    labelNames: channel,
+    registers,
+  });
   const failed = new Counter({
     name: 'xmpp_cert_notifications_failed_total',
     help: 'Delivery attempts that failed per channel, by reason; the events stay queued and are retried.',
     labelNames: ['channel', 'reason'],
     registers,
   });
-  const dropped = new Counter({ name: 'xmpp_cert_notifications_dropped_total', help: 'Renewal events dropped unsent per channel (older than notify.maxAge).', labelNames: channel, registers });
-  const queued = new Gauge({ name: 'xmpp_cert_notification_outbox_events', help: 'Renewal events waiting in the outbox per channel.', labelNames: channel, registers });
+  const dropped = new Counter({
+    name: 'xmpp_cert_notifications_dropped_total',
+    help: 'Renewal events dropped unsent per channel (older than notify.maxAge).',
+    labelNames: channel,
+    registers,
+  });
+  const queued = new Gauge({
+    name: 'xmpp_cert_notification_outbox_events',
+    help: 'Renewal events waiting in the outbox per channel.',
+    labelNames: channel,
+    registers,
+  });
   const all = [sent, failed, dropped, queued];
 
   return {
-    async refresh() {
+    refresh() {
       const { state } = readNotifyStateForScrape(stateDir());
       for (const metric of all) metric.reset();
       for (const [name, c] of Object.entries(state.channels)) {

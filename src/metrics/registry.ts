@@ -37,7 +37,11 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
     1,
   );
   const reloadOk = new Gauge({ name: 'xmpp_cert_config_last_reload_successful', help: '1 when the last config (re)load succeeded, else 0.', registers });
-  const reloadAt = new Gauge({ name: 'xmpp_cert_config_last_reload_success_timestamp_seconds', help: 'When the config was last loaded successfully.', registers });
+  const reloadAt = new Gauge({
+    name: 'xmpp_cert_config_last_reload_success_timestamp_seconds',
+    help: 'When the config was last loaded successfully.',
+    registers,
+  });
   const scanSeconds = new Gauge({ name: 'xmpp_cert_scan_duration_seconds', help: 'How long the last scan of every source took.', registers });
   const parsed = new Counter({ name: 'xmpp_cert_files_parsed_total', help: 'Certificate files parsed (a rescan parses only files that changed).', registers });
   const scrape = new Summary({ name: 'xmpp_cert_scrape_duration_seconds', help: 'Time to build each /metrics response.', percentiles: [], registers });
@@ -58,8 +62,8 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
       const end = scrape.startTimer();
       const report = getReport();
       if (rendered === undefined || rendered.report !== report) rendered = { report, chunks: renderReport(report) };
-      await renewal.refresh();
-      await notify.refresh();
+      renewal.refresh();
+      notify.refresh();
       const chunks = [Buffer.from(await registry.metrics()), ...rendered.chunks];
       end();
       return chunks;

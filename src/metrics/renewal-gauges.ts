@@ -1,17 +1,17 @@
 /**
  * The xmpp_cert_renewal_* and worker metrics, from the worker's state file read at scrape time
- * (cached by the reader until the file changes). `refresh()` awaits the read, then resets and sets
- * every series synchronously, so a scrape never sees half a state. Every failure reason of every
+ * (cached by the reader until the file changes). `refresh()` reads, then resets and sets every
+ * series in one synchronous step, so a scrape never sees half a state. Every failure reason of every
  * group starts at 0, so rate() and increase() work from the first failure on.
  * It never writes: a corrupt file is reported (read_success 0), not moved; the worker does that.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { FAILURE_REASONS } from '../renewal/failure-reasons';
-import { readStateForScrape } from '../renewal/state';
-import type { GroupState, WorkerState } from '../renewal/state-types';
+import { FAILURE_REASONS } from '../state/failure-reasons';
+import { readStateForScrape } from '../state/state';
+import type { GroupState, WorkerState } from '../state/state-types';
 
 export interface RenewalGauges {
-  refresh(): Promise<void>;
+  refresh(): void;
 }
 
 export function createRenewalGauges(registry: Registry, stateDir: () => string): RenewalGauges {
@@ -28,21 +28,50 @@ export function createRenewalGauges(registry: Registry, stateDir: () => string):
   const lastSuccess = timestamp('xmpp_cert_renewal_last_success_timestamp_seconds', 'When the group was last renewed and installed.');
   const lastFailure = timestamp('xmpp_cert_renewal_last_failure_timestamp_seconds', 'When a renewal attempt for the group last failed.');
   const nextAttempt = timestamp('xmpp_cert_renewal_next_attempt_timestamp_seconds', 'Earliest next attempt after failures (backoff or a CA Retry-After).');
-  const consecutive = new Gauge({ name: 'xmpp_cert_renewal_consecutive_failures', help: 'Failed renewal runs in a row for the group (0 after a success).', labelNames: domain, registers });
-  const fallback = new Gauge({ name: 'xmpp_cert_renewal_fallback_in_use', help: '1 while a self-signed fallback is installed because no CA could issue.', labelNames: domain, registers });
-  const verified = new Gauge({ name: 'xmpp_cert_renewal_verify_success', help: '1 when the endpoints served the newly installed certificate after the last install, 0 when not; absent when not verified.', labelNames: ['domain', 'result'], registers });
-  const info = new Gauge({ name: 'xmpp_cert_renewal_info', help: 'The group: its names and the issuer of the certificate the worker installed; always 1.', labelNames: ['domain', 'names', 'issuer'], registers });
+  const consecutive = new Gauge({
+    name: 'xmpp_cert_renewal_consecutive_failures',
+    help: 'Failed renewal runs in a row for the group (0 after a success).',
+    labelNames: domain,
+    registers,
+  });
+  const fallback = new Gauge({
+    name: 'xmpp_cert_renewal_fallback_in_use',
+    help: '1 while a self-signed fallback is installed because no CA could issue.',
+    labelNames: domain,
+    registers,
+  });
+  const verified = new Gauge({
+    name: 'xmpp_cert_renewal_verify_success',
+    help: '1 when the endpoints served the newly installed certificate after the last install, 0 when not; absent when not verified.',
+    labelNames: ['domain', 'result'],
+    registers,
+  });
+  const info = new Gauge({
+    name: 'xmpp_cert_renewal_info',
+    help: 'The group: its names and the issuer of the certificate the worker installed; always 1.',
+    labelNames: ['domain', 'names', 'issuer'],
+    registers,
+  });
   // Registered only while a heartbeat exists: prom-client reports a label-less gauge as 0 after
   // reset(), and a 0 heartbeat would page every setup that runs no worker ("last seen 1970").
   const heartbeatName = 'xmpp_cert_worker_heartbeat_timestamp_seconds';
   const heartbeat = new Gauge({ name: heartbeatName, help: 'Last heartbeat of the renewal worker (written every minute while it runs).', registers: [] });
-  const readOk = new Gauge({ name: 'xmpp_cert_renewal_state_read_success', help: '1 when the worker state file was read (or does not exist yet), 0 when it is unreadable or corrupt.', registers });
+  const readOk = new Gauge({
+    name: 'xmpp_cert_renewal_state_read_success',
+    help: '1 when the worker state file was read (or does not exist yet), 0 when it is unreadable or corrupt.',
+    registers,
+  });
   const perGroup = [attempts, lastAttempt, lastSuccess, lastFailure, nextAttempt, consecutive, fallback, verified, info];
 
   const fill = (name: string, g: GroupState) => {
     attempts.inc({ domain: name, result: 'success', reason: 'none' }, g.successes);
     for (const reason of FAILURE_REASONS) attempts.inc({ domain: name, result: 'failure', reason }, g.failures[reason] ?? 0);
-    const times: Array<[Gauge, number | undefined]> = [[lastAttempt, g.lastAttempt], [lastSuccess, g.lastSuccess], [lastFailure, g.lastFailure], [nextAttempt, g.nextAttempt]];
+    const times: Array<[Gauge, number | undefined]> = [
+      [lastAttempt, g.lastAttempt],
+      [lastSuccess, g.lastSuccess],
+      [lastFailure, g.lastFailure],
+      [nextAttempt, g.nextAttempt],
+    ];
     for (const [gauge, value] of times) if (value !== undefined) gauge.set({ domain: name }, value);
     consecutive.set({ domain: name }, g.consecutiveFailures);
     fallback.set({ domain: name }, g.fallback ? 1 : 0);
@@ -63,8 +92,8 @@ export function createRenewalGauges(registry: Registry, stateDir: () => string):
   };
 
   return {
-    async refresh() {
-      const { state, error } = await readStateForScrape(stateDir());
+    refresh() {
+      const { state, error } = readStateForScrape(stateDir());
       apply(state, error === undefined);
     },
   };

@@ -7,8 +7,8 @@
  */
 import { READ_ERROR_REASONS, type Certificate } from '../cert';
 import { LEVELS, type Report } from '../evaluate';
-import { SOURCE_NAMES } from '../sources/inventory-types';
-import { PROBE_FAILURE_REASONS } from '../sources/probe-types';
+import { SOURCE_NAMES } from '../model/inventory';
+import { PROBE_FAILURE_REASONS } from '../model/probe';
 import { TextWriter } from './text-format';
 
 const CERT_LABELS = ['domain', 'source', 'target', 'position'] as const;
@@ -49,25 +49,48 @@ family('xmpp_cert_not_before_timestamp_seconds', 'Certificate notBefore as a Uni
 });
 family('xmpp_cert_info', 'Certificate details; always 1. fingerprint is the SHA-256 of the DER.', INFO_LABELS, function* (r) {
   for (const [labels, c] of certificates(r)) {
-    yield [{ ...labels, serial: c.serial, fingerprint: c.fingerprint, issuer: c.issuer, subject: c.subject, key_type: c.keyType, self_signed: String(c.selfSigned) }, 1];
+    yield [
+      { ...labels, serial: c.serial, fingerprint: c.fingerprint, issuer: c.issuer, subject: c.subject, key_type: c.keyType, self_signed: String(c.selfSigned) },
+      1,
+    ];
   }
 });
-family('xmpp_cert_threshold_seconds', 'Configured threshold as remaining seconds, per domain and level (warning, critical, renewal).', ['domain', 'level'], function* (r) {
-  for (const d of r.domains) if (d.thresholds) for (const level of LEVELS) yield [{ domain: d.domain, level }, d.thresholds[level]];
-});
-family('xmpp_cert_domain_status', 'Domain status (ok, warning, critical, expired, missing, error); one series per domain, valued 1.', ['domain', 'status'], function* (r) {
-  for (const d of r.domains) yield [{ domain: d.domain, status: d.status }, 1];
-});
-family('xmpp_cert_name_covered', '1 when the certificate serving the domain covers it (files: RFC 6125 DNS-ID; live: also SRV-ID and XmppAddr), else 0.', ENDPOINT_LABELS, function* (r) {
-  for (const d of r.domains) if (d.file && d.leaf) yield [{ domain: d.domain, source: 'file', target: d.file }, d.coveredBy ? 1 : 0];
-  for (const s of r.served) if (s.ok && s.chain.length > 0) yield [endpointLabels(s), s.matchedBy ? 1 : 0];
-});
+family(
+  'xmpp_cert_threshold_seconds',
+  'Configured threshold as remaining seconds, per domain and level (warning, critical, renewal).',
+  ['domain', 'level'],
+  function* (r) {
+    for (const d of r.domains) if (d.thresholds) for (const level of LEVELS) yield [{ domain: d.domain, level }, d.thresholds[level]];
+  },
+);
+family(
+  'xmpp_cert_domain_status',
+  'Domain status (ok, warning, critical, expired, missing, error); one series per domain, valued 1.',
+  ['domain', 'status'],
+  function* (r) {
+    for (const d of r.domains) yield [{ domain: d.domain, status: d.status }, 1];
+  },
+);
+family(
+  'xmpp_cert_name_covered',
+  '1 when the certificate serving the domain covers it (files: RFC 6125 DNS-ID; live: also SRV-ID and XmppAddr), else 0.',
+  ENDPOINT_LABELS,
+  function* (r) {
+    for (const d of r.domains) if (d.file && d.leaf) yield [{ domain: d.domain, source: 'file', target: d.file }, d.coveredBy ? 1 : 0];
+    for (const s of r.served) if (s.ok && s.chain.length > 0) yield [endpointLabels(s), s.matchedBy ? 1 : 0];
+  },
+);
 family('xmpp_cert_probe_success', '1 when the live endpoint answered and served a certificate, else 0.', ENDPOINT_LABELS, function* (r) {
   for (const s of r.served) yield [endpointLabels(s), s.ok ? 1 : 0];
 });
-family('xmpp_cert_probe_failure', 'Why the last probe failed: 1 for the reason, 0 for the others; all 0 after a success.', [...ENDPOINT_LABELS, 'reason'], function* (r) {
-  for (const s of r.served) for (const reason of PROBE_FAILURE_REASONS) yield [{ ...endpointLabels(s), reason }, s.reason === reason ? 1 : 0];
-});
+family(
+  'xmpp_cert_probe_failure',
+  'Why the last probe failed: 1 for the reason, 0 for the others; all 0 after a success.',
+  [...ENDPOINT_LABELS, 'reason'],
+  function* (r) {
+    for (const s of r.served) for (const reason of PROBE_FAILURE_REASONS) yield [{ ...endpointLabels(s), reason }, s.reason === reason ? 1 : 0];
+  },
+);
 family('xmpp_cert_probe_duration_seconds', 'How long the last probe of the endpoint took.', ENDPOINT_LABELS, function* (r) {
   for (const s of r.served) yield [endpointLabels(s), s.durationSeconds];
 });
@@ -80,9 +103,14 @@ family('xmpp_cert_trusted', '1 when the served chain verifies against the system
 family('xmpp_cert_tls_version_info', 'The TLS version the endpoint negotiated; always 1.', [...ENDPOINT_LABELS, 'version'], function* (r) {
   for (const s of r.served) if (s.ok && s.tlsVersion) yield [{ ...endpointLabels(s), version: s.tlsVersion }, 1];
 });
-family('xmpp_cert_served_matches_disk', '1 when the served leaf is the on-disk certificate Prosody should be using (SHA-256), 0 when not (reload Prosody).', ENDPOINT_LABELS, function* (r) {
-  for (const s of r.served) if (s.matchesDisk !== undefined) yield [endpointLabels(s), s.matchesDisk ? 1 : 0];
-});
+family(
+  'xmpp_cert_served_matches_disk',
+  '1 when the served leaf is the on-disk certificate Prosody should be using (SHA-256), 0 when not (reload Prosody).',
+  ENDPOINT_LABELS,
+  function* (r) {
+    for (const s of r.served) if (s.matchesDisk !== undefined) yield [endpointLabels(s), s.matchesDisk ? 1 : 0];
+  },
+);
 family('xmpp_cert_key_found', '1 when the private key beside the certificate Prosody would use exists, else 0.', ['domain', 'file', 'key_file'], function* (r) {
   for (const d of r.domains) if (d.file && d.keyFile) yield [{ domain: d.domain, file: d.file, key_file: d.keyFile }, d.keyFound ? 1 : 0];
 });

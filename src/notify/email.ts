@@ -75,8 +75,15 @@ export class EmailChannel implements Channel {
       ...(this.settings.user ? { auth: { user: this.settings.user, pass: password ?? '' } } : {}),
     });
     try {
-      const info = await transport.sendMail({ from: this.settings.from, to: this.settings.to, subject: subject(events), text: plainText(events), html: html(events) });
-      if (info.rejected.length > 0) throw this.failure('recipient', `the SMTP server at ${this.server()} refused the recipient ${info.rejected.join(', ')} (check notify.email.to)`);
+      const info = await transport.sendMail({
+        from: this.settings.from,
+        to: this.settings.to,
+        subject: subject(events),
+        text: plainText(events),
+        html: html(events),
+      });
+      if (info.rejected.length > 0)
+        throw this.failure('recipient', `the SMTP server at ${this.server()} refused the recipient ${info.rejected.join(', ')} (check notify.email.to)`);
     } catch (err) {
       throw err instanceof NotifyError ? err : this.explain(err as SmtpFailure, password);
     } finally {
@@ -96,7 +103,11 @@ export class EmailChannel implements Channel {
       try {
         return fs.readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '');
       } catch (err) {
-        throw this.failure('config', `cannot read notify.email.passwordFile ${passwordFile}: ${messageOf(err)} (check the path and that the worker's user may read it)`, err);
+        throw this.failure(
+          'config',
+          `cannot read notify.email.passwordFile ${passwordFile}: ${messageOf(err)} (check the path and that the worker's user may read it)`,
+          err,
+        );
       }
     }
     const fromEnv = this.env[PASSWORD_ENV];
@@ -125,19 +136,35 @@ export class EmailChannel implements Channel {
     const code = err.responseCode;
     const [reason, message] = ((): [NotifyFailureReason, string] => {
       if (err.code === 'EAUTH' || code === 535 || code === 534) {
-        return ['auth', `SMTP authentication failed for user ${this.settings.user ?? '(none)'} at ${server} (check notify.email.user and passwordFile / ${PASSWORD_ENV}): ${said}`];
+        return [
+          'auth',
+          `SMTP authentication failed for user ${this.settings.user ?? '(none)'} at ${server} (check notify.email.user and passwordFile / ${PASSWORD_ENV}): ${said}`,
+        ];
       }
-      if (code === 530 || err.code === 'ENOAUTH') return ['auth', `the SMTP server at ${server} requires a login: set notify.email.user and passwordFile (${said})`];
+      if (code === 530 || err.code === 'ENOAUTH')
+        return ['auth', `the SMTP server at ${server} requires a login: set notify.email.user and passwordFile (${said})`];
       if (err.rejected?.length || err.command === 'RCPT TO') {
-        return ['recipient', `the SMTP server at ${server} refused the recipient ${(err.rejected ?? [this.settings.to]).join(', ')} (check notify.email.to): ${said}`];
+        return [
+          'recipient',
+          `the SMTP server at ${server} refused the recipient ${(err.rejected ?? [this.settings.to]).join(', ')} (check notify.email.to): ${said}`,
+        ];
       }
-      if (err.command === 'MAIL FROM') return [code !== undefined && code < 500 ? 'server_error' : 'rejected', `the SMTP server at ${server} refused the sender ${this.settings.from} (check notify.email.from): ${said}`];
+      if (err.command === 'MAIL FROM')
+        return [
+          code !== undefined && code < 500 ? 'server_error' : 'rejected',
+          `the SMTP server at ${server} refused the sender ${this.settings.from} (check notify.email.from): ${said}`,
+        ];
       if (err.code === 'ETLS' || CERT_CODES.test(err.originalCode ?? '')) {
-        return ['tls', `TLS with the SMTP server at ${server} failed: ${said} (a private CA: notify.email.ca; no STARTTLS offered: secure: true, or requireTLS: false)`];
+        return [
+          'tls',
+          `TLS with the SMTP server at ${server} failed: ${said} (a private CA: notify.email.ca; no STARTTLS offered: secure: true, or requireTLS: false)`,
+        ];
       }
-      if (err.code === 'EDNS' || err.originalCode === 'ENOTFOUND' || err.originalCode === 'EAI_AGAIN') return ['dns', `cannot resolve the SMTP server ${this.host} (check notify.email.host): ${said}`];
+      if (err.code === 'EDNS' || err.originalCode === 'ENOTFOUND' || err.originalCode === 'EAI_AGAIN')
+        return ['dns', `cannot resolve the SMTP server ${this.host} (check notify.email.host): ${said}`];
       if (err.code === 'ETIMEDOUT') return ['timeout', `the SMTP server at ${server} did not answer within ${this.settings.timeout}s`];
-      if (err.code === 'ECONNECTION' || err.code === 'ESOCKET') return ['connection', `cannot connect to the SMTP server at ${server}: ${said} (check notify.email.host and port)`];
+      if (err.code === 'ECONNECTION' || err.code === 'ESOCKET')
+        return ['connection', `cannot connect to the SMTP server at ${server}: ${said} (check notify.email.host and port)`];
       if (code !== undefined) return [code >= 500 ? 'rejected' : 'server_error', `the SMTP server at ${server} refused the message: ${said}`];
       return ['unknown', `sending through ${server} failed: ${said}`];
     })();

@@ -5,8 +5,7 @@
  * decide who gets an event (notifier.ts, from `events` of each channel) nor how it reads (format.ts).
  */
 import type { NotifyEventType } from '../config/notify-schema';
-import type { RenewOutcome } from '../renewal/renew';
-import type { GroupState } from '../renewal/state-types';
+import type { GroupState } from '../state/state-types';
 
 export { NOTIFY_EVENT_TYPES, type NotifyEventType } from '../config/notify-schema';
 
@@ -23,7 +22,7 @@ export interface NotifyEvent {
   /** The installed certificate's expiry, Unix seconds. */
   notAfter?: number;
   verify?: { result: string; detail: string };
-  /** A renewal failure reason (renewal/failure-reasons.ts). */
+  /** A renewal failure reason (state/failure-reasons.ts). */
   reason?: string;
   message?: string;
   /** Failed renewal runs in a row, this one included. */
@@ -34,10 +33,29 @@ export interface NotifyEvent {
   retryAfter?: number;
 }
 
-/** The events one renewal outcome stands for (none, or one). */
-export function eventsFromOutcome(outcome: RenewOutcome, now: number, group?: GroupState): NotifyEvent[] {
+/**
+ * What the notifier is told about one renewal run: the notify side's own view of an outcome.
+ * renewal/renew.ts's RenewOutcome has this shape, and processes/worker.ts hands one over after
+ * each run; notify never imports renewal.
+ */
+export interface RenewalRun {
+  group: { name: string; domains: readonly string[] };
+  result: 'renewed' | 'fallback' | 'not_due' | 'waiting' | 'failed';
+  /** The issuer whose certificate was installed, if one was. */
+  issuer?: string;
+  /** The last failure; `reason` is one of state/failure-reasons.ts. */
+  error?: { reason: string; message: string; details: { retryAfter?: number } };
+  verify?: { result: string; detail: string };
+  nextAttempt?: number;
+}
+
+/** The events one renewal run stands for (none, or one). */
+export function eventsFromOutcome(outcome: RenewalRun, now: number, group?: GroupState): NotifyEvent[] {
   const base: NotifyEvent = { type: 'renewal_failed', domain: outcome.group.name, names: [...outcome.group.domains], time: now };
-  const installed = { ...(outcome.issuer ? { issuer: outcome.issuer } : {}), ...(group?.notAfter !== undefined && outcome.issuer ? { notAfter: group.notAfter } : {}) };
+  const installed = {
+    ...(outcome.issuer ? { issuer: outcome.issuer } : {}),
+    ...(group?.notAfter !== undefined && outcome.issuer ? { notAfter: group.notAfter } : {}),
+  };
   const verify = outcome.verify ? { verify: { result: outcome.verify.result, detail: outcome.verify.detail } } : {};
   switch (outcome.result) {
     case 'renewed':
@@ -52,11 +70,11 @@ export function eventsFromOutcome(outcome: RenewOutcome, now: number, group?: Gr
   }
 }
 
-function failure(outcome: RenewOutcome, group: GroupState | undefined): Partial<NotifyEvent> {
+function failure(outcome: RenewalRun, group: GroupState | undefined): Partial<NotifyEvent> {
   const error = outcome.error;
   return {
     reason: error?.reason ?? 'unknown',
-    // No error: the run was stopped by a bug (worker.ts logs it); say so rather than nothing.
+    // No error: the run was stopped by a bug (processes/worker.ts logs it); say so rather than nothing.
     message: error?.message ?? `${outcome.group.name}: renewal stopped by an unexpected error (see the worker's log)`,
     ...(group && group.consecutiveFailures > 0 ? { failedRuns: group.consecutiveFailures } : {}),
     ...(outcome.nextAttempt !== undefined ? { nextAttempt: outcome.nextAttempt } : {}),

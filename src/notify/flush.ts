@@ -53,7 +53,10 @@ export async function deliverRound(channel: Channel, options: RoundOptions, log:
     }
     await removeFromOutbox(batch);
     result.sent++;
-    log.info({ channel: channel.label, events: batch.length }, `notification sent through ${channel.label}: ${batch.length === 1 ? headline(batch[0]!.event) : `${batch.length} events`}`);
+    log.info(
+      { channel: channel.label, events: batch.length },
+      `notification sent through ${channel.label}: ${batch.length === 1 ? headline(batch[0]!.event) : `${batch.length} events`}`,
+    );
     pending = pending.slice(batch.length);
   }
   return result;

@@ -89,7 +89,12 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt
 
 export function html(events: readonly NotifyEvent[]): string {
   const lines = groupEvents(events);
-  const items = lines.map((l) => `<h3>${escapeHtml(headline(l.event))}</h3>\n<ul>${details(l).map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul>`);
+  const items = lines.map(
+    (l) =>
+      `<h3>${escapeHtml(headline(l.event))}</h3>\n<ul>${details(l)
+        .map((d) => `<li>${escapeHtml(d)}</li>`)
+        .join('')}</ul>`,
+  );
   const intro = events.length > 1 ? `<p>${escapeHtml(`${events.length} events: ${summary(lines)}`)}</p>\n` : '';
   return `<!doctype html>\n<html><body>\n${intro}${items.join('\n')}\n<p>-- xmpp-cert</p>\n</body></html>\n`;
 }

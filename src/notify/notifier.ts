@@ -16,15 +16,15 @@ import fs from 'node:fs';
 import type { Config } from '../config';
 import { messageOf } from '../shared/errors';
 import { appendAlertLog, type Logger } from '../shared/log';
-import { tryGroupLock } from '../renewal/lock';
-import { backoffSeconds } from '../renewal/policy';
-import type { RenewOutcome } from '../renewal/renew';
-import { readStateForScrape } from '../renewal/state';
-import { createChannels, type Channel } from './channel';
+import { tryGroupLock } from '../state/lock';
+import { backoffSeconds } from '../state/backoff';
+import { readStateForScrape } from '../state/state';
+import type { Channel } from './channel';
+import { createChannels } from './channels';
 import { isRepeat } from './dedupe';
-import { eventsFromOutcome, signature, type NotifyEvent } from './events';
+import { eventsFromOutcome, signature, type NotifyEvent, type RenewalRun } from './events';
 import { deliverRound, type RoundResult } from './flush';
-import { notifyStateFile, recordCounts, updateNotifyState } from './notify-state';
+import { notifyStateFile, recordCounts, updateNotifyState } from '../state/notify-state';
 import { addToOutbox, outboxChannels, outboxDir, outboxSize, readOutbox, removeFromOutbox, storedName } from './outbox';
 
 const SWEEP_SECONDS = 60;
@@ -75,7 +75,7 @@ export class Notifier {
   }
 
   /** Queues the outcome's event (if any); resolves once it is durable in the outbox. */
-  async renewalOutcome(outcome: RenewOutcome): Promise<void> {
+  async renewalOutcome(outcome: RenewalRun): Promise<void> {
     if (this.channels.length === 0 && !this.config.logging.alertLog) return;
     await this.guard(`cannot queue the notification for ${outcome.group.name}`, async () => {
       const now = this.now();
@@ -111,7 +111,10 @@ export class Notifier {
       this.log,
     );
     if (repeat) {
-      this.log.info({ event: type, domain: event.domain }, `${event.domain}: ${type} not sent again: the same was sent at ${new Date(repeat.at * 1000).toISOString()} (notify.dedupe)`);
+      this.log.info(
+        { event: type, domain: event.domain },
+        `${event.domain}: ${type} not sent again: the same was sent at ${new Date(repeat.at * 1000).toISOString()} (notify.dedupe)`,
+      );
       return;
     }
     for (const channel of routed) await addToOutbox(this.stateDir, channel.label, event, now);
@@ -125,10 +128,13 @@ export class Notifier {
     if (this.stopped || at >= this.wakeAt) return;
     clearTimeout(this.timer);
     this.wakeAt = at;
-    this.timer = setTimeout(() => {
-      this.wakeAt = Infinity;
-      void this.round(false).then((next) => this.wake(Math.min(next, this.now() + SWEEP_SECONDS)));
-    }, Math.max(0, (at - this.now()) * 1000));
+    this.timer = setTimeout(
+      () => {
+        this.wakeAt = Infinity;
+        void this.round(false).then((next) => this.wake(Math.min(next, this.now() + SWEEP_SECONDS)));
+      },
+      Math.max(0, (at - this.now()) * 1000),
+    );
     this.timer.unref(); // the worker's schedule keeps the process alive, never this timer
   }
 
@@ -142,12 +148,17 @@ export class Notifier {
   private async lockedRound(ignoreWindow: boolean): Promise<number> {
     let next = Infinity;
     await this.guard('notification delivery failed', async () => {
-      const locked = await tryGroupLock(this.stateDir, OUTBOX_LOCK, async () => {
-        // Channels side by side: a mail server that takes its timeout does not hold up the webhooks.
-        const rounds = await Promise.all(this.channels.map(async (channel) => [channel.label, await this.channelRound(channel, ignoreWindow)] as const));
-        for (const [label, result] of rounds) next = Math.min(next, result.windowEnd ?? Infinity, this.backoff.get(label)?.until ?? Infinity);
-        await this.record(new Map(rounds));
-      }, this.log);
+      const locked = await tryGroupLock(
+        this.stateDir,
+        OUTBOX_LOCK,
+        async () => {
+          // Channels side by side: a mail server that takes its timeout does not hold up the webhooks.
+          const rounds = await Promise.all(this.channels.map(async (channel) => [channel.label, await this.channelRound(channel, ignoreWindow)] as const));
+          for (const [label, result] of rounds) next = Math.min(next, result.windowEnd ?? Infinity, this.backoff.get(label)?.until ?? Infinity);
+          await this.record(new Map(rounds));
+        },
+        this.log,
+      );
       // Another process is delivering: its round covers these events too; look again soon.
       if (locked.status === 'busy') next = this.now() + 5;
     });
@@ -187,7 +198,11 @@ export class Notifier {
     for (const dir of await outboxChannels(this.stateDir)) {
       if (configured.has(dir)) continue;
       const { entries } = await readOutbox(this.stateDir, dir);
-      if (entries.length > 0) this.log.warn({ channel: entries[0]!.channel }, `dropped ${entries.length} queued notification(s) for ${entries[0]!.channel}, which is no longer configured`);
+      if (entries.length > 0)
+        this.log.warn(
+          { channel: entries[0]!.channel },
+          `dropped ${entries.length} queued notification(s) for ${entries[0]!.channel}, which is no longer configured`,
+        );
       await removeFromOutbox(entries);
     }
   }

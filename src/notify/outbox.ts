@@ -5,7 +5,7 @@
  * only after the message holding it was delivered, so an event survives a crash, a restart or a
  * channel that is down: delivery is at least once. Files hold the event only, never the channel's
  * address, password, URL or headers (those come from the config at send time).
- * A file that cannot be parsed is moved aside (`*.corrupt-<time>`) and reported, as state.ts does.
+ * A file that cannot be parsed is moved aside (`*.corrupt-<time>`) and reported, as state/state.ts does.
  * Does not send, retry or decide when (notifier.ts).
  */
 import crypto from 'node:crypto';
@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { messageOf } from '../shared/errors';
-import { realOps, writeFileDurably } from '../renewal/durable-fs';
+import { realOps, writeFileDurably } from '../state/durable-fs';
 import type { NotifyEvent } from './events';
 
 const VERSION = 1;
@@ -91,7 +91,7 @@ export async function readOutbox(stateDir: string, channel: string): Promise<Out
 function parse(text: string): { entry: Omit<OutboxEntry, 'file'> } | { error: string } {
   try {
     const result = fileSchema.safeParse(JSON.parse(text));
-    if (result.success) return { entry: { channel: result.data.channel, queuedAt: result.data.queuedAt, event: result.data.event as NotifyEvent } };
+    if (result.success) return { entry: { channel: result.data.channel, queuedAt: result.data.queuedAt, event: result.data.event } };
     return { error: `${result.error.issues[0]?.path.join('.') || '(top)'}: ${result.error.issues[0]?.message ?? 'invalid'}` };
   } catch (err) {
     return { error: `not JSON: ${messageOf(err)}` };

@@ -58,7 +58,17 @@ export class WebhookChannel implements Channel {
     const u = new URL(this.hook.url);
     // Long path segments are tokens (Slack's, Discord's); short ones are words such as "services".
     const tokens = u.pathname.split('/').filter((segment) => segment.length >= 16);
-    return [u.pathname + u.search, u.pathname.length > 1 ? u.pathname : '', ...tokens, u.search, ...u.searchParams.values(), u.username, u.password, this.hook.url, ...Object.values(this.hook.headers)];
+    return [
+      u.pathname + u.search,
+      u.pathname.length > 1 ? u.pathname : '',
+      ...tokens,
+      u.search,
+      ...u.searchParams.values(),
+      u.username,
+      u.password,
+      this.hook.url,
+      ...Object.values(this.hook.headers),
+    ];
   }
 
   private refused(status: number, answer: string): NotifyError {
@@ -81,7 +91,8 @@ export class WebhookChannel implements Channel {
     const detail = scrub(cause?.message ?? messageOf(err), this.secrets());
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return this.failure('dns', `cannot resolve the host of ${where}: ${detail}`, err);
     if (code === 'UND_ERR_CONNECT_TIMEOUT') return this.failure('timeout', `cannot connect to ${where} within the timeout: ${detail}`, err);
-    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|ERR_SSL|ERR_TLS/.test(code)) return this.failure('tls', `TLS with ${where} failed: ${detail} (a private CA: NODE_EXTRA_CA_CERTS)`, err);
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|ERR_SSL|ERR_TLS/.test(code))
+      return this.failure('tls', `TLS with ${where} failed: ${detail} (a private CA: NODE_EXTRA_CA_CERTS)`, err);
     return this.failure('connection', `cannot reach ${where}: ${detail}`, err);
   }
 }

@@ -73,7 +73,7 @@ function tlv(der: Buffer, offset: number): Tlv {
 function children(der: Buffer, parent: Tlv | undefined): Tlv[] {
   if (!parent) throw new RangeError('missing DER element');
   const out: Tlv[] = [];
-  for (let offset = parent.start; offset < parent.end; ) {
+  for (let offset = parent.start; offset < parent.end;) {
     const child = tlv(der, offset);
     out.push(child);
     offset = child.end;

@@ -6,7 +6,7 @@
  * secrets or request bodies. It does not retry, log or decide when the next attempt runs.
  */
 import { RenewalError, XmppCertError, messageOf } from '../shared/errors';
-import type { FailureReason } from './failure-reasons';
+import type { FailureReason } from '../state/failure-reasons';
 
 /** An RFC 8555 / RFC 7807 problem document, as far as we read it. */
 export interface AcmeProblem {
@@ -32,7 +32,11 @@ export class AcmeResponseError extends XmppCertError {
 
 /** A challenge the CA marked invalid: the name (as ordered, `*.` kept), the challenge type, the CA's problem. */
 export class ChallengeFailedError extends XmppCertError {
-  constructor(readonly domain: string, readonly challenge: string, readonly problem: AcmeProblem | undefined) {
+  constructor(
+    readonly domain: string,
+    readonly challenge: string,
+    readonly problem: AcmeProblem | undefined,
+  ) {
     super(`${challenge} validation of ${domain} failed: ${problem?.detail ?? problem?.type ?? 'no detail from the CA'}`);
   }
 }
@@ -86,9 +90,13 @@ export function classifyFailure(err: unknown, domain: string, nowMs = Date.now()
   if (type === 'badNonce') return fail('bad_nonce', `the CA kept rejecting our nonce for ${domain} (${detail}); this is transient, the next attempt retries`);
   if (type && VALIDATION_TYPES.includes(type)) return validation(subproblemDomain(seen.problem) ?? domain, undefined, seen.problem, err);
   if (type && UNAUTHORIZED_TYPES.includes(type)) {
-    return fail('unauthorized', `the CA refused the account or order for ${domain}: ${detail}; check the account e-mail, the EAB kid and key (eab), and that the CA may issue for these names`);
+    return fail(
+      'unauthorized',
+      `the CA refused the account or order for ${domain}: ${detail}; check the account e-mail, the EAB kid and key (eab), and that the CA may issue for these names`,
+    );
   }
-  if (type === 'badCSR') return fail('bad_csr', `the CA rejected the CSR for ${domain}: ${detail}; check that keyType is one the CA accepts and that the names are valid`);
+  if (type === 'badCSR')
+    return fail('bad_csr', `the CA rejected the CSR for ${domain}: ${detail}; check that keyType is one the CA accepts and that the names are valid`);
   if ((seen.status !== undefined && seen.status >= 500) || type === 'serverInternal') return serverError(domain, seen.status, retryAfter, detail, err);
   if (err instanceof OrderInvalidError) return fail('order_invalid', `the order for ${domain} became invalid: ${detail}; the next attempt starts a new order`);
   const network = networkReason(seen);
@@ -97,8 +105,11 @@ export function classifyFailure(err: unknown, domain: string, nowMs = Date.now()
 }
 
 function rateLimited(domain: string, retryAfter: number | undefined, detail: string, err: unknown): RenewalError {
-  const when = retryAfter === undefined ? 'no Retry-After given; the next attempt follows the backoff' : `until ${isoSeconds(retryAfter)}; the next attempt waits for it`;
-  return new RenewalError(`rate limited by the CA for ${domain} (${detail}) ${when}`, 'rate_limited', domain, retryAfter === undefined ? {} : { retryAfter }, { cause: err });
+  const when =
+    retryAfter === undefined ? 'no Retry-After given; the next attempt follows the backoff' : `until ${isoSeconds(retryAfter)}; the next attempt waits for it`;
+  return new RenewalError(`rate limited by the CA for ${domain} (${detail}) ${when}`, 'rate_limited', domain, retryAfter === undefined ? {} : { retryAfter }, {
+    cause: err,
+  });
 }
 
 function serverError(domain: string, status: number | undefined, retryAfter: number | undefined, detail: string, err: unknown): RenewalError {
@@ -109,15 +120,21 @@ function serverError(domain: string, status: number | undefined, retryAfter: num
 
 const CHALLENGE_HINTS: Record<string, (domain: string) => string> = {
   'http-01': (d) => `check that http://${d}/.well-known/acme-challenge/ reaches the responder (DNS A/AAAA records, port 80, firewall, proxies)`,
-  'dns-01': (d) => `check that the hook publishes the TXT record _acme-challenge.${d.replace(/^\*\./, '')} where public DNS sees it, and that propagation is long enough`,
+  'dns-01': (d) =>
+    `check that the hook publishes the TXT record _acme-challenge.${d.replace(/^\*\./, '')} where public DNS sees it, and that propagation is long enough`,
 };
 
 function validation(domain: string, challenge: string | undefined, problem: AcmeProblem | undefined, err: unknown): RenewalError {
   const type = problemType(problem);
-  const hint = type === 'caa' ? `check that the CAA records of ${domain} allow this CA` : (CHALLENGE_HINTS[challenge ?? ''] ?? (() => 'check the challenge setup'))(domain);
+  const hint =
+    type === 'caa'
+      ? `check that the CAA records of ${domain} allow this CA`
+      : (CHALLENGE_HINTS[challenge ?? ''] ?? (() => 'check the challenge setup'))(domain);
   const how = challenge ? ` with ${challenge}` : '';
   const detail = problem?.detail ?? (type ? `${type} error` : 'no detail from the CA');
-  return new RenewalError(`the CA could not validate ${domain}${how}: ${detail}; ${hint}`, 'validation', domain, challenge ? { challenge } : {}, { cause: err });
+  return new RenewalError(`the CA could not validate ${domain}${how}: ${detail}; ${hint}`, 'validation', domain, challenge ? { challenge } : {}, {
+    cause: err,
+  });
 }
 
 function networkReason(seen: Seen): FailureReason | undefined {

@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { IssueError, messageOf } from '../shared/errors';
-import type { FileOwner } from './durable-fs';
+import type { FileOwner } from '../state/durable-fs';
 
 export interface OwnerOptions {
   owner?: string | number;
@@ -46,9 +46,9 @@ function lookup(database: Database, name: string): Promise<number | undefined> {
     execFile('getent', [database, name], { timeout: 5000 }, (err, stdout) => {
       if (!err) return resolve(idFromLine(stdout.split('\n')[0] ?? ''));
       const code: unknown = (err as { code?: unknown }).code; // a spawn error's name, or the exit code
-      if (code === 'ENOENT') return fromFile(database, name).then(resolve, reject); // no getent binary
+      if (code === 'ENOENT') return void fromFile(database, name).then(resolve, reject); // no getent binary
       if (code === 2) return resolve(undefined);
-      reject(err);
+      reject(err instanceof Error ? err : new Error(messageOf(err)));
     });
   });
 }

@@ -5,7 +5,7 @@
  * Also finds a group's current leaf in an Inventory. Pure; no I/O.
  */
 import type { Certificate } from '../cert';
-import type { DomainEntry, Inventory } from '../sources/inventory-types';
+import type { DomainEntry, Inventory } from '../model/inventory';
 import type { CertificateGroup } from './types';
 
 export function certificateGroups(domains: readonly DomainEntry[], configured?: readonly CertificateGroup[]): CertificateGroup[] {

@@ -2,13 +2,13 @@
  * Pointing certs/<name> at a generation, and repairing what an interrupted install left behind.
  * The swap is one rename(2) of a fresh symlink over the old one: atomic, so a reader resolving
  * certs/<name> sees the old generation or the new one. Building generations and the migration of
- * a real directory are in install.ts. Call these under the group's lock (lock.ts): recovery removes
+ * a real directory are in install.ts. Call these under the group's lock (state/lock.ts): recovery removes
  * every temp name of `name`, which would break an install running at the same time.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { IssueError, messageOf } from '../shared/errors';
-import { realOps, tempSuffix, type FsOps } from './durable-fs';
+import { realOps, tempSuffix, type FsOps } from '../state/durable-fs';
 import { currentOf, layoutOf, linkTarget, linkTempPrefix, readArchive, type Layout } from './install-layout';
 
 /** Makes the temp symlink that will be renamed over certs/<name>; returns its path. */
@@ -36,11 +36,14 @@ export async function activateGeneration(certsDir: string, name: string, generat
   const { generations } = await readArchive(layout);
   if (!generations.includes(generation)) throw new IssueError(`${name} has no kept generation "${generation}" in ${layout.archive}`, name);
   const current = await currentOf(layout);
-  if (current.kind === 'directory') throw new IssueError(`${layout.link} is a real directory; install a pair first so it is moved into ${layout.archive}`, name);
+  if (current.kind === 'directory')
+    throw new IssueError(`${layout.link} is a real directory; install a pair first so it is moved into ${layout.archive}`, name);
   try {
     await swapLink(layout, generation, ops);
   } catch (err) {
-    throw new IssueError(`cannot point ${layout.link} at generation ${generation}: ${messageOf(err)} (check that ${certsDir} is writable)`, name, { cause: err });
+    throw new IssueError(`cannot point ${layout.link} at generation ${generation}: ${messageOf(err)} (check that ${certsDir} is writable)`, name, {
+      cause: err,
+    });
   }
 }
 

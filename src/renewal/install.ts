@@ -1,7 +1,7 @@
 /**
  * Installs a certificate and key in Prosody's layout, `certs/<name>/fullchain.pem` + `privkey.pem`,
  * so that a crash at any moment leaves the old pair or the new pair, never a mix, and keeps the
- * last `keep` previous pairs. Does not reload Prosody, take the lock (lock.ts) or decide when to
+ * last `keep` previous pairs. Does not reload Prosody, take the lock (state/lock.ts) or decide when to
  * renew.
  *
  * How (paths in install-layout.ts): `certs/<name>` is a symlink to a generation directory
@@ -38,7 +38,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { IssueError, messageOf } from '../shared/errors';
-import { ensureDir, realOps, tempSuffix, type FileOwner, type FsOps } from './durable-fs';
+import { ensureDir, realOps, tempSuffix, type FileOwner, type FsOps } from '../state/durable-fs';
 import { resolveOwner } from './file-owner';
 import { ARCHIVE_DIR, CERT_FILE, KEY_FILE, currentOf, generationName, layoutOf, readArchive, type Current, type Layout } from './install-layout';
 import { makeTempLink, recoverInstall, swapLink, type Recovery } from './install-swap';
@@ -94,7 +94,11 @@ export async function installPair(certsDir: string, name: string, pair: PairPem,
     done = await install(layout, pair, settings, ops);
   } catch (err) {
     if (err instanceof IssueError) throw err;
-    throw new IssueError(`cannot install the certificate for ${name} in ${certsDir}: ${messageOf(err)} (check that the directory is writable and has free space; the previous pair is still in place)`, name, { cause: err });
+    throw new IssueError(
+      `cannot install the certificate for ${name} in ${certsDir}: ${messageOf(err)} (check that the directory is writable and has free space; the previous pair is still in place)`,
+      name,
+      { cause: err },
+    );
   }
   const pruned = await prune(layout, done.generation, options.keep ?? 3, ops);
   return {

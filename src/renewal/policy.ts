@@ -11,7 +11,8 @@ import crypto from 'node:crypto';
 import { coversName, type Certificate } from '../cert';
 import type { Threshold } from '../config';
 import { thresholdSeconds } from '../evaluate/thresholds';
-import type { GroupState } from './state-types';
+import type { GroupState } from '../state/state-types';
+
 import type { RenewalWindow } from './types';
 
 export const DUE_REASONS = ['missing', 'expired', 'self_signed', 'not_covered', 'ari_window', 'threshold'] as const;
@@ -80,12 +81,6 @@ function renewalPoint({ current, now, renewal, window }: PolicyInput): Decision 
  */
 function stableFraction(seed: string): number {
   return crypto.createHash('sha256').update(seed).digest().readUInt32BE(0) / 0x1_0000_0000;
-}
-
-/** Capped exponential backoff after `consecutiveFailures` failed runs (1 -> initial). */
-export function backoffSeconds(consecutiveFailures: number, initial: number, max: number): number {
-  if (consecutiveFailures <= 0) return 0;
-  return Math.min(max, initial * 2 ** Math.min(consecutiveFailures - 1, 30));
 }
 
 /**

@@ -1,16 +1,16 @@
 /**
  * What the renewer writes to the state file, one function per event: an attempt failed, a pair
  * was installed, a run succeeded, a run failed (which sets the next attempt from the backoff and
- * any Retry-After). Each is one locked read-modify-write (state.ts). Decides nothing.
+ * any Retry-After). Each is one locked read-modify-write (state/state.ts). Decides nothing.
  */
 import type { Config } from '../config';
 import type { RenewalError } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import type { Certificate } from '../cert';
-import type { FailureReason } from './failure-reasons';
-import { backoffSeconds } from './policy';
-import { updateState } from './state';
-import { emptyGroupState, type GroupState, type WorkerState } from './state-types';
+import type { FailureReason } from '../state/failure-reasons';
+import { backoffSeconds } from '../state/backoff';
+import { updateState } from '../state/state';
+import { emptyGroupState, type GroupState, type WorkerState } from '../state/state-types';
 import type { CertificateGroup } from './types';
 import type { Verification } from './verify';
 
@@ -70,10 +70,14 @@ export class GroupRecorder {
 
   /** One locked read-modify-write; a corrupt state file found on the way is logged and rebuilt. */
   private async update(group: CertificateGroup, change: (g: GroupState) => void): Promise<void> {
-    await updateState(this.config.renewal.stateDir, (s: WorkerState) => {
-      const g = (s.groups[group.name] ??= emptyGroupState(group.domains));
-      g.domains = group.domains;
-      change(g);
-    }, this.log);
+    await updateState(
+      this.config.renewal.stateDir,
+      (s: WorkerState) => {
+        const g = (s.groups[group.name] ??= emptyGroupState(group.domains));
+        g.domains = group.domains;
+        change(g);
+      },
+      this.log,
+    );
   }
 }

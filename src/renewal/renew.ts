@@ -3,7 +3,7 @@
  * certificate, decide (policy.ts), try the CA issuers in order with `renewal.retry` attempts
  * each, fall back to self-signed only when policy allows, install atomically, reload, verify the
  * served leaf, and record every attempt in the state file. Each step is reported through `step`.
- * What is written to the state file is in record.ts. It does not schedule (worker.ts) nor find
+ * What is written to the state file is in record.ts. It does not schedule (processes/worker.ts) nor find
  * groups (groups.ts).
  */
 import fs from 'node:fs';
@@ -13,14 +13,14 @@ import type { Config } from '../config';
 import { thresholdsFor } from '../evaluate/thresholds';
 import { RenewalError, messageOf } from '../shared/errors';
 import type { Logger } from '../shared/log';
-import type { FailureReason } from './failure-reasons';
+import type { FailureReason } from '../state/failure-reasons';
 import { installPair } from './install';
-import { withGroupLock } from './lock';
+import { withGroupLock } from '../state/lock';
 import { decide, mayInstallFallback, type Decision } from './policy';
 import { GroupRecorder } from './record';
 import { reload } from './reload';
-import { readState } from './state';
-import type { GroupState } from './state-types';
+import { readState } from '../state/state';
+import type { GroupState } from '../state/state-types';
 import type { CertificateGroup, IssuedPair, Issuer, RenewalWindow } from './types';
 import { verifyServed, type Verification } from './verify';
 
@@ -138,7 +138,7 @@ export class Renewer {
 
   /** `caPem`: the current certificate when a CA issued it (the only kind ARI speaks of). */
   private async decide(group: CertificateGroup, current: Certificate | undefined, caPem: string | undefined, state: GroupState | undefined): Promise<Decision> {
-    const ca = this.deps.issuers.find((i) => i.renewalInfo);
+    const ca = this.deps.issuers.find((i) => i.renewalInfo !== undefined);
     const window = caPem && ca?.renewalInfo ? await ca.renewalInfo(caPem, this.deps.log) : undefined;
     return this.decideFor(group, current, window, state);
   }
@@ -201,7 +201,14 @@ export class Renewer {
   }
 
   /** Install, reload, verify, record. A failure after issuing keeps the installed pair (or the old one). */
-  private async complete(group: CertificateGroup, pair: IssuedPair, issuer: Issuer, fallback: boolean, decision: Decision, caFailure?: RenewalError): Promise<RenewOutcome> {
+  private async complete(
+    group: CertificateGroup,
+    pair: IssuedPair,
+    issuer: Issuer,
+    fallback: boolean,
+    decision: Decision,
+    caFailure?: RenewalError,
+  ): Promise<RenewOutcome> {
     const { install, reload: reloadConfig } = this.deps.config.renewal;
     const leaf = parseLeaf(pair.certificatePem);
     const nextDue = leaf ? this.decideFor(group, leaf).dueAt : undefined;
@@ -249,9 +256,19 @@ export class Renewer {
   }
 
   /** After a failed run: the next attempt waits for the backoff and any Retry-After. */
-  private async recordRunFailure(group: CertificateGroup, decision: Decision, error: RenewalError, result: RenewResult = 'failed', issuer?: string, verify?: Verification): Promise<RenewOutcome> {
+  private async recordRunFailure(
+    group: CertificateGroup,
+    decision: Decision,
+    error: RenewalError,
+    result: RenewResult = 'failed',
+    issuer?: string,
+    verify?: Verification,
+  ): Promise<RenewOutcome> {
     const nextAttempt = await this.record.runFailed(group, error);
-    this.step(group, `${result === 'fallback' ? 'self-signed fallback in place' : 'renewal failed'}; next attempt not before ${new Date(nextAttempt * 1000).toISOString()}`);
+    this.step(
+      group,
+      `${result === 'fallback' ? 'self-signed fallback in place' : 'renewal failed'}; next attempt not before ${new Date(nextAttempt * 1000).toISOString()}`,
+    );
     return { group, result, decision, error, nextAttempt, ...(issuer ? { issuer } : {}), ...(verify ? { verify } : {}) };
   }
 

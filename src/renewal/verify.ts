@@ -9,9 +9,9 @@ import { certificateFromX509 } from '../cert';
 import type { Config } from '../config';
 import { endpointsOf, isProbed, trustStore } from '../sources/live';
 import { probeEndpoint } from '../sources/probe';
-import type { Endpoint } from '../sources/probe-types';
+import type { Endpoint } from '../model/probe';
 import type { Logger } from '../shared/log';
-import type { VerifyResult } from './state-types';
+import type { VerifyResult } from '../state/state-types';
 import type { CertificateGroup } from './types';
 
 const POLL_MS = 1000;
@@ -28,7 +28,8 @@ export async function verifyServed(
   components: ReadonlySet<string>,
   log: Logger,
 ): Promise<Verification> {
-  if (!config.renewal.verify.enabled || !config.probes.enabled) return { result: 'skipped', detail: 'verification is off (renewal.verify.enabled / probes.enabled)' };
+  if (!config.renewal.verify.enabled || !config.probes.enabled)
+    return { result: 'skipped', detail: 'verification is off (renewal.verify.enabled / probes.enabled)' };
   const expected = certificateFromX509(new crypto.X509Certificate(certificatePem), 0).fingerprint;
   const found = await Promise.all(group.domains.map((d) => endpointsOf(d, config.probes)));
   let pending = found.flatMap((f) => f.endpoints).filter((e) => isProbed(e, components));
@@ -39,13 +40,18 @@ export async function verifyServed(
   for (;;) {
     last = await Promise.all(pending.map((endpoint) => probeOnce(endpoint, config.probes.timeout, ca)));
     pending = last.filter((r) => r.served !== expected).map((r) => r.endpoint);
-    if (pending.length === 0) return { result: 'served', detail: `every endpoint serves the new certificate (${found.flatMap((f) => f.endpoints).length} probed)` };
+    if (pending.length === 0)
+      return { result: 'served', detail: `every endpoint serves the new certificate (${found.flatMap((f) => f.endpoints).length} probed)` };
     if (Date.now() + POLL_MS > deadline) break;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
   const stale = last.filter((r) => r.served !== undefined && r.served !== expected);
   const where = (rs: typeof last) => rs.map((r) => `${r.endpoint.module} ${r.endpoint.host}:${r.endpoint.port}`).join(', ');
-  if (stale.length > 0) return { result: 'mismatch', detail: `still serving the previous certificate after ${config.renewal.verify.timeout}s: ${where(stale)} (did the reload reach Prosody?)` };
+  if (stale.length > 0)
+    return {
+      result: 'mismatch',
+      detail: `still serving the previous certificate after ${config.renewal.verify.timeout}s: ${where(stale)} (did the reload reach Prosody?)`,
+    };
   return { result: 'unreachable', detail: `could not probe ${where(last)}: ${last.map((r) => r.error).join('; ')}` };
 }
 

@@ -23,27 +23,39 @@ export class ConfigError extends XmppCertError {
 
 /** Reading prosody.cfg.lua (or an Included file) failed. */
 export class DiscoveryError extends XmppCertError {
-  constructor(message: string, readonly file: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly file: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
 
 /** A web-config.yml (exporter-toolkit format) that cannot be used. */
 export class WebConfigError extends XmppCertError {
-  constructor(message: string, readonly file: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly file: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
 
 /** Minting or writing a certificate failed. */
 export class IssueError extends XmppCertError {
-  constructor(message: string, readonly domain: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly domain: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
 
 /**
- * A renewal step failed. `reason` is one of renewal/failure-reasons.ts (kept as a string here so
+ * A renewal step failed. `reason` is one of state/failure-reasons.ts (kept as a string here so
  * shared/ imports nothing above it); `retryAfter` (Unix seconds) is the earliest next attempt a CA
  * asked for; `challenge` names the challenge type of a failed validation.
  */

@@ -5,12 +5,7 @@
  * a resolver, socket and promise chain per item in memory.
  * It does not catch: `work` is expected to return its failures as data.
  */
-export async function inLanes<T, R>(
-  items: readonly T[],
-  lanes: number,
-  work: (item: T) => Promise<R>,
-  stopped: () => boolean = () => false,
-): Promise<R[]> {
+export async function inLanes<T, R>(items: readonly T[], lanes: number, work: (item: T) => Promise<R>, stopped: () => boolean = () => false): Promise<R[]> {
   const results: R[] = [];
   let cursor = 0;
   const lane = async () => {

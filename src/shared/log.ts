@@ -9,8 +9,11 @@ import pino, { type Logger } from 'pino';
 export type { Logger };
 
 /** Field names that may carry a secret, at any depth we log. */
-const REDACT_PATHS = ['password', 'pass', 'secret', 'token', 'authorization', 'hmacKey', 'privateKey', 'url', 'webhookUrl']
-  .flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+const REDACT_PATHS = ['password', 'pass', 'secret', 'token', 'authorization', 'hmacKey', 'privateKey', 'url', 'webhookUrl'].flatMap((k) => [
+  k,
+  `*.${k}`,
+  `*.*.${k}`,
+]);
 
 export function createLogger(level: string, destination: pino.DestinationStream | number = 1): Logger {
   const stream = typeof destination === 'number' ? pino.destination({ fd: destination, sync: true }) : destination;

@@ -48,7 +48,13 @@ const MAX_DEPTH = 2;
 const BATCH = 128;
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-function listDirectory(dir: string, depth: number, entries: fs.Dirent[], listing: DirListing, pending: Array<{ dir: string; depth: number; entries: fs.Dirent[] }>): void {
+function listDirectory(
+  dir: string,
+  depth: number,
+  entries: fs.Dirent[],
+  listing: DirListing,
+  pending: Array<{ dir: string; depth: number; entries: fs.Dirent[] }>,
+): void {
   const lineage = depth > 0 && entries.some((e) => e.name === 'fullchain.pem');
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
@@ -142,7 +148,8 @@ export class CertificateFileCache {
     } catch (err) {
       return { key: '', result: statError(file, err) };
     }
-    if (!stat.isFile()) return { key: '', result: readError('not_a_file', `${file} is a ${stat.isDirectory() ? 'directory' : 'special file'}, not a certificate file`) };
+    if (!stat.isFile())
+      return { key: '', result: readError('not_a_file', `${file} is a ${stat.isDirectory() ? 'directory' : 'special file'}, not a certificate file`) };
     if (stat.size > this.maxFileSize) {
       return { key: '', result: readError('too_large', `${stat.size} bytes, over scan.maxFileSize (${this.maxFileSize}); a certificate bundle is a few KiB`) };
     }

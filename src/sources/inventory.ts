@@ -11,7 +11,7 @@ import type { Config } from '../config';
 import { certificateOption, effectiveCertsDir, enabledHosts, findHostCert, loadProsodyConfig, type LookupFacts, type ProsodyConfig } from '../discovery';
 import { messageOf } from '../shared/errors';
 import { CertificateFileCache, expandGlobs, listCertificateDir, type DirListing } from './files';
-import type { DomainEntry, Inventory, SourceState } from './inventory-types';
+import type { DomainEntry, Inventory, SourceState } from '../model/inventory';
 
 export class InventoryScanner {
   private readonly cache: CertificateFileCache;

@@ -9,9 +9,9 @@ import tls from 'node:tls';
 import type { Config } from '../config';
 import { messageOf } from '../shared/errors';
 import type { Logger } from '../shared/log';
-import type { TimedProbe } from '../evaluate/served';
+import type { TimedProbe } from '../model/probe';
 import { probeEndpoint } from './probe';
-import type { Endpoint, ProbeModule } from './probe-types';
+import type { Endpoint, ProbeModule } from '../model/probe';
 import { mergeEndpoints, resolveEndpoints } from './srv';
 import { inLanes } from '../shared/lanes';
 

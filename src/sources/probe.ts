@@ -3,7 +3,7 @@
  * blackbox_exporter's prober registry): STARTTLS for c2s/s2s, a direct handshake for XEP-0368
  * direct TLS and https. Never throws; every socket is closed when the result is known.
  */
-import type { Endpoint, ProbeModule, ProbeOptions, ProbeResult } from './probe-types';
+import type { Endpoint, ProbeModule, ProbeOptions, ProbeResult } from '../model/probe';
 import { Attempt, handshake } from './tls';
 import { probeStarttls } from './xmpp';
 

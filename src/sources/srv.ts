@@ -10,7 +10,7 @@
  */
 import { promises as dns, type SrvRecord } from 'node:dns';
 import { messageOf } from '../shared/errors';
-import type { Endpoint, ProbeModule } from './probe-types';
+import type { Endpoint, ProbeModule } from '../model/probe';
 
 /** One SRV name per module; only the STARTTLS services have a fallback (XEP-0368 defines none). */
 const SRV_SERVICES: ReadonlyArray<{ module: ProbeModule; prefix: string; fallbackPort?: number }> = [
@@ -87,7 +87,10 @@ export async function resolveEndpoints(domain: string, options: ResolveOptions):
   const name = normaliseHost(domain);
   const wanted = options.modules ?? SRV_SERVICES.map((s) => s.module);
   const services = SRV_SERVICES.filter((s) => wanted.includes(s.module));
-  const lookups = await lookupAll(services.map((s) => `${s.prefix}.${name}`), options);
+  const lookups = await lookupAll(
+    services.map((s) => `${s.prefix}.${name}`),
+    options,
+  );
   const random = options.random ?? Math.random;
   const endpoints: Endpoint[] = [];
   const errors: SrvError[] = [];
@@ -99,13 +102,7 @@ export async function resolveEndpoints(domain: string, options: ResolveOptions):
   return { endpoints: dedupe(endpoints), errors };
 }
 
-function endpointsOf(
-  lookup: Lookup,
-  service: (typeof SRV_SERVICES)[number],
-  domain: string,
-  name: string,
-  random: () => number,
-): Endpoint[] {
+function endpointsOf(lookup: Lookup, service: (typeof SRV_SERVICES)[number], domain: string, name: string, random: () => number): Endpoint[] {
   const module = service.module;
   if (lookup.kind === 'records') {
     const usable = lookup.records.filter((r) => !isRoot(r.name)); // "." among other targets: skip it
@@ -158,7 +155,10 @@ function srvError(record: string, err: unknown, timeoutMs: number): SrvError {
   return { record, code, message };
 }
 
-const errorCode = (err: unknown): string => String((err as { code?: unknown } | null)?.code ?? '');
+const errorCode = (err: unknown): string => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' || typeof code === 'number' ? String(code) : '';
+};
 
 /** c-ares reports the root target "." as an empty name. */
 const isRoot = (target: string) => target === '' || target === '.';
@@ -175,7 +175,12 @@ export const normaliseHost = (host: string) => host.toLowerCase().replace(/\.$/,
  */
 export function rfc2782Order<T extends { priority: number; weight: number }>(records: readonly T[], random: () => number = Math.random): T[] {
   const priorities = [...new Set(records.map((r) => r.priority))].sort((a, b) => a - b);
-  return priorities.flatMap((p) => weightedOrder(records.filter((r) => r.priority === p), random));
+  return priorities.flatMap((p) =>
+    weightedOrder(
+      records.filter((r) => r.priority === p),
+      random,
+    ),
+  );
 }
 
 function weightedOrder<T extends { weight: number }>(group: T[], random: () => number): T[] {

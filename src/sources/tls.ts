@@ -8,7 +8,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { certificateFromX509, type Certificate } from '../cert';
-import type { Endpoint, ProbeFailureReason, ProbeOptions, ProbeResult } from './probe-types';
+import type { Endpoint, ProbeFailureReason, ProbeOptions, ProbeResult } from '../model/probe';
 
 /** A probe's single deadline and cleanup: every socket it opened is destroyed when it settles. */
 export class Attempt {
@@ -16,7 +16,10 @@ export class Attempt {
   private readonly sockets: net.Socket[] = [];
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(readonly endpoint: Endpoint, readonly options: ProbeOptions) {}
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly options: ProbeOptions,
+  ) {}
 
   track<S extends net.Socket>(socket: S): S {
     this.sockets.push(socket);
@@ -103,7 +106,13 @@ export function handshake(attempt: Attempt, socket?: net.Socket): Promise<ProbeR
     );
     secure.once('secureConnect', () => resolve(captured(attempt, secure)));
     secure.once('error', (err: NodeJS.ErrnoException) => {
-      const reason = socket ? 'tls_handshake' : err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' ? 'connect' : err.syscall === 'getaddrinfo' ? 'dns' : 'tls_handshake';
+      const reason = socket
+        ? 'tls_handshake'
+        : err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET'
+          ? 'connect'
+          : err.syscall === 'getaddrinfo'
+            ? 'dns'
+            : 'tls_handshake';
       resolve(attempt.fail(reason, `${endpoint.host}:${endpoint.port}: ${err.message}`));
     });
   });

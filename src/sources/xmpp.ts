@@ -6,7 +6,7 @@
  * elements that matter before TLS, not an XML parser. Failures come back as values.
  */
 import type net from 'node:net';
-import type { ProbeResult } from './probe-types';
+import type { ProbeResult } from '../model/probe';
 import { connectTcp, handshake, type Attempt } from './tls';
 
 const DEFAULT_MAX_BYTES = 64 * 1024;
@@ -20,7 +20,9 @@ export async function probeStarttls(attempt: Attempt): Promise<ProbeResult> {
   if (!('write' in socket)) return socket;
   const { endpoint } = attempt;
   const ns = endpoint.module === 's2s' ? 'jabber:server' : 'jabber:client';
-  socket.write(`<?xml version='1.0'?><stream:stream to='${escapeAttr(endpoint.domain)}' version='1.0' xmlns='${ns}' xmlns:stream='http://etherx.jabber.org/streams'>`);
+  socket.write(
+    `<?xml version='1.0'?><stream:stream to='${escapeAttr(endpoint.domain)}' version='1.0' xmlns='${ns}' xmlns:stream='http://etherx.jabber.org/streams'>`,
+  );
   const features = await readUntil(attempt, socket, (text) => judgeFeatures(attempt, text));
   if ('fail' in features) return features.fail;
   socket.write(`<starttls xmlns='${TLS_NS}'/>`);
@@ -46,7 +48,10 @@ function readUntil(attempt: Attempt, socket: net.Socket, judge: (text: string) =
       if (verdict) return done(verdict);
       if (text.length > limit) done({ fail: attempt.fail('too_large', `more than ${limit} bytes before the server finished its stream features`) });
     };
-    const onClose = () => done({ fail: attempt.fail('closed', `the server closed the connection after ${text.length} bytes${text ? `: ${JSON.stringify(text.slice(-80))}` : ''}`) });
+    const onClose = () =>
+      done({
+        fail: attempt.fail('closed', `the server closed the connection after ${text.length} bytes${text ? `: ${JSON.stringify(text.slice(-80))}` : ''}`),
+      });
     socket.on('data', onData);
     socket.once('close', onClose);
   });

@@ -24,7 +24,8 @@ export interface RunningAlertmanager {
   url: string;
   alerts(): Promise<AlertmanagerAlert[]>;
   log(): string;
-  stop(): Promise<void>;
+  /** A function, not a method: callers push it onto their list of things to stop. */
+  stop: () => Promise<void>;
 }
 
 /** The program's name here: Debian renames it to avoid a clash. */
@@ -53,7 +54,10 @@ export async function startAlertmanager(options: { configFile: string }): Promis
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = async () => {
     if (child.exitCode !== null) throw new Error(`alertmanager exited with ${child.exitCode}`);
-    return fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    return fetch(`${url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
   };
   const stop = async () => {
     if (child.exitCode === null) child.kill('SIGTERM');

@@ -12,7 +12,7 @@ const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 type Keys = crypto.webcrypto.CryptoKeyPair;
 
 let sharedKeys: Promise<Keys> | undefined;
-const keys = () => (sharedKeys ??= crypto.webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as Promise<Keys>);
+const keys = () => (sharedKeys ??= crypto.webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
 
 export interface TestCA {
   cert: x509.X509Certificate;
@@ -41,7 +41,7 @@ export interface Minted {
 const serial = () => '01' + crypto.randomBytes(8).toString('hex');
 
 export async function makeCA(name = 'Test CA', lifetimeDays = 3650): Promise<TestCA> {
-  const caKeys = (await crypto.webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as Keys;
+  const caKeys = await crypto.webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -50,7 +50,10 @@ export async function makeCA(name = 'Test CA', lifetimeDays = 3650): Promise<Tes
     notAfter: new Date(now + lifetimeDays * 86400_000),
     signingAlgorithm: ALG,
     keys: caKeys,
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
   });
   return { cert, keys: caKeys, pem: cert.toString('pem') + '\n' };
 }
@@ -78,7 +81,15 @@ export async function mint(options: MintOptions): Promise<Minted> {
         signingKey: options.issuer.keys.privateKey,
         extensions,
       })
-    : await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: serial(), name, notBefore, notAfter, signingAlgorithm: ALG, keys: leafKeys, extensions });
+    : await x509.X509CertificateGenerator.createSelfSigned({
+        serialNumber: serial(),
+        name,
+        notBefore,
+        notAfter,
+        signingAlgorithm: ALG,
+        keys: leafKeys,
+        extensions,
+      });
   const pkcs8 = await crypto.webcrypto.subtle.exportKey('pkcs8', leafKeys.privateKey);
   return { pem: cert.toString('pem') + '\n', der: Buffer.from(cert.rawData), keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') + '\n', notAfter, cert };
 }

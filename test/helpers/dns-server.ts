@@ -109,7 +109,10 @@ function answer(msg: Buffer, table: Map<string, DnsRecords | DnsBehaviour>, quer
   if (entry === 'SERVFAIL' || entry === 'REFUSED') return reply(RCODE[entry]);
   if (qclass !== CLASS_IN && qclass !== TYPES.ANY) return reply(RCODE.REFUSED);
   if (!entry) return reply(RCODE.NXDOMAIN);
-  return reply(RCODE.NOERROR, rdataOf(entry, type).map(([rrType, rdata]) => record(name, rrType, rdata)));
+  return reply(
+    RCODE.NOERROR,
+    rdataOf(entry, type).map(([rrType, rdata]) => record(name, rrType, rdata)),
+  );
 }
 
 /** QR, the opcode and RD copied from the query, AA; RA clear (this server does not recurse). */
@@ -133,7 +136,7 @@ function readName(msg: Buffer, start: number): { name: string; end: number } | u
   const labels: string[] = [];
   let offset = start;
   let end: number | undefined;
-  for (let jumps = 0; jumps < 32; ) {
+  for (let jumps = 0; jumps < 32;) {
     const len = msg[offset];
     if (len === undefined) return undefined;
     if (len === 0) return { name: labels.join('.'), end: end ?? offset + 1 };

@@ -46,7 +46,14 @@ export interface RunningPebble {
 export async function startPebble(options: PebbleOptions = {}): Promise<RunningPebble> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-pebble-'));
   const { caFile, keyFile } = listenerCertificate(dir);
-  const ports = { acme: await freePort(), management: await freePort(), http: await freePort(), tls: await freePort(), dns: await freePort(), cts: await freePort() };
+  const ports = {
+    acme: await freePort(),
+    management: await freePort(),
+    http: await freePort(),
+    tls: await freePort(),
+    dns: await freePort(),
+    cts: await freePort(),
+  };
   const configFile = path.join(dir, 'pebble-config.json');
   fs.writeFileSync(configFile, JSON.stringify({ pebble: pebbleConfig(options, ports, caFile, keyFile) }));
   let out = '';
@@ -55,10 +62,28 @@ export async function startPebble(options: PebbleOptions = {}): Promise<RunningP
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     return child;
   };
-  const cts = collect(spawn('pebble-challtestsrv', [
-    '-dns01', `127.0.0.1:${ports.dns}`, '-http01', '', '-https01', '', '-tlsalpn01', '',
-    '-management', `127.0.0.1:${ports.cts}`, '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const cts = collect(
+    spawn(
+      'pebble-challtestsrv',
+      [
+        '-dns01',
+        `127.0.0.1:${ports.dns}`,
+        '-http01',
+        '',
+        '-https01',
+        '',
+        '-tlsalpn01',
+        '',
+        '-management',
+        `127.0.0.1:${ports.cts}`,
+        '-defaultIPv4',
+        '127.0.0.1',
+        '-defaultIPv6',
+        '',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    ),
+  );
   const pebbleArgs = ['-config', configFile, '-dnsserver', `127.0.0.1:${ports.dns}`, ...(options.strict ? ['-strict'] : [])];
   const env = { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', ...(options.alwaysValid ? { PEBBLE_VA_ALWAYS_VALID: '1' } : {}) };
   const pebble = collect(spawn('pebble', pebbleArgs, { stdio: ['ignore', 'pipe', 'pipe'], env }));
@@ -71,7 +96,11 @@ export async function startPebble(options: PebbleOptions = {}): Promise<RunningP
   const managementUrl = `https://127.0.0.1:${ports.management}`;
   const ctsUrl = `http://127.0.0.1:${ports.cts}`;
   try {
-    await waitUntil(async () => (await get(directoryUrl, ca)).status === 200 && (await post(`${ctsUrl}/clear-txt`, { host: 'ready.test.' })) === 200, [pebble, cts], () => out);
+    await waitUntil(
+      async () => (await get(directoryUrl, ca)).status === 200 && (await post(`${ctsUrl}/clear-txt`, { host: 'ready.test.' })) === 200,
+      [pebble, cts],
+      () => out,
+    );
   } catch (err) {
     await stop();
     throw err;
@@ -110,10 +139,29 @@ function pebbleConfig(options: PebbleOptions, ports: Record<string, number>, caF
 function listenerCertificate(dir: string): { caFile: string; keyFile: string } {
   const caFile = path.join(dir, 'listener.pem');
   const keyFile = path.join(dir, 'listener.key');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', keyFile, '-out', caFile,
-  ], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      keyFile,
+      '-out',
+      caFile,
+    ],
+    { stdio: 'pipe' },
+  );
   return { caFile, keyFile };
 }
 

@@ -26,8 +26,8 @@ function cleanEnv(): NodeJS.ProcessEnv {
 export async function startCli(args: string[], env: Record<string, string> = {}): Promise<Running> {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL'); // never leave a process behind that keeps jest from exiting
@@ -40,7 +40,7 @@ export async function startCli(args: string[], env: Record<string, string> = {})
         resolve(match[1]!);
       }
     };
-    child.stdout!.on('data', check);
+    child.stdout.on('data', check);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`exited with ${code} before listening:\n${out}`));

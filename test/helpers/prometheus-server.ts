@@ -41,7 +41,8 @@ export interface RunningPrometheus {
   /** Active alerts as the HTTP API reports them (/api/v1/alerts). */
   alerts(): Promise<Array<{ labels: Record<string, string>; annotations: Record<string, string>; state: string }>>;
   log(): string;
-  stop(): Promise<void>;
+  /** A function, not a method: callers push it onto their list of things to stop. */
+  stop: () => Promise<void>;
 }
 
 export async function startPrometheus(options: PrometheusOptions): Promise<RunningPrometheus> {
@@ -72,7 +73,10 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = async () => {
     if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}`);
-    return fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    return fetch(`${url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
   };
   await waitFor(ready, 15_000, 'Prometheus to be ready').catch(async (err: Error) => {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -95,7 +99,8 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
       if (data.resultType !== 'vector') throw new Error(`expected a vector from ${promql}, got ${data.resultType}`);
       return data.result;
     },
-    alerts: async () => (await api<{ alerts: Array<{ labels: Record<string, string>; annotations: Record<string, string>; state: string }> }>('/api/v1/alerts')).alerts,
+    alerts: async () =>
+      (await api<{ alerts: Array<{ labels: Record<string, string>; annotations: Record<string, string>; state: string }> }>('/api/v1/alerts')).alerts,
     log: () => log,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');

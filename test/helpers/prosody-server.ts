@@ -35,7 +35,11 @@ export async function freePort(): Promise<number> {
 }
 
 /** `hosts` are VirtualHosts; `components` map a Component name to its module. */
-export async function startProsody(options: { hosts: string[]; components?: Record<string, string>; writeCerts: (certsDir: string) => void | Promise<void> }): Promise<RunningProsody> {
+export async function startProsody(options: {
+  hosts: string[];
+  components?: Record<string, string>;
+  writeCerts: (certsDir: string) => void | Promise<void>;
+}): Promise<RunningProsody> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-prosody-'));
   const certs = path.join(dir, 'certs');
   fs.mkdirSync(certs);
@@ -64,7 +68,10 @@ export async function startProsody(options: { hosts: string[]; components?: Reco
   ].join('\n');
   const config = path.join(dir, 'prosody.cfg.lua');
   fs.writeFileSync(config, lua + '\n');
-  const child: ChildProcess = spawn('prosody', ['-F', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PROSODY_CONFIG: config } });
+  const child: ChildProcess = spawn('prosody', ['-F', '--config', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PROSODY_CONFIG: config },
+  });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

@@ -65,7 +65,12 @@ export async function startSmtpCapture(options: SmtpCaptureOptions = {}): Promis
     onData(stream, session, callback) {
       simpleParser(stream).then(
         (parsed) => {
-          mails.push({ parsed, secure: session.secure, ...(session.user ? { user: String(session.user) } : {}), envelopeTo: session.envelope.rcptTo.map((r) => r.address) });
+          mails.push({
+            parsed,
+            secure: session.secure,
+            ...(session.user ? { user: String(session.user) } : {}),
+            envelopeTo: session.envelope.rcptTo.map((r) => r.address),
+          });
           callback();
         },
         (err: Error) => callback(err),

@@ -15,12 +15,14 @@ export function describeWithTools(tools: string[], name: string, body: () => voi
   if (missing.length === 0) return describe(name, body);
   const reason = `${name}: skipped, ${missing.join(', ')} not installed (apt-get install ${missing.join(' ')})`;
   if (process.env.XMPP_CERT_REQUIRE_INTEGRATION === '1') {
-    describe(name, () => test('required programs are installed', () => {
-      throw new Error(reason);
-    }));
+    describe(name, () =>
+      test('required programs are installed', () => {
+        throw new Error(reason);
+      }),
+    );
     return;
   }
-  // eslint-disable-next-line no-console
+
   console.log(reason);
   describe.skip(name, body);
 }

@@ -31,7 +31,7 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer wit
   });
 
   afterAll(async () => {
-    await Promise.all(issuers.map((i) => i.close?.()));
+    await Promise.all(issuers.map((i) => i.close?.() ?? Promise.resolve()));
     await pebble?.stop();
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
@@ -54,7 +54,12 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer wit
   }
 
   test('without EAB: unauthorized, naming the domain', async () => {
-    const err = await issuer(undefined, 'none').issue(GROUP, { log }).then(() => undefined, (e: unknown) => e);
+    const err = await issuer(undefined, 'none')
+      .issue(GROUP, { log })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(RenewalError);
     expect((err as RenewalError).reason).toBe('unauthorized');
     expect((err as RenewalError).message).toContain('eab.example.test');
@@ -71,7 +76,9 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer wit
     fs.writeFileSync(keyFile, `${HMAC}\n`, { mode: 0o600 });
     await issuer({ kid: 'kid-1', hmacKeyFile: keyFile }, 'file').issue(GROUP, { log });
     const wrong = crypto.randomBytes(32).toString('base64url');
-    const err = (await issuer({ kid: 'kid-1', hmacKey: wrong }, 'wrong').issue(GROUP, { log }).catch((e: unknown) => e)) as RenewalError;
+    const err = (await issuer({ kid: 'kid-1', hmacKey: wrong }, 'wrong')
+      .issue(GROUP, { log })
+      .catch((e: unknown) => e)) as RenewalError;
     expect(err.reason).toBe('unauthorized');
     expect(err.message).not.toContain(wrong);
     expect(logLines.join('\n')).not.toContain(HMAC);

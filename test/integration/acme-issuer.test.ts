@@ -40,7 +40,7 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
   });
 
   afterAll(async () => {
-    await Promise.all(issuers.map((i) => i.close?.()));
+    await Promise.all(issuers.map((i) => i.close?.() ?? Promise.resolve()));
     await pebble?.stop();
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
@@ -60,15 +60,22 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
   }
 
   async function failure(promise: Promise<unknown>): Promise<RenewalError> {
-    const err = await promise.then(() => undefined, (e: unknown) => e);
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(RenewalError);
     return err as RenewalError;
   }
 
   describe('issues', () => {
-    const accountUrls = () => logLines.map((l) => JSON.parse(l) as { msg: string; account?: string }).filter((l) => l.msg === 'ACME account ready').map((l) => l.account);
+    const accountUrls = () =>
+      logLines
+        .map((l) => JSON.parse(l) as { msg: string; account?: string })
+        .filter((l) => l.msg === 'ACME account ready')
+        .map((l) => l.account);
 
-    test('http-01 standalone: three names, ECDSA P-256, a chain to Pebble\'s root, the account key stored 0600', async () => {
+    test("http-01 standalone: three names, ECDSA P-256, a chain to Pebble's root, the account key stored 0600", async () => {
       const stateDir = path.join(work, 'reuse');
       const pair = await issuer({}, stateDir).issue(GROUP, { log });
       const leaf = checkPair(pair, root);
@@ -114,7 +121,11 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
       const pair = await issuer({ challenge: { type: 'dns-01', hook, propagation: 0 } }).issue(group, { log });
       const leaf = checkPair(pair, root);
       expect(leaf.subjectAltName).toContain('DNS:*.dns.example.test');
-      const calls = fs.readFileSync(hookLog, 'utf8').trim().split('\n').map((l) => l.split(' '));
+      const calls = fs
+        .readFileSync(hookLog, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '));
       expect(calls.map((c) => `${c[0]} ${c[1]}`)).toEqual([
         'add _acme-challenge.dns.example.test',
         'add _acme-challenge.dns.example.test',
@@ -165,7 +176,9 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
   describe('failures', () => {
     test('CA not running: connection, naming the domain', async () => {
       const port = await freePort();
-      const err = await failure(issuer({ directory: `https://127.0.0.1:${port}/dir` }).issue({ name: 'down.example.test', domains: ['down.example.test'] }, { log }));
+      const err = await failure(
+        issuer({ directory: `https://127.0.0.1:${port}/dir` }).issue({ name: 'down.example.test', domains: ['down.example.test'] }, { log }),
+      );
       expect(err.reason).toBe('connection');
       expect(err.domain).toBe('down.example.test');
       expect(err.message).toContain('down.example.test');
@@ -183,7 +196,9 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
 
     test('nothing answers on the validation port: validation, with the domain and http-01', async () => {
       const webroot = path.join(work, 'unserved');
-      const err = await failure(issuer({ challenge: { type: 'http-01', webroot } }).issue({ name: 'nobody.example.test', domains: ['nobody.example.test'] }, { log }));
+      const err = await failure(
+        issuer({ challenge: { type: 'http-01', webroot } }).issue({ name: 'nobody.example.test', domains: ['nobody.example.test'] }, { log }),
+      );
       expect(err.reason).toBe('validation');
       expect(err.domain).toBe('nobody.example.test');
       expect(err.details.challenge).toBe('http-01');
@@ -195,12 +210,18 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
       const proxy = await startAcmeProxy(pebble, {
         fault: (s) =>
           s.method === 'POST' && s.path === '/order-plz'
-            ? { status: 429, headers: { 'Retry-After': '120', 'Content-Type': 'application/problem+json' }, body: { type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many new orders' } }
+            ? {
+                status: 429,
+                headers: { 'Retry-After': '120', 'Content-Type': 'application/problem+json' },
+                body: { type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many new orders' },
+              }
             : undefined,
       });
       try {
         const started = Date.now() / 1000;
-        const err = await failure(issuer({ directory: proxy.directoryUrl }).issue({ name: 'busy-ca.example.test', domains: ['busy-ca.example.test'] }, { log }));
+        const err = await failure(
+          issuer({ directory: proxy.directoryUrl }).issue({ name: 'busy-ca.example.test', domains: ['busy-ca.example.test'] }, { log }),
+        );
         expect(err.reason).toBe('rate_limited');
         expect(err.details.retryAfter).toBeGreaterThanOrEqual(Math.floor(started) + 120);
         expect(err.details.retryAfter).toBeLessThanOrEqual(Date.now() / 1000 + 121);
@@ -216,7 +237,12 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
       await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
       const { port } = taken.address() as net.AddressInfo;
       try {
-        const err = await failure(issuer({ challenge: { type: 'http-01', listen: { host: '127.0.0.1', port } } }).issue({ name: 'taken.example.test', domains: ['taken.example.test'] }, { log }));
+        const err = await failure(
+          issuer({ challenge: { type: 'http-01', listen: { host: '127.0.0.1', port } } }).issue(
+            { name: 'taken.example.test', domains: ['taken.example.test'] },
+            { log },
+          ),
+        );
         expect(err.reason).toBe('challenge_setup');
         expect(err.message).toContain(`127.0.0.1:${port}`);
         expect(err.message).toContain('webroot');
@@ -229,7 +255,10 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
 
 /** Leaf and chain parse, the key matches, and each certificate is signed by the next, up to `root`. */
 function checkPair(pair: IssuedPair, root: crypto.X509Certificate): crypto.X509Certificate {
-  const certs = pair.certificatePem.split(/(?<=-----END CERTIFICATE-----)\s*/).filter((p) => p.includes('BEGIN')).map((p) => new crypto.X509Certificate(p));
+  const certs = pair.certificatePem
+    .split(/(?<=-----END CERTIFICATE-----)\s*/)
+    .filter((p) => p.includes('BEGIN'))
+    .map((p) => new crypto.X509Certificate(p));
   expect(pair.privateKeyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
   const leaf = certs[0]!;
   expect(leaf.checkPrivateKey(crypto.createPrivateKey(pair.privateKeyPem))).toBe(true);
@@ -259,7 +288,9 @@ async function serveDirectory(dir: string, port: number, requests: string[]): Pr
 function writeHook(dir: string, managementUrl: string): { hook: string[]; hookLog: string } {
   const script = path.join(dir, 'dns-hook.js');
   const hookLog = path.join(dir, 'dns-hook.log');
-  fs.writeFileSync(script, `
+  fs.writeFileSync(
+    script,
+    `
 const fs = require('node:fs');
 const http = require('node:http');
 const [, , url, logFile, action, name, value] = process.argv;
@@ -269,6 +300,7 @@ const req = http.request(url + (action === 'add' ? '/set-txt' : '/clear-txt'), {
   res.on('end', () => process.exit(res.statusCode === 200 ? 0 : 1));
 });
 req.end(JSON.stringify({ host: name + '.', value }));
-`);
+`,
+  );
   return { hook: [process.execPath, script, managementUrl, hookLog], hookLog };
 }

@@ -105,7 +105,10 @@ describeWithTools(['prometheus', alertmanagerBinary()], 'alerting end to end: ex
 
     // Certificates in Prosody's layout: crit.test 2 days left (critical 5d), warn.test 10 days (warning 14d).
     const certs = path.join(dir, 'certs');
-    for (const [domain, days] of [['crit.test', 2], ['warn.test', 10]] as const) {
+    for (const [domain, days] of [
+      ['crit.test', 2],
+      ['warn.test', 10],
+    ] as const) {
       const leaf = await mint({ names: [domain], notBefore: -60 * DAY, notAfter: days * DAY, issuer: ca });
       fs.mkdirSync(path.join(certs, domain), { recursive: true });
       fs.writeFileSync(path.join(certs, domain, 'fullchain.pem'), leaf.pem + ca.pem);
@@ -145,7 +148,7 @@ describeWithTools(['prometheus', alertmanagerBinary()], 'alerting end to end: ex
       alertmanagerUrl: alertmanager.url,
     });
     stopAll.push(prometheus.stop);
-    // eslint-disable-next-line no-console
+
     console.log(`exporter, Alertmanager and Prometheus ready in ${Date.now() - started} ms`);
   });
 
@@ -167,11 +170,18 @@ describeWithTools(['prometheus', alertmanagerBinary()], 'alerting end to end: ex
     expect(firing.find((a) => a.labels.alertname === 'XmppCertExpiringCritical')!.annotations.summary).toMatch(/^Certificate for crit\.test expires in 1d 23h/);
     // The thresholds the rules compare with are the exporter's config (5 days critical).
     const thresholds = await prometheus.query('xmpp_cert_threshold_seconds{job="xmpp-cert",level="critical"}');
-    expect(thresholds.map((s) => [s.metric.domain, s.value[1]]).sort()).toEqual([['crit.test', '432000'], ['warn.test', '432000']]);
+    expect(thresholds.map((s) => [s.metric.domain, s.value[1]]).sort()).toEqual([
+      ['crit.test', '432000'],
+      ['warn.test', '432000'],
+    ]);
   });
 
   test('the critical alert reaches e-mail (STARTTLS, AUTH with the password file) and Slack at once', async () => {
-    const mail = await waitFor(() => smtp.mails.find((m) => /^\[CRITICAL\] .*crit\.test/.test(m.parsed.subject ?? '')), 20_000, `a critical e-mail for crit.test (got: ${subjects().join(' | ')})`);
+    const mail = await waitFor(
+      () => smtp.mails.find((m) => /^\[CRITICAL\] .*crit\.test/.test(m.parsed.subject ?? '')),
+      20_000,
+      `a critical e-mail for crit.test (got: ${subjects().join(' | ')})`,
+    );
     expect(mail.secure).toBe(true);
     expect(mail.user).toBe(smtpUser);
     expect(smtp.failedLogins).toEqual([]);
@@ -194,8 +204,16 @@ describeWithTools(['prometheus', alertmanagerBinary()], 'alerting end to end: ex
   });
 
   test('a warning alone (warn.test) reaches Slack and e-mail', async () => {
-    await waitFor(() => subjects().some((s) => /^\[WARNING\] Certificate for warn\.test expires in 9d 23h/.test(s)), 20_000, `a warning e-mail for warn.test (got: ${subjects().join(' | ')})`);
-    await waitFor(() => slackTitles().some((t) => /^\[WARNING\] Certificate for warn\.test/.test(t)), 10_000, `a warning Slack message for warn.test (got: ${slackTitles().join(' | ')})`);
+    await waitFor(
+      () => subjects().some((s) => /^\[WARNING\] Certificate for warn\.test expires in 9d 23h/.test(s)),
+      20_000,
+      `a warning e-mail for warn.test (got: ${subjects().join(' | ')})`,
+    );
+    await waitFor(
+      () => slackTitles().some((t) => /^\[WARNING\] Certificate for warn\.test/.test(t)),
+      10_000,
+      `a warning Slack message for warn.test (got: ${slackTitles().join(' | ')})`,
+    );
   });
 
   test('for crit.test only the critical notification is sent: its warnings are inhibited', async () => {

@@ -53,7 +53,10 @@ function matches(matcher: string, labels: Record<string, string>): boolean {
 /** Whether a firing `source` alert inhibits `target` under the config's rules. */
 function inhibits(rules: InhibitRule[], source: Record<string, string>, target: Record<string, string>): boolean {
   return rules.some(
-    (r) => r.source_matchers.every((m) => matches(m, source)) && r.target_matchers.every((m) => matches(m, target)) && r.equal.every((l) => (source[l] ?? '') === (target[l] ?? '')),
+    (r) =>
+      r.source_matchers.every((m) => matches(m, source)) &&
+      r.target_matchers.every((m) => matches(m, target)) &&
+      r.equal.every((l) => (source[l] ?? '') === (target[l] ?? '')),
   );
 }
 
@@ -71,7 +74,12 @@ function alertSeverities(): Map<string, Set<string>> {
 }
 
 describeWithTools(['amtool'], 'Alertmanager configuration', () => {
-  const config = YAML.parse(fs.readFileSync(CONFIG, 'utf8')) as { route: Route; inhibit_rules: InhibitRule[]; global: Record<string, unknown>; receivers: Array<Record<string, unknown>> };
+  const config = YAML.parse(fs.readFileSync(CONFIG, 'utf8')) as {
+    route: Route;
+    inhibit_rules: InhibitRule[];
+    global: Record<string, unknown>;
+    receivers: Array<Record<string, unknown>>;
+  };
 
   test('amtool check-config passes, templates included (secret files need not exist)', () => {
     const run = amtool('check-config', CONFIG);
@@ -142,8 +150,19 @@ describeWithTools(['amtool'], 'Alertmanager configuration', () => {
         alerts: [
           {
             status: 'firing',
-            labels: { alertname: 'XmppCertExpired', severity: 'critical', domain: 'gone.example', source: 'c2s_starttls', target: 'xmpp.gone.example:5222', instance: 'exporter:10522' },
-            annotations: { summary: 'Certificate for gone.example expired 2h 0m 0s ago', description: 'The certificate seen at c2s_starttls xmpp.gone.example:5222 for gone.example has already expired (2h 0m 0s ago).', runbook_url: 'docs/runbook.md#xmppcertexpired' },
+            labels: {
+              alertname: 'XmppCertExpired',
+              severity: 'critical',
+              domain: 'gone.example',
+              source: 'c2s_starttls',
+              target: 'xmpp.gone.example:5222',
+              instance: 'exporter:10522',
+            },
+            annotations: {
+              summary: 'Certificate for gone.example expired 2h 0m 0s ago',
+              description: 'The certificate seen at c2s_starttls xmpp.gone.example:5222 for gone.example has already expired (2h 0m 0s ago).',
+              runbook_url: 'docs/runbook.md#xmppcertexpired',
+            },
             startsAt: '2025-06-01T10:00:00Z',
             endsAt: '0001-01-01T00:00:00Z',
             generatorURL: 'http://prometheus:9090/graph',
@@ -158,7 +177,14 @@ describeWithTools(['amtool'], 'Alertmanager configuration', () => {
       const file = path.join(dir, 'data.json');
       fs.writeFileSync(file, JSON.stringify(data));
       const render = (name: string, type = 'text') => {
-        const run = amtool('template', 'render', `--template.glob=${path.join(ROOT, 'alertmanager/templates/*.tmpl')}`, `--template.data=${file}`, `--template.type=${type}`, `--template.text={{ template "${name}" . }}`);
+        const run = amtool(
+          'template',
+          'render',
+          `--template.glob=${path.join(ROOT, 'alertmanager/templates/*.tmpl')}`,
+          `--template.data=${file}`,
+          `--template.type=${type}`,
+          `--template.text={{ template "${name}" . }}`,
+        );
         expect(run.stderr).toBe('');
         return run.stdout;
       };

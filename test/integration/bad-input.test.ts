@@ -42,7 +42,10 @@ describeWithTools(['openssl'], 'bad input never breaks the exporter', () => {
     fs.symlinkSync(path.join(root, 'nowhere.crt'), path.join(certs, 'dangling.crt'));
 
     const config = path.join(root, 'xmpp-cert.yml');
-    fs.writeFileSync(config, `prosody:\n  config: null\n  certs: ${certs}\nprobes:\n  enabled: false\ndomains: [good1.example, good2.example]\nthresholds:\n  warning: 14\n  critical: 7\n`);
+    fs.writeFileSync(
+      config,
+      `prosody:\n  config: null\n  certs: ${certs}\nprobes:\n  enabled: false\ndomains: [good1.example, good2.example]\nthresholds:\n  warning: 14\n  critical: 7\n`,
+    );
     exporter = await startCli(['serve', '--config', config, '--listen', '127.0.0.1:0']);
     await waitFor(async () => (await fetch(`${exporter.url}/readyz`)).status === 200, 15_000, '/readyz');
   });
@@ -107,7 +110,11 @@ describeWithTools(['openssl'], 'bad input never breaks the exporter', () => {
   test('a bad config file: exit 1 and the key is named', () => {
     const bad = path.join(root, 'bad.yml');
     fs.writeFileSync(bad, 'thresholds:\n  critical: sometime\nscan:\n  intervall: 5m\n');
-    for (const args of [['serve', '--config', bad, '--listen', '127.0.0.1:0'], ['config', 'check', '--config', bad], ['monitor', '--config', bad]]) {
+    for (const args of [
+      ['serve', '--config', bad, '--listen', '127.0.0.1:0'],
+      ['config', 'check', '--config', bad],
+      ['monitor', '--config', bad],
+    ]) {
       const result = runCli(args);
       expect(result.status).toBe(1);
       expect(result.stderr).toContain('thresholds.critical: expected days');

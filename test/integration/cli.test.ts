@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { DAY, mint } from '../helpers/certs';
 import { parseMetrics, value } from '../helpers/metrics-text';
 import { runCli, startCli, waitFor } from '../helpers/process';
@@ -24,7 +24,10 @@ async function setup(name: string, days: number | undefined, extra = ''): Promis
     fs.writeFileSync(path.join(certs, `${name}.example`, 'privkey.pem'), cert.keyPem, { mode: 0o600 });
   }
   const config = path.join(root, name, 'xmpp-cert.yml');
-  fs.writeFileSync(config, `prosody:\n  config: null\n  certs: certs\nprobes:\n  enabled: false\ndomains: [${name}.example]\nthresholds:\n  warning: 14\n  critical: 5\n${extra}`);
+  fs.writeFileSync(
+    config,
+    `prosody:\n  config: null\n  certs: certs\nprobes:\n  enabled: false\ndomains: [${name}.example]\nthresholds:\n  warning: 14\n  critical: 5\n${extra}`,
+  );
   return config;
 }
 
@@ -85,11 +88,15 @@ test('run: the worker issues a self-signed certificate for a domain without one,
     expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
     const cert = new X509Certificate(fs.readFileSync(certFile));
     expect(cert.subjectAltName).toBe('DNS:fresh.example');
-    expect(cert.checkPrivateKey(require('node:crypto').createPrivateKey(fs.readFileSync(keyFile)))).toBe(true);
-    const samples = await waitFor(async () => {
-      const s = parseMetrics(await (await fetch(`${exporter.url}/metrics`)).text());
-      return value(s, 'xmpp_cert_domain_status', { domain: 'fresh.example', status: 'ok' }) === 1 ? s : undefined;
-    }, 10_000, 'fresh.example ok');
+    expect(cert.checkPrivateKey(createPrivateKey(fs.readFileSync(keyFile)))).toBe(true);
+    const samples = await waitFor(
+      async () => {
+        const s = parseMetrics(await (await fetch(`${exporter.url}/metrics`)).text());
+        return value(s, 'xmpp_cert_domain_status', { domain: 'fresh.example', status: 'ok' }) === 1 ? s : undefined;
+      },
+      10_000,
+      'fresh.example ok',
+    );
     expect(value(samples, 'xmpp_cert_not_after_timestamp_seconds', { domain: 'fresh.example' })).toBe(Date.parse(cert.validTo) / 1000);
     expect(value(samples, 'xmpp_cert_info', { domain: 'fresh.example', self_signed: 'true' })).toBe(1);
   } finally {

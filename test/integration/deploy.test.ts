@@ -38,7 +38,7 @@ interface StackConfig {
 }
 const composeConfig = () => YAML.parse(read(COMPOSE_CONFIG)) as StackConfig;
 /** The shipped config with its commented-out ACME issuer switched on, as docs/deploy.md tells. */
-const withAcme = () => read(COMPOSE_CONFIG).replace(/^(\s*)# (- type: acme|  # |  challenge:)/gm, '$1$2');
+const withAcme = () => read(COMPOSE_CONFIG).replace(/^(\s*)# (- type: acme| {2}# | {2}challenge:)/gm, '$1$2');
 
 // ---- Dockerfile ------------------------------------------------------------------------------
 
@@ -49,7 +49,11 @@ interface Instruction {
 
 /** Instructions with continuation lines joined and comments dropped, split into stages at FROM. */
 function dockerfileStages(text: string): Instruction[][] {
-  const joined = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const joined = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const stages: Instruction[][] = [];
   for (const line of joined) {
     const [op, ...rest] = line.split(/\s+/);
@@ -88,7 +92,10 @@ describe('Dockerfile', () => {
   });
 
   test('every file it copies exists and is not excluded by .dockerignore', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     const sources = stages.flatMap((s) => s.filter((i) => i.op === 'COPY' && !i.args.startsWith('--from')).flatMap((i) => i.args.split(/\s+/).slice(0, -1)));
     expect(sources).toEqual(expect.arrayContaining(['src', 'examples', 'deploy', 'deploy/compose/xmpp-cert.yml']));
     for (const source of sources) {
@@ -170,13 +177,24 @@ describeWithTools(['docker-compose'], 'docker-compose.yml', () => {
   });
 
   test('exporter and worker: one image built here, serve and worker with the mounted config', () => {
-    for (const [name, verb] of [['exporter', 'serve'], ['worker', 'worker']] as const) {
+    for (const [name, verb] of [
+      ['exporter', 'serve'],
+      ['worker', 'worker'],
+    ] as const) {
       const service = services[name]!;
       expect(service.build?.context).toBe(ROOT);
       expect(service.image).toBe(services.exporter!.image);
       expect(service.command).toEqual([verb, '--config', '/etc/xmpp-cert/xmpp-cert.yml']);
-      expect(mountAt(name, '/etc/xmpp-cert/xmpp-cert.yml')).toEqual({ source: path.join(ROOT, COMPOSE_CONFIG), target: '/etc/xmpp-cert/xmpp-cert.yml', mode: 'ro' });
-      expect(mountAt(name, '/etc/prosody/prosody.cfg.lua')).toEqual({ source: path.join(ROOT, PROSODY_CONFIG), target: '/etc/prosody/prosody.cfg.lua', mode: 'ro' });
+      expect(mountAt(name, '/etc/xmpp-cert/xmpp-cert.yml')).toEqual({
+        source: path.join(ROOT, COMPOSE_CONFIG),
+        target: '/etc/xmpp-cert/xmpp-cert.yml',
+        mode: 'ro',
+      });
+      expect(mountAt(name, '/etc/prosody/prosody.cfg.lua')).toEqual({
+        source: path.join(ROOT, PROSODY_CONFIG),
+        target: '/etc/prosody/prosody.cfg.lua',
+        mode: 'ro',
+      });
       expect(service.cap_drop).toEqual(['ALL']);
       expect(service.read_only).toBe(true);
     }
@@ -193,10 +211,11 @@ describeWithTools(['docker-compose'], 'docker-compose.yml', () => {
     expect(mountAt('worker', certsInContainer)).toMatchObject({ source: 'certs', mode: 'rw' });
     expect(mountAt('exporter', config.renewal.stateDir)).toMatchObject({ source: 'state', mode: 'ro' });
     expect(mountAt('worker', config.renewal.stateDir)).toMatchObject({ source: 'state', mode: 'rw' });
-    for (const name of ['certs', 'state', 'prosody-data', 'prosody-run', 'prometheus-data', 'alertmanager-data', 'grafana-data']) expect(volumes).toHaveProperty([name]);
+    for (const name of ['certs', 'state', 'prosody-data', 'prosody-run', 'prometheus-data', 'alertmanager-data', 'grafana-data'])
+      expect(volumes).toHaveProperty([name]);
   });
 
-  test('reload: the worker shares Prosody\'s pid namespace and reads the pidfile Prosody writes', () => {
+  test("reload: the worker shares Prosody's pid namespace and reads the pidfile Prosody writes", () => {
     const pidfile: string = composeConfig().renewal.reload.pidfile;
     expect(read(PROSODY_CONFIG)).toContain(`pidfile = "${pidfile}"`);
     expect(read(PROSODY_CONFIG)).toMatch(/^\s*"posix";/m); // mod_posix writes it and handles SIGHUP
@@ -215,11 +234,15 @@ describeWithTools(['docker-compose'], 'docker-compose.yml', () => {
   });
 
   test('prometheus, alertmanager and grafana read the bundle files from their fixed places', () => {
-    expect(services.prometheus!.command).toEqual(expect.arrayContaining(['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus', '--storage.tsdb.retention.time=30d']));
+    expect(services.prometheus!.command).toEqual(
+      expect.arrayContaining(['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus', '--storage.tsdb.retention.time=30d']),
+    );
     expect(mountAt('prometheus', '/etc/prometheus/prometheus.yml')?.source).toBe(path.join(ROOT, 'prometheus/prometheus.yml'));
     expect(mountAt('prometheus', '/etc/prometheus/rules')?.source).toBe(path.join(ROOT, 'prometheus/rules'));
     expect(mountAt('prometheus', '/prometheus')?.source).toBe('prometheus-data');
-    expect(services.alertmanager!.command).toEqual(expect.arrayContaining(['--config.file=/etc/alertmanager/alertmanager.yml', '--storage.path=/alertmanager']));
+    expect(services.alertmanager!.command).toEqual(
+      expect.arrayContaining(['--config.file=/etc/alertmanager/alertmanager.yml', '--storage.path=/alertmanager']),
+    );
     expect(mountAt('alertmanager', '/etc/alertmanager/alertmanager.yml')?.source).toBe(path.join(ROOT, 'alertmanager/alertmanager.yml'));
     expect(mountAt('alertmanager', '/etc/alertmanager/templates')?.source).toBe(path.join(ROOT, 'alertmanager/templates'));
     expect(mountAt('grafana', '/etc/grafana/provisioning')?.source).toBe(path.join(ROOT, 'grafana/provisioning'));
@@ -314,7 +337,11 @@ describeWithTools(['prosody', 'prosodyctl'], 'the compose configs on a real Pros
     prosody = spawn('prosody', ['-F', '--config', path.join(dir, 'prosody.cfg.lua')], { stdio: ['ignore', 'pipe', 'pipe'] });
     prosody.stdout!.on('data', (d: Buffer) => (prosodyOut += d.toString()));
     prosody.stderr!.on('data', (d: Buffer) => (prosodyOut += d.toString()));
-    await waitFor(() => fs.existsSync(path.join(dir, 'prosody.pid')) && fs.readFileSync(path.join(dir, 'prosody.pid'), 'utf8').trim(), 15_000, `Prosody's pidfile\n${prosodyOut}`);
+    await waitFor(
+      () => fs.existsSync(path.join(dir, 'prosody.pid')) && fs.readFileSync(path.join(dir, 'prosody.pid'), 'utf8').trim(),
+      15_000,
+      `Prosody's pidfile\n${prosodyOut}`,
+    );
   });
 
   afterAll(async () => {
@@ -327,7 +354,7 @@ describeWithTools(['prosody', 'prosodyctl'], 'the compose configs on a real Pros
     }
   });
 
-  test('prosodyctl check config accepts the stack\'s prosody.cfg.lua as shipped', () => {
+  test("prosodyctl check config accepts the stack's prosody.cfg.lua as shipped", () => {
     const run = spawnSync('prosodyctl', ['--config', path.join(ROOT, PROSODY_CONFIG), 'check', 'config'], { encoding: 'utf8', timeout: 30_000 });
     expect(run.stdout).toContain('All checks passed');
     expect(run.status).toBe(0);
@@ -344,7 +371,9 @@ describeWithTools(['prosody', 'prosodyctl'], 'the compose configs on a real Pros
     const group = await waitFor(
       () => {
         if (!fs.existsSync(stateFile())) return undefined;
-        const state = JSON.parse(fs.readFileSync(stateFile(), 'utf8')) as { groups: Record<string, { verify?: { result: string }; successes: number; lastAttempt?: number }> };
+        const state = JSON.parse(fs.readFileSync(stateFile(), 'utf8')) as {
+          groups: Record<string, { verify?: { result: string }; successes: number; lastAttempt?: number }>;
+        };
         // The install (with its verify result) and the run's outcome are two state writes: wait for the outcome.
         const g = state.groups.localhost;
         return g?.verify && g.lastAttempt !== undefined && g;
@@ -367,7 +396,9 @@ describeWithTools(['prosody', 'prosodyctl'], 'the compose configs on a real Pros
   });
 
   test("the exporter's health check (the Dockerfile's too) passes against a real exporter, fails when it is gone", async () => {
-    const dockerfileCheck = dockerfileStages(read('Dockerfile')).pop()!.find((i) => i.op === 'HEALTHCHECK')!.args;
+    const dockerfileCheck = dockerfileStages(read('Dockerfile'))
+      .pop()!
+      .find((i) => i.op === 'HEALTHCHECK')!.args;
     const compose = YAML.parse(read('docker-compose.yml')) as { services: { exporter: { healthcheck: { test: string[] } } } };
     expect(JSON.parse(dockerfileCheck.slice(dockerfileCheck.indexOf('CMD ') + 4))).toEqual(compose.services.exporter.healthcheck.test.slice(1));
     const exporter = await startCli(['serve', '--config', path.join(dir, 'xmpp-cert.yml')]);
@@ -383,7 +414,11 @@ describeWithTools(['prosody', 'prosodyctl'], 'the compose configs on a real Pros
 // ---- systemd units ---------------------------------------------------------------------------
 
 const UNIT_DIR = path.join(ROOT, 'deploy/systemd');
-const unitFiles = () => fs.readdirSync(UNIT_DIR).filter((f) => /\.(service|timer)$/.test(f)).sort();
+const unitFiles = () =>
+  fs
+    .readdirSync(UNIT_DIR)
+    .filter((f) => /\.(service|timer)$/.test(f))
+    .sort();
 const unit = (name: string) => fs.readFileSync(path.join(UNIT_DIR, name), 'utf8');
 const setting = (text: string, key: string) => [...text.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => m[1]!);
 
@@ -427,7 +462,16 @@ describeWithTools(['systemd-analyze'], 'deploy/systemd units', () => {
   test('hardening: read-only system, no new privileges; a capability only where port 80 is bound', () => {
     for (const file of unitFiles().filter((f) => f.endsWith('.service'))) {
       const text = unit(file);
-      for (const [key, value] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['ProtectHome', 'yes'], ['PrivateTmp', 'yes'], ['RestrictAddressFamilies', 'AF_INET AF_INET6 AF_UNIX'], ['SystemCallFilter', '@system-service'], ['ProtectKernelTunables', 'yes'], ['ProtectKernelModules', 'yes']]) {
+      for (const [key, value] of [
+        ['NoNewPrivileges', 'yes'],
+        ['ProtectSystem', 'strict'],
+        ['ProtectHome', 'yes'],
+        ['PrivateTmp', 'yes'],
+        ['RestrictAddressFamilies', 'AF_INET AF_INET6 AF_UNIX'],
+        ['SystemCallFilter', '@system-service'],
+        ['ProtectKernelTunables', 'yes'],
+        ['ProtectKernelModules', 'yes'],
+      ]) {
         expect([file, key, setting(text, key!)]).toEqual([file, key, [value]]);
       }
       const renews = /^ExecStart=\S+ (worker|auto-renew) /m.test(text);

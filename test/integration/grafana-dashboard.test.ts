@@ -89,7 +89,7 @@ interface Series {
 }
 
 async function instantQuery(promUrl: string, promql: string): Promise<Series[]> {
-  const res = await fetch(`${promUrl}/api/v1/query?${new URLSearchParams({ query: promql })}`);
+  const res = await fetch(`${promUrl}/api/v1/query?${new URLSearchParams({ query: promql }).toString()}`);
   const body = (await res.json()) as { status: string; error?: string; data?: { resultType: string; result: Series[] } };
   if (body.status !== 'success') throw new Error(`${promql}: ${body.error}`);
   if (body.data!.resultType !== 'vector') throw new Error(`${promql}: a ${body.data!.resultType}, not a vector`);
@@ -135,7 +135,12 @@ describeWithTools(['prometheus'], 'Grafana dashboard queries against a real Prom
     fs.writeFileSync(path.join(root, 'ca.pem'), ca.pem);
     const leaf = (domain: string, days: number) => mint({ names: [domain], notBefore: Math.min(-30, days - 90) * DAY, notAfter: days * DAY, issuer: ca });
     const ok = await leaf('ok.test', 60);
-    for (const [domain, days] of [['warn.test', 10], ['crit.test', 2], ['expired.test', -3], ['served.test', 60]] as const) {
+    for (const [domain, days] of [
+      ['warn.test', 10],
+      ['crit.test', 2],
+      ['expired.test', -3],
+      ['served.test', 60],
+    ] as const) {
       const cert = await leaf(domain, days);
       writePair(domain, cert.pem + ca.pem, cert.keyPem);
     }
@@ -155,9 +160,21 @@ describeWithTools(['prometheus'], 'Grafana dashboard queries against a real Prom
       domains: ['ok.test', 'warn.test', 'crit.test', 'expired.test', 'served.test', 'broken.test', 'renewed.test'],
       thresholds: { warning: 14, critical: 5, renewal: 30 },
       scan: { interval: '1s' },
-      probes: { srv: false, interval: '10s', timeout: '2s', ca: [path.join(root, 'ca.pem')], endpoints: [endpoint('ok.test', same.port), endpoint('served.test', other.port), endpoint('renewed.test', refused)] },
+      probes: {
+        srv: false,
+        interval: '10s',
+        timeout: '2s',
+        ca: [path.join(root, 'ca.pem')],
+        endpoints: [endpoint('ok.test', same.port), endpoint('served.test', other.port), endpoint('renewed.test', refused)],
+      },
     };
-    const renewal = { stateDir: path.join(root, 'state'), jitter: 0, retry: { count: 1, delay: 0 }, backoff: { initial: '1s', max: '2s' }, verify: { timeout: '1s' } };
+    const renewal = {
+      stateDir: path.join(root, 'state'),
+      jitter: 0,
+      retry: { count: 1, delay: 0 },
+      backoff: { initial: '1s', max: '2s' },
+      verify: { timeout: '1s' },
+    };
     const config = (name: string, extra: Record<string, unknown>) => {
       const file = path.join(root, name);
       fs.writeFileSync(file, JSON.stringify({ ...base, renewal: { ...renewal, ...extra } }));
@@ -186,15 +203,20 @@ describeWithTools(['prometheus'], 'Grafana dashboard queries against a real Prom
 
     // Probes have run and Prometheus holds a few scrapes; then one more failed run, so the
     // failure counter moves while Prometheus watches (what increase() panels need).
-    await waitFor(async () => (await instantQuery(prometheusUrl, 'count_over_time(xmpp_cert_served_matches_disk[1m]) >= 2')).length === 2, 20_000, 'two scrapes with probe results');
+    await waitFor(
+      async () => (await instantQuery(prometheusUrl, 'count_over_time(xmpp_cert_served_matches_disk[1m]) >= 2')).length === 2,
+      20_000,
+      'two scrapes with probe results',
+    );
     const again = await runCliAsync(['auto-renew', '--config', failing]);
     expect(again.code).toBe(1);
     await waitFor(
-      async () => (await instantQuery(prometheusUrl, 'increase(xmpp_cert_renewal_attempts_total{domain="crit.test",reason="connection"}[1m]) > 0')).length === 1,
+      async () =>
+        (await instantQuery(prometheusUrl, 'increase(xmpp_cert_renewal_attempts_total{domain="crit.test",reason="connection"}[1m]) > 0')).length === 1,
       15_000,
       'Prometheus to see the second failure',
     );
-    // eslint-disable-next-line no-console
+
     console.log(`fixture, exporter and Prometheus ready in ${Date.now() - started} ms`);
   });
 
@@ -232,7 +254,9 @@ describeWithTools(['prometheus'], 'Grafana dashboard queries against a real Prom
   test('every metric the dashboard names is documented in docs/metrics.md and exported for real', async () => {
     const documented = new Set([...fs.readFileSync(path.join(ROOT, 'docs/metrics.md'), 'utf8').matchAll(/^\| `(xmpp_cert_[a-z_]+)` \|/gm)].map((m) => m[1]!));
     const exported = metricFamilies(await (await fetch(`${exporter.url}/metrics`)).text());
-    const text = dashboardQueries(DASHBOARD).map((q) => q.expr).join('\n');
+    const text = dashboardQueries(DASHBOARD)
+      .map((q) => q.expr)
+      .join('\n');
     const used = new Set([...text.matchAll(/\b(xmpp_cert_[a-z_]+)/g)].map((m) => m[1]!));
     // A summary's samples are NAME_sum and NAME_count; the documented family is NAME.
     const family = (name: string) => (documented.has(name) || exported.has(name) ? name : name.replace(/_(sum|count|bucket)$/, ''));

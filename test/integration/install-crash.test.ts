@@ -76,8 +76,8 @@ interface Proc {
 function run(script: string, args: string[]): Proc {
   const proc = spawn(process.execPath, ['-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   return { proc, out: () => out, exited };
 }
@@ -140,7 +140,8 @@ test(`${KILLS} SIGKILLs during installs: always a matching pair, before and afte
   reader.proc.kill('SIGTERM');
   await reader.exited;
   const counts = JSON.parse(reader.out()) as Record<'resolved' | 'twoOpens', { ok: number; mismatch: number; gone: number }>;
-  if (process.env.XCE_CRASH_STATS) process.stdout.write(`install-crash: ${killedMidInstall}/${KILLS} kills left temp names; reader ${JSON.stringify(counts)}\n`);
+  if (process.env.XCE_CRASH_STATS)
+    process.stdout.write(`install-crash: ${killedMidInstall}/${KILLS} kills left temp names; reader ${JSON.stringify(counts)}\n`);
   expect(counts.resolved.mismatch).toBe(0);
   expect(counts.resolved.ok).toBeGreaterThan(1000);
   expect(killedMidInstall).toBeGreaterThan(0); // the kills did land inside installs
@@ -166,11 +167,15 @@ test(`${MIGRATION_KILLS} SIGKILLs while migrating a real directory: after recove
     installer.proc.kill('SIGKILL');
     await installer.exited;
     const after = fs.lstatSync(path.join(certs, name), { throwIfNoEntry: false });
-    if (!after) windowHits++; // killed between the two renames
+    if (!after)
+      windowHits++; // killed between the two renames
     else if (after.isDirectory()) stillDirectory++;
     await recoverInstall(certs, name);
     expectConsistent(name);
     expect(leftovers(name)).toEqual([]);
   }
-  if (process.env.XCE_CRASH_STATS) process.stdout.write(`install-crash: migration: killed before the swap ${stillDirectory}, in the window ${windowHits}, after ${MIGRATION_KILLS - stillDirectory - windowHits}\n`);
+  if (process.env.XCE_CRASH_STATS)
+    process.stdout.write(
+      `install-crash: migration: killed before the swap ${stillDirectory}, in the window ${windowHits}, after ${MIGRATION_KILLS - stillDirectory - windowHits}\n`,
+    );
 }, 60_000);

@@ -1,5 +1,5 @@
 /**
- * Group locks between real processes (node children running the built dist/renewal/lock.js; the
+ * Group locks between real processes (node children running the built dist/state/lock.js; the
  * pretest step builds it): one holds, another reports busy or waits; a SIGKILLed holder's lock is
  * taken over once stale; a live holder past the stale time is not robbed. In-process: a lost
  * (compromised) lock is logged and aborts the holder's signal instead of crashing. No mocks.
@@ -10,10 +10,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { GROUP_LOCK, withGroupLock, type LockTimings } from '../../src/renewal/lock';
+import { GROUP_LOCK, withGroupLock, type LockTimings } from '../../src/state/lock';
 import { createLogger } from '../../src/shared/log';
 
-const DIST = path.resolve(__dirname, '../../dist/renewal/lock.js');
+const DIST = path.resolve(__dirname, '../../dist/state/lock.js');
 const FAST: LockTimings = { staleMs: 2000, updateMs: 500, pollMinMs: 50, pollMaxMs: 200 };
 
 /** argv: stateDir group mode(hold|try|wait) holdMs; prints "locked <ms>", "released <ms>", "busy". */
@@ -43,7 +43,7 @@ function start(stateDir: string, mode: 'hold' | 'try' | 'wait', holdMs = 0): Chi
   const proc = spawn(process.execPath, ['-e', CHILD, stateDir, 'example.org', mode, String(holdMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   let buffered = '';
-  proc.stdout!.on('data', (d: Buffer) => {
+  proc.stdout.on('data', (d: Buffer) => {
     buffered += d.toString();
     const parts = buffered.split('\n');
     buffered = parts.pop()!;
@@ -114,23 +114,40 @@ test('a live holder past the stale time keeps its lock (the refresh keeps it fre
   await holder.line('released', 5000);
 });
 
-test('the default timings take a killed worker\'s lock over within 30 s and refresh 4 times per stale period', () => {
+test("the default timings take a killed worker's lock over within 30 s and refresh 4 times per stale period", () => {
   expect(GROUP_LOCK.staleMs + GROUP_LOCK.pollMaxMs).toBeLessThanOrEqual(30_000);
   expect(GROUP_LOCK.staleMs / GROUP_LOCK.updateMs).toBeGreaterThanOrEqual(4);
 });
 
 test('a lock lost while held is logged and aborts the signal; the process does not crash', async () => {
   const lines: string[] = [];
-  const log = createLogger('info', new Writable({ write: (chunk, _enc, done) => { lines.push(String(chunk)); done(); } }) as unknown as Parameters<typeof createLogger>[1]);
+  const log = createLogger(
+    'info',
+    new Writable({
+      write: (chunk, _enc, done) => {
+        lines.push(String(chunk));
+        done();
+      },
+    }),
+  );
   const lockDir = path.join(stateDir, 'locks', 'example.org.lock');
-  const aborted = await withGroupLock(stateDir, 'example.org', async (signal) => {
-    fs.rmSync(lockDir, { recursive: true }); // someone removes the lock under us
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 5000);
-      signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); });
-    });
-    return signal.aborted;
-  }, log, FAST);
+  const aborted = await withGroupLock(
+    stateDir,
+    'example.org',
+    async (signal) => {
+      fs.rmSync(lockDir, { recursive: true }); // someone removes the lock under us
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      return signal.aborted;
+    },
+    log,
+    FAST,
+  );
   expect(aborted).toBe(true);
   expect(lines.join('')).toMatch(/the lock .*example\.org\.lock was lost while held/);
 });

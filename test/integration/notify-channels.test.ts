@@ -19,7 +19,7 @@ import { createMetrics } from '../../src/metrics';
 import { EmailChannel } from '../../src/notify/email';
 import { NotifyError } from '../../src/notify/errors';
 import { testEvent } from '../../src/notify/events';
-import { Worker } from '../../src/renewal/worker';
+import { Worker } from '../../src/processes/worker';
 import { createLogger } from '../../src/shared/log';
 import { DAY, makeCA, mint } from '../helpers/certs';
 import { parseMetrics, value } from '../helpers/metrics-text';
@@ -45,7 +45,11 @@ beforeAll(async () => {
   caFile = path.join(root, 'smtp-ca.pem');
   fs.writeFileSync(caFile, ca.pem);
   const server = await mint({ names: ['localhost'], notAfter: DAY, issuer: ca });
-  smtp = await startSmtpCapture({ tls: { cert: server.pem, key: server.keyPem }, auth: { user: 'alerts', password: PASSWORD }, refuse: (a) => a.startsWith('nobody@') });
+  smtp = await startSmtpCapture({
+    tls: { cert: server.pem, key: server.keyPem },
+    auth: { user: 'alerts', password: PASSWORD },
+    refuse: (a) => a.startsWith('nobody@'),
+  });
   hooks = await startWebhookCapture();
   // Direct TLS for example.test that never changes: whatever the worker installs, this serves the old one.
   const old = await mint({ names: [DOMAIN], notAfter: 30 * DAY });
@@ -78,7 +82,17 @@ function scenario(name: string, renewal: Record<string, unknown>, extra: { probe
     logging: { alertLog: 'alerts.log' },
     renewal: { stateDir: 'state', jitter: 0, retry: { count: 1, delay: 0 }, backoff: { initial: '1h', max: '1h' }, verify: { timeout: '1s' }, ...renewal },
     notify: {
-      email: { to: 'ops@example.test', from: 'xmpp-cert@example.test', host: 'localhost', port: smtp.port, requireTLS: true, ca: [caFile], user: 'alerts', passwordFile: 'smtp-password', ...extra.email },
+      email: {
+        to: 'ops@example.test',
+        from: 'xmpp-cert@example.test',
+        host: 'localhost',
+        port: smtp.port,
+        requireTLS: true,
+        ca: [caFile],
+        user: 'alerts',
+        passwordFile: 'smtp-password',
+        ...extra.email,
+      },
       webhooks: [hook('slack'), hook('discord'), hook('generic')],
     },
   };
@@ -89,7 +103,11 @@ function scenario(name: string, renewal: Record<string, unknown>, extra: { probe
   return { file, stateDir: path.join(dir, 'state'), logs, worker: () => new Worker(loadConfig({ file, env: {} }), log, { step: () => undefined }) };
 }
 
-const closedAcme = async () => ({ type: 'acme', directory: `https://127.0.0.1:${await freePort()}/dir`, challenge: { type: 'http-01', listen: `127.0.0.1:${await freePort()}` } });
+const closedAcme = async () => ({
+  type: 'acme',
+  directory: `https://127.0.0.1:${await freePort()}/dir`,
+  challenge: { type: 'http-01', listen: `127.0.0.1:${await freePort()}` },
+});
 
 async function renewOnce(s: Scenario) {
   const worker = s.worker();
@@ -101,10 +119,18 @@ async function renewOnce(s: Scenario) {
 }
 
 const mailFor = (name: string) => waitFor(() => smtp.mails.find((m) => m.parsed.subject?.includes(name)), 10_000, `a mail about ${name}`);
-const hooksFor = (name: string) => waitFor(() => (hooks.received.filter((h) => h.path.startsWith(`/${name}/`)).length >= 3 ? hooks.received.filter((h) => h.path.startsWith(`/${name}/`)) : undefined), 10_000, `3 webhooks for ${name}`);
+const hooksFor = (name: string) =>
+  waitFor(
+    () => (hooks.received.filter((h) => h.path.startsWith(`/${name}/`)).length >= 3 ? hooks.received.filter((h) => h.path.startsWith(`/${name}/`)) : undefined),
+    10_000,
+    `3 webhooks for ${name}`,
+  );
 /** One exporter registry for the file (as one exporter process has), pointed at each scenario's state. */
 let scrapedDir = '';
-const metrics = createMetrics(() => undefined, () => scrapedDir);
+const metrics = createMetrics(
+  () => undefined,
+  () => scrapedDir,
+);
 const scrape = async (stateDir: string) => {
   scrapedDir = stateDir;
   return parseMetrics(Buffer.concat(await metrics.expose()).toString());
@@ -151,7 +177,11 @@ test('each event reaches each channel with the domain, the reason and the times'
 
   const failed = scenario('failed', { issuers: [await closedAcme()] });
   expect((await renewOnce(failed)).result).toBe('failed');
-  expectEverywhere(await mailFor(`${DOMAIN}: renewal failed (connection)`), await hooksFor('failed'), 'renewal_failed', [/renewal failed \(connection\)/, /next attempt: \d{4}/, /failed runs in a row: 1/]);
+  expectEverywhere(await mailFor(`${DOMAIN}: renewal failed (connection)`), await hooksFor('failed'), 'renewal_failed', [
+    /renewal failed \(connection\)/,
+    /next attempt: \d{4}/,
+    /failed runs in a row: 1/,
+  ]);
   const generic = (await hooksFor('failed')).find((h) => h.path.includes('/generic/'))!.body as { events: Array<Record<string, unknown>> };
   expect(generic.events[0]).toMatchObject({ reason: 'connection', nextAttempt: expect.any(Number), message: expect.stringContaining(DOMAIN) });
 
@@ -163,10 +193,17 @@ test('each event reaches each channel with the domain, the reason and the times'
   const probes = { enabled: true, srv: false, timeout: '1s', endpoints: [{ domain: DOMAIN, host: '127.0.0.1', port, service: 'c2s', tls: 'direct' }] };
   const verify = scenario('verify', { issuers: [{ type: 'selfsigned', lifetime: '7d' }] }, { probes });
   expect((await renewOnce(verify)).error?.reason).toBe('verify');
-  expectEverywhere(await mailFor('the old certificate is still served'), await hooksFor('verify'), 'verify_failed', [/still serving the previous certificate/, new RegExp(`127\\.0\\.0\\.1:${port}`)]);
+  expectEverywhere(await mailFor('the old certificate is still served'), await hooksFor('verify'), 'verify_failed', [
+    /still serving the previous certificate/,
+    new RegExp(`127\\.0\\.0\\.1:${port}`),
+  ]);
 
   // The alert log has every event too, one JSON line each.
-  const alerts = fs.readFileSync(path.join(root, 'failed', 'alerts.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const alerts = fs
+    .readFileSync(path.join(root, 'failed', 'alerts.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   expect(alerts).toEqual([expect.objectContaining({ event: 'renewal_failed', domain: DOMAIN, reason: 'connection', nextAttempt: expect.any(Number) })]);
   const counted = await scrape(succeeded.stateDir);
   for (const channel of ['email', 'webhook:slack', 'webhook:discord', 'webhook:generic']) {
@@ -181,7 +218,9 @@ test('a wrong password: a clear error naming user and server, counted, and the m
   await renewOnce(s);
   await hooksFor('badpassword'); // the webhooks are not held up by the mail
   const log = s.logs.join('');
-  expect(log).toContain(`email: SMTP authentication failed for user alerts at localhost:${smtp.port} (check notify.email.user and passwordFile / XMPP_CERT_SMTP_PASSWORD)`);
+  expect(log).toContain(
+    `email: SMTP authentication failed for user alerts at localhost:${smtp.port} (check notify.email.user and passwordFile / XMPP_CERT_SMTP_PASSWORD)`,
+  );
   expect(log).not.toContain('wrong-password-42');
   expect(smtp.failedLogins).toContain('alerts');
   const samples = await scrape(s.stateDir);
@@ -221,9 +260,18 @@ test('`xmpp-cert notify test` sends a test message through every channel now and
 
 describe('TLS to the SMTP server', () => {
   const send = (port: number, extra: Partial<ConstructorParameters<typeof EmailChannel>[0]>) =>
-    new EmailChannel({ to: 'ops@example.test', from: 'xmpp-cert@example.test', host: 'localhost', port, secure: false, requireTLS: true, ca: [caFile], timeout: 5, events: [], ...extra }).send([
-      testEvent(Date.now() / 1000, 'here'),
-    ]);
+    new EmailChannel({
+      to: 'ops@example.test',
+      from: 'xmpp-cert@example.test',
+      host: 'localhost',
+      port,
+      secure: false,
+      requireTLS: true,
+      ca: [caFile],
+      timeout: 5,
+      events: [],
+      ...extra,
+    }).send([testEvent(Date.now() / 1000, 'here')]);
 
   test('implicit TLS (secure: true) with the private CA delivers', async () => {
     const server = await mint({ names: ['localhost'], notAfter: DAY, issuer: ca });
@@ -242,7 +290,10 @@ describe('TLS to the SMTP server', () => {
     const untrusted = await startSmtpCapture({ tls: { cert: stranger.pem, key: stranger.keyPem } });
     try {
       const noStarttls = await send(plain.port, {}).catch((e: unknown) => e as NotifyError);
-      expect(noStarttls).toMatchObject({ reason: 'tls', message: expect.stringMatching(new RegExp(`^TLS with the SMTP server at localhost:${plain.port} failed: .*STARTTLS`)) });
+      expect(noStarttls).toMatchObject({
+        reason: 'tls',
+        message: expect.stringMatching(new RegExp(`^TLS with the SMTP server at localhost:${plain.port} failed: .*STARTTLS`)),
+      });
       const unknownCa = await send(untrusted.port, {}).catch((e: unknown) => e as NotifyError);
       expect(unknownCa).toMatchObject({ reason: 'tls', message: expect.stringContaining('notify.email.ca') });
       expect(plain.mails).toEqual([]);

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createMetrics } from '../../src/metrics';
-import { Worker } from '../../src/renewal/worker';
+import { Worker } from '../../src/processes/worker';
 import { createLogger } from '../../src/shared/log';
 import { parseMetrics, value } from '../helpers/metrics-text';
 import { CLI, waitFor } from '../helpers/process';
@@ -38,7 +38,10 @@ afterEach(() => {
 
 /** One exporter registry for the file (as one exporter process has), pointed at each test's state. */
 let scrapedDir = '';
-const metrics = createMetrics(() => undefined, () => scrapedDir);
+const metrics = createMetrics(
+  () => undefined,
+  () => scrapedDir,
+);
 
 async function setup(notify: Record<string, unknown>) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-notify-outbox-'));
@@ -52,7 +55,9 @@ async function setup(notify: Record<string, unknown>) {
       jitter: 0,
       retry: { count: 1, delay: 0 },
       backoff: { initial: '1h', max: '1h' },
-      issuers: [{ type: 'acme', directory: `https://127.0.0.1:${await freePort()}/dir`, challenge: { type: 'http-01', listen: `127.0.0.1:${await freePort()}` } }],
+      issuers: [
+        { type: 'acme', directory: `https://127.0.0.1:${await freePort()}/dir`, challenge: { type: 'http-01', listen: `127.0.0.1:${await freePort()}` } },
+      ],
     },
     notify,
   };
@@ -119,7 +124,11 @@ test('SMTP down: the event waits in the outbox, survives a worker restart and is
 });
 
 test('a webhook answering 500, then 200: delivered once, not twice', async () => {
-  const s = await setup({ webhooks: [{ url: hooks.url('/retry/T0KEN'), format: 'generic', allowInsecure: true }], digestWindow: 0, retry: { initial: '1s', max: '2s' } });
+  const s = await setup({
+    webhooks: [{ url: hooks.url('/retry/T0KEN'), format: 'generic', allowInsecure: true }],
+    digestWindow: 0,
+    retry: { initial: '1s', max: '2s' },
+  });
   hooks.answer(500);
   const worker = s.worker();
   try {
@@ -129,7 +138,9 @@ test('a webhook answering 500, then 200: delivered once, not twice', async () =>
     await sleep(2500); // longer than the backoff: a second delivery would have happened by now
     expect(mine().map((h) => h.status)).toEqual([500, 200]);
     expect(mine()[1]!.body).toEqual(mine()[0]!.body); // the same message, retried
-    expect(s.logs.join('')).toMatch(/webhook:0: http:\/\/127\.0\.0\.1:\d+ could not take the webhook now \(HTTP 500: failure 500\); the notification stays queued/);
+    expect(s.logs.join('')).toMatch(
+      /webhook:0: http:\/\/127\.0\.0\.1:\d+ could not take the webhook now \(HTTP 500: failure 500\); the notification stays queued/,
+    );
   } finally {
     await worker.stop();
   }
@@ -143,7 +154,11 @@ test('a webhook answering 500, then 200: delivered once, not twice', async () =>
 describe('twenty failures of one domain within the window: one message', () => {
   async function twentyFailures(notify: Record<string, unknown>, path: string) {
     const smtp = await startSmtpCapture();
-    const s = await setup({ email: { to: 'ops@example.test', host: '127.0.0.1', port: smtp.port }, webhooks: [{ url: hooks.url(path), format: 'generic', allowInsecure: true }], ...notify });
+    const s = await setup({
+      email: { to: 'ops@example.test', host: '127.0.0.1', port: smtp.port },
+      webhooks: [{ url: hooks.url(path), format: 'generic', allowInsecure: true }],
+      ...notify,
+    });
     const worker = s.worker();
     try {
       for (let i = 0; i < 20; i++) expect((await worker.renewDomain(DOMAIN, { force: true })).error?.reason).toBe('connection');

@@ -20,7 +20,13 @@ import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp-capture';
 import { startWebhookCapture, type WebhookCapture } from '../helpers/webhook-capture';
 
 jest.setTimeout(45_000);
-const SECRETS = { wrongPassword: 'PW-SECRET-WRONG-1', password: 'PW-SECRET-RIGHT-2', path: 'T0KEN-PATH-SECRET', query: 'QUERY-SECRET-3', header: 'HEADER-SECRET-4' };
+const SECRETS = {
+  wrongPassword: 'PW-SECRET-WRONG-1',
+  password: 'PW-SECRET-RIGHT-2',
+  path: 'T0KEN-PATH-SECRET',
+  query: 'QUERY-SECRET-3',
+  header: 'HEADER-SECRET-4',
+};
 
 let smtp: SmtpCapture;
 let hooks: WebhookCapture;
@@ -45,8 +51,8 @@ function run(args: string[], env: Record<string, string> = {}): { done: Promise<
   const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   return { done: new Promise((resolve) => child.once('exit', resolve)), output: () => output, child };
 }
 
@@ -63,10 +69,23 @@ test('no password, webhook token or header value in any log line, output, metric
     domains: ['example.test'],
     probes: { enabled: false },
     logging: { level: 'debug', alertLog: 'alerts.log' },
-    renewal: { stateDir: 'state', jitter: 0, retry: { count: 1, delay: 0 }, backoff: { initial: '1h', max: '1h' }, issuers: [{ type: 'acme', directory: `https://127.0.0.1:${PORT}/dir`, challenge: { type: 'http-01', listen: `127.0.0.1:${PORT2}` } }] },
+    renewal: {
+      stateDir: 'state',
+      jitter: 0,
+      retry: { count: 1, delay: 0 },
+      backoff: { initial: '1h', max: '1h' },
+      issuers: [{ type: 'acme', directory: `https://127.0.0.1:${PORT}/dir`, challenge: { type: 'http-01', listen: `127.0.0.1:${PORT2}` } }],
+    },
     notify: {
       email: { ...email, ...emailExtra },
-      webhooks: [{ url: `${hooks.url(`/hooks/${SECRETS.path}`)}?token=${SECRETS.query}`, format: 'slack', allowInsecure: true, headers: { Authorization: `Bearer ${SECRETS.header}` } }],
+      webhooks: [
+        {
+          url: `${hooks.url(`/hooks/${SECRETS.path}`)}?token=${SECRETS.query}`,
+          format: 'slack',
+          allowInsecure: true,
+          headers: { Authorization: `Bearer ${SECRETS.header}` },
+        },
+      ],
       digestWindow: 0,
       retry: { initial: '1s', max: '1s' },
     },
@@ -107,7 +126,8 @@ test('no password, webhook token or header value in any log line, output, metric
     'serve log': serve.output(),
     '/metrics': metrics,
   };
-  for (const f of allFiles(root).filter((f) => !f.endsWith('xmpp-cert.yml') && !f.endsWith('smtp-password') && !f.includes('/accounts/'))) places[f] = fs.readFileSync(f, 'utf8');
+  for (const f of allFiles(root).filter((f) => !f.endsWith('xmpp-cert.yml') && !f.endsWith('smtp-password') && !f.includes('/accounts/')))
+    places[f] = fs.readFileSync(f, 'utf8');
   expect(Object.keys(places)).toEqual(expect.arrayContaining([path.join(root, 'state', 'notify.json'), path.join(root, 'alerts.log')]));
   expect(allFiles(path.join(root, 'state', 'outbox'))).toHaveLength(1); // the mail, still queued: checked above too
   for (const [where, text] of Object.entries(places)) {
@@ -122,12 +142,15 @@ test('a webhook answer that echoes the request: the error quotes it without the 
   try {
     const url = `http://127.0.0.1:${(echo.address() as AddressInfo).port}/services/${SECRETS.path}-0123456789?token=${SECRETS.query}`;
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-notify-echo-'));
-    fs.writeFileSync(path.join(root, 'c.yml'), JSON.stringify({ notify: { webhooks: [{ url, allowInsecure: true, headers: { Authorization: SECRETS.header } }] } }));
+    fs.writeFileSync(
+      path.join(root, 'c.yml'),
+      JSON.stringify({ notify: { webhooks: [{ url, allowInsecure: true, headers: { Authorization: SECRETS.header } }] } }),
+    );
     const hook = loadConfig({ file: path.join(root, 'c.yml'), env: {} }).config.notify.webhooks[0]!;
-    const err = (await new WebhookChannel(hook, 'webhook:0').send([testEvent(Date.now() / 1000, 'here')]).then(
+    const err = await new WebhookChannel(hook, 'webhook:0').send([testEvent(Date.now() / 1000, 'here')]).then(
       () => new Error('expected a refusal'),
       (e: unknown) => e as Error,
-    ));
+    );
     expect(err.message).toMatch(/^http:\/\/127\.0\.0\.1:\d+ refused the webhook \(HTTP 400: bad request to <redacted> with <redacted>\)$/);
     for (const secret of Object.values(SECRETS)) expect(err.message).not.toContain(secret);
   } finally {

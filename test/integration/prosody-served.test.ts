@@ -12,7 +12,7 @@ import { createLogger } from '../../src/shared/log';
 import { InventoryScanner } from '../../src/sources/inventory';
 import { LiveProber } from '../../src/sources/live';
 import { probeEndpoint } from '../../src/sources/probe';
-import type { ProbeModule } from '../../src/sources/probe-types';
+import type { ProbeModule } from '../../src/model/probe';
 import { DAY, makeCA, mint, type TestCA } from '../helpers/certs';
 import { startProsody, type RunningProsody } from '../helpers/prosody-server';
 import { waitFor } from '../helpers/process';

@@ -57,7 +57,9 @@ describeWithTools(['prosody', 'pebble', 'pebble-challtestsrv', 'openssl'], 'rene
         stateDir: path.join(root, 'state'),
         jitter: 0,
         retry: { count: 1 },
-        issuers: [{ type: 'acme', directory: pebble.directoryUrl, ca: [pebble.caFile], challenge: { type: 'http-01', listen: `127.0.0.1:${pebble.httpPort}` } }],
+        issuers: [
+          { type: 'acme', directory: pebble.directoryUrl, ca: [pebble.caFile], challenge: { type: 'http-01', listen: `127.0.0.1:${pebble.httpPort}` } },
+        ],
         reload: { signal: 'HUP', pidfile: path.join(prosody.dir, 'prosody.pid') },
         verify: { timeout: '20s' },
       },
@@ -99,7 +101,10 @@ describeWithTools(['prosody', 'pebble', 'pebble-challtestsrv', 'openssl'], 'rene
     expect(crypto.createPublicKey(key).export({ format: 'der', type: 'spki' })).toEqual(leaf.publicKey.export({ format: 'der', type: 'spki' }));
 
     // What Prosody serves now, seen by a probe of the test's own, for the host and a Component.
-    for (const [domain, port, module] of [['example.test', prosody.ports.c2s, 'c2s'], ['conference.example.test', prosody.ports.s2s, 's2s']] as const) {
+    for (const [domain, port, module] of [
+      ['example.test', prosody.ports.c2s, 'c2s'],
+      ['conference.example.test', prosody.ports.s2s, 's2s'],
+    ] as const) {
       const served = await probeEndpoint({ domain, host: '127.0.0.1', port, module }, { timeoutMs: 5000 });
       expect(served.ok && new crypto.X509Certificate(served.chain[0]!).serialNumber).toBe(leaf.serialNumber);
     }

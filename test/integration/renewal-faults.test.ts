@@ -13,8 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/shared/log';
-import { Worker } from '../../src/renewal/worker';
-import type { WorkerState } from '../../src/renewal/state-types';
+import { Worker } from '../../src/processes/worker';
+import type { WorkerState } from '../../src/state/state-types';
 import { startAcmeProxy } from '../helpers/acme-proxy';
 import { DAY, makeCA, mint } from '../helpers/certs';
 import { startPebble, type RunningPebble } from '../helpers/pebble';
@@ -103,7 +103,11 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'renewal faults 
       // Pebble's newOrder URL is /order-plz.
       fault: (seen) =>
         seen.path === '/order-plz'
-          ? { status: 429, headers: { 'Retry-After': '120', 'Content-Type': 'application/problem+json' }, body: { type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many new orders' } }
+          ? {
+              status: 429,
+              headers: { 'Retry-After': '120', 'Content-Type': 'application/problem+json' },
+              body: { type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many new orders' },
+            }
           : undefined,
     });
     try {

@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/shared/log';
-import { Worker } from '../../src/renewal/worker';
-import type { WorkerState } from '../../src/renewal/state-types';
+import { Worker } from '../../src/processes/worker';
+import type { WorkerState } from '../../src/state/state-types';
 import { startPebble, type RunningPebble } from '../helpers/pebble';
 import { waitFor } from '../helpers/process';
 import { describeWithTools } from '../helpers/tools';
@@ -40,19 +40,30 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'the worker sche
           jitter: 0,
           retry: { count: 1 },
           concurrency: 2,
-          issuers: [{ type: 'acme', directory: pebble.directoryUrl, ca: [pebble.caFile], challenge: { type: 'http-01', listen: `127.0.0.1:${pebble.httpPort}` } }],
+          issuers: [
+            { type: 'acme', directory: pebble.directoryUrl, ca: [pebble.caFile], challenge: { type: 'http-01', listen: `127.0.0.1:${pebble.httpPort}` } },
+          ],
         },
       }),
     );
     fs.mkdirSync(certs);
     const steps: string[] = [];
-    const worker = new Worker(loadConfig({ file }), createLogger(process.env.XCE_DEBUG ? 'debug' : 'silent', 2), { step: (g, text) => { steps.push(`${g.name}: ${text}`); if (process.env.XCE_DEBUG) process.stderr.write(`STEP ${g.name}: ${text}\n`); } });
+    const worker = new Worker(loadConfig({ file }), createLogger(process.env.XCE_DEBUG ? 'debug' : 'silent', 2), {
+      step: (g, text) => {
+        steps.push(`${g.name}: ${text}`);
+        if (process.env.XCE_DEBUG) process.stderr.write(`STEP ${g.name}: ${text}\n`);
+      },
+    });
     const state = (): WorkerState => JSON.parse(fs.readFileSync(path.join(root, 'state', 'state.json'), 'utf8'));
     try {
       await worker.start();
       expect(state().groups['a.example.test']?.successes).toBe(1);
       expect(steps).toContain('a.example.test: due: no certificate');
-      await waitFor(() => ['a.example.test', 'b.example.test'].every((g) => (state().groups[g]?.successes ?? 0) >= 2), 30_000, 'a second renewal of both groups');
+      await waitFor(
+        () => ['a.example.test', 'b.example.test'].every((g) => (state().groups[g]?.successes ?? 0) >= 2),
+        30_000,
+        'a second renewal of both groups',
+      );
       expect(steps.some((s) => /^a\.example\.test: due: past the renewal point/.test(s))).toBe(true);
       expect(state().heartbeat).toBeGreaterThan(Date.now() / 1000 - 60);
     } finally {
@@ -60,6 +71,8 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'the worker sche
     }
     const leftovers = fs.readdirSync(certs).filter((n) => n.includes('tmp'));
     expect(leftovers).toEqual([]);
-    expect(fs.existsSync(path.join(root, 'state', 'locks')) ? fs.readdirSync(path.join(root, 'state', 'locks')).filter((n) => n.endsWith('.lock')) : []).toEqual([]);
+    expect(
+      fs.existsSync(path.join(root, 'state', 'locks')) ? fs.readdirSync(path.join(root, 'state', 'locks')).filter((n) => n.endsWith('.lock')) : [],
+    ).toEqual([]);
   });
 });

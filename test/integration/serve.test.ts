@@ -73,14 +73,21 @@ describeWithTools(['openssl'], 'serve: a real process over openssl certificates'
     expect(value(samples, 'xmpp_cert_threshold_seconds', { domain: 'a.example', level: 'critical' })).toBe(7 * 86400);
     expect(value(samples, 'xmpp_cert_name_covered', { domain: 'a.example' })).toBe(1);
     expect(value(samples, 'xmpp_cert_key_found', { domain: 'b.example' })).toBe(1);
-    const report = (await (await fetch(`${exporter.url}/status`)).json()) as { overall_status: string; domains: Array<{ domain: string; days_left: number | null; file: string | null }> };
+    const report = (await (await fetch(`${exporter.url}/status`)).json()) as {
+      overall_status: string;
+      domains: Array<{ domain: string; days_left: number | null; file: string | null }>;
+    };
     expect(report.overall_status).toBe('missing');
     expect(report.domains.find((d) => d.domain === 'b.example')).toMatchObject({ file: files.b, days_left: 19 });
   });
 
   const alerts = () =>
     fs.existsSync(path.join(root, 'alerts.log'))
-      ? fs.readFileSync(path.join(root, 'alerts.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { domain: string; from: string; to: string; event: string })
+      ? fs
+          .readFileSync(path.join(root, 'alerts.log'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { domain: string; from: string; to: string; event: string })
       : [];
 
   test('status changes at start are alert events in the log and in logging.alertLog', async () => {
@@ -104,7 +111,11 @@ describeWithTools(['openssl'], 'serve: a real process over openssl certificates'
     expect(alerts().at(-1)).toMatchObject({ domain: 'b.example', from: 'warning', to: 'ok' });
 
     fs.rmSync(files.der!);
-    await waitFor(async () => find(await scrape(), 'xmpp_cert_not_after_timestamp_seconds', { target: files.der! }).length === 0, 10_000, 'the DER series to go');
+    await waitFor(
+      async () => find(await scrape(), 'xmpp_cert_not_after_timestamp_seconds', { target: files.der! }).length === 0,
+      10_000,
+      'the DER series to go',
+    );
   });
 
   test('SIGHUP with a bad config keeps the old one; a good one is applied', async () => {
@@ -118,7 +129,11 @@ describeWithTools(['openssl'], 'serve: a real process over openssl certificates'
     fs.writeFileSync(configFile, goodConfig.replace('warning: 30', 'warning: 45'));
     exporter.child.kill('SIGHUP');
     await waitFor(async () => value(await scrape(), 'xmpp_cert_config_last_reload_successful') === 1, 10_000, 'reload success');
-    await waitFor(async () => value(await scrape(), 'xmpp_cert_threshold_seconds', { domain: 'a.example', level: 'warning' }) === 45 * 86400, 10_000, 'new threshold');
+    await waitFor(
+      async () => value(await scrape(), 'xmpp_cert_threshold_seconds', { domain: 'a.example', level: 'warning' }) === 45 * 86400,
+      10_000,
+      'new threshold',
+    );
   });
 
   test('SIGTERM exits 0', async () => {

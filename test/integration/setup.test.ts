@@ -23,7 +23,10 @@ function site(): { dir: string; prosody: string; out: string } {
   const dir = path.join(root, `site-${++counter}`);
   fs.mkdirSync(path.join(dir, 'certs'), { recursive: true });
   const prosody = path.join(dir, 'prosody.cfg.lua');
-  fs.writeFileSync(prosody, 'certificates = "certs"\nVirtualHost "example.org"\nComponent "conference.example.org" "muc"\nVirtualHost "old.example.org"\n  enabled = false\n');
+  fs.writeFileSync(
+    prosody,
+    'certificates = "certs"\nVirtualHost "example.org"\nComponent "conference.example.org" "muc"\nVirtualHost "old.example.org"\n  enabled = false\n',
+  );
   return { dir, prosody, out: path.join(dir, 'etc', 'xmpp-cert.yml') };
 }
 
@@ -44,7 +47,24 @@ const parsed = (file: string) => YAML.parse(fs.readFileSync(file, 'utf8')) as Wr
 describe('setup from flags', () => {
   test('writes a config that config check accepts, with only what differs from the defaults', () => {
     const { dir, prosody, out } = site();
-    const run = runCli(['setup', '--yes', '--no-systemd', '--prosody-config', prosody, '--domain', 'example.org', '--domain', 'extra.example.net', '--email', 'admin@example.org', '--challenge', `webroot:${path.join(dir, 'www')}`, '--staging', '--output', out]);
+    const run = runCli([
+      'setup',
+      '--yes',
+      '--no-systemd',
+      '--prosody-config',
+      prosody,
+      '--domain',
+      'example.org',
+      '--domain',
+      'extra.example.net',
+      '--email',
+      'admin@example.org',
+      '--challenge',
+      `webroot:${path.join(dir, 'www')}`,
+      '--staging',
+      '--output',
+      out,
+    ]);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(run.stdout).toContain(`${prosody}: example.org, conference.example.org\n`);
@@ -75,10 +95,30 @@ describe('setup from flags', () => {
 
   test('without prosody.cfg.lua: --domain and the certificate directory are written', () => {
     const { dir, out } = site();
-    const run = runCli(['setup', '--yes', '--no-systemd', '--prosody-config', 'none', '--domain', 'Chat.Example.Org', '--certs-dir', path.join(dir, 'certs'), '--challenge', 'selfsigned', '--pidfile', 'none', '--output', out]);
+    const run = runCli([
+      'setup',
+      '--yes',
+      '--no-systemd',
+      '--prosody-config',
+      'none',
+      '--domain',
+      'Chat.Example.Org',
+      '--certs-dir',
+      path.join(dir, 'certs'),
+      '--challenge',
+      'selfsigned',
+      '--pidfile',
+      'none',
+      '--output',
+      out,
+    ]);
     expect(run.status).toBe(0);
     expect(configCheck(out).status).toBe(0);
-    expect(parsed(out)).toMatchObject({ prosody: { config: null, certs: path.join(dir, 'certs') }, domains: ['chat.example.org'], renewal: { issuers: [{ type: 'selfsigned' }], reload: null } });
+    expect(parsed(out)).toMatchObject({
+      prosody: { config: null, certs: path.join(dir, 'certs') },
+      domains: ['chat.example.org'],
+      renewal: { issuers: [{ type: 'selfsigned' }], reload: null },
+    });
   });
 
   test.each([
@@ -122,10 +162,28 @@ describe('setup installing units under --root', () => {
   test('the six units, with our command, config and writable directories; exporter and worker enabled', () => {
     const { dir, prosody, out } = site();
     const unitRoot = path.join(dir, 'root');
-    const run = runCli(['setup', '--yes', '--prosody-config', prosody, '--challenge', `webroot:${path.join(dir, 'www')}`, '--output', out, '--root', unitRoot, '--exec', stub]);
+    const run = runCli([
+      'setup',
+      '--yes',
+      '--prosody-config',
+      prosody,
+      '--challenge',
+      `webroot:${path.join(dir, 'www')}`,
+      '--output',
+      out,
+      '--root',
+      unitRoot,
+      '--exec',
+      stub,
+    ]);
     expect(run.status).toBe(0);
     const units = path.join(unitRoot, 'etc/systemd/system');
-    expect(fs.readdirSync(units).filter((f) => /\.(service|timer)$/.test(f)).sort()).toEqual([
+    expect(
+      fs
+        .readdirSync(units)
+        .filter((f) => /\.(service|timer)$/.test(f))
+        .sort(),
+    ).toEqual([
       'xmpp-cert-exporter.service',
       'xmpp-cert-monitor.service',
       'xmpp-cert-monitor.timer',
@@ -165,7 +223,8 @@ describe('setup installing units under --root', () => {
 });
 
 describe('setup without systemd', () => {
-  const cron = /^(\d+) \* \* \* \* prosody out=\$\((.+) monitor --config (\S+) 2>&1\) \|\| echo "\$out"\n(\d+) (\d+) \* \* \* prosody out=\$\((.+) auto-renew --config (\S+) 2>&1\) \|\| echo "\$out"$/m;
+  const cron =
+    /^(\d+) \* \* \* \* prosody out=\$\((.+) monitor --config (\S+) 2>&1\) \|\| echo "\$out"\n(\d+) (\d+) \* \* \* prosody out=\$\((.+) auto-renew --config (\S+) 2>&1\) \|\| echo "\$out"$/m;
 
   test('--no-systemd prints the cron lines (check hourly, renew daily) and installs nothing', () => {
     const { dir, prosody, out } = site();
@@ -173,7 +232,12 @@ describe('setup without systemd', () => {
     expect(run.status).toBe(0);
     const [, minute, exec, config, minute2, hour] = cron.exec(run.stdout) ?? [];
     expect({ exec, config }).toEqual({ exec: stub, config: out });
-    for (const [value, max] of [[minute, 60], [minute2, 60], [hour, 24]] as const) expect(Number(value)).toBeLessThan(max);
+    for (const [value, max] of [
+      [minute, 60],
+      [minute2, 60],
+      [hour, 24],
+    ] as const)
+      expect(Number(value)).toBeLessThan(max);
     expect(fs.existsSync(path.join(dir, 'root'))).toBe(false);
   });
 
@@ -182,7 +246,9 @@ describe('setup without systemd', () => {
     const run = runCli(['setup', '--yes', '--no-systemd', '--prosody-config', prosody, '--output', out], { PATH: path.dirname(process.execPath) });
     expect(cron.exec(run.stdout)?.[2]).toBe(`${process.execPath} ${CLI}`);
     const { prosody: p2, out: out2 } = site();
-    const found = runCli(['setup', '--yes', '--no-systemd', '--prosody-config', p2, '--output', out2], { PATH: `${path.dirname(stub)}:${path.dirname(process.execPath)}` });
+    const found = runCli(['setup', '--yes', '--no-systemd', '--prosody-config', p2, '--output', out2], {
+      PATH: `${path.dirname(stub)}:${path.dirname(process.execPath)}`,
+    });
     expect(cron.exec(found.stdout)?.[2]).toBe(stub);
   });
 
@@ -199,7 +265,12 @@ describe('setup without systemd', () => {
 describe('interactive setup (answers on piped stdin)', () => {
   /** The CLI with `answers` as its stdin, one per line. */
   const answer = (args: string[], answers: string[]) =>
-    spawnSync(process.execPath, [CLI, 'setup', '--no-systemd', '--exec', stub, ...args], { input: answers.map((a) => `${a}\n`).join(''), encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 });
+    spawnSync(process.execPath, [CLI, 'setup', '--no-systemd', '--exec', stub, ...args], {
+      input: answers.map((a) => `${a}\n`).join(''),
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '' },
+      timeout: 30_000,
+    });
 
   test('defaults come from prosody.cfg.lua; the answers make a config that config check accepts', () => {
     const { dir, prosody, out } = site();
@@ -238,7 +309,9 @@ describe('interactive setup (answers on piped stdin)', () => {
     const { prosody, out } = site();
     const run = answer(['--output', out], [prosody]);
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain('the input ended before "Domains to watch (comma-separated) [example.org, conference.example.org]:" was answered (use --yes and flags');
+    expect(run.stderr).toContain(
+      'the input ended before "Domains to watch (comma-separated) [example.org, conference.example.org]:" was answered (use --yes and flags',
+    );
     expect(fs.existsSync(path.dirname(out))).toBe(false);
   });
 });

@@ -29,9 +29,20 @@ describeWithTools(['openssl'], 'web-config.yml: TLS and basic auth', () => {
 
   beforeAll(async () => {
     tls = opensslSelfSigned(path.join(root, 'tls'), ['localhost'], 30, 'exporter.crt', 'exporter.key');
-    fs.writeFileSync(path.join(root, 'web-config.yml'), `tls_server_config:\n  cert_file: tls/exporter.crt\n  key_file: tls/exporter.key\nbasic_auth_users:\n  prometheus: ${bcrypt.hashSync('scrape-me', 10)}\n`);
+    fs.writeFileSync(
+      path.join(root, 'web-config.yml'),
+      `tls_server_config:\n  cert_file: tls/exporter.crt\n  key_file: tls/exporter.key\nbasic_auth_users:\n  prometheus: ${bcrypt.hashSync('scrape-me', 10)}\n`,
+    );
     fs.writeFileSync(path.join(root, 'xmpp-cert.yml'), 'prosody:\n  config: null\nprobes:\n  enabled: false\ndomains: [example.org]\n');
-    exporter = await startCli(['serve', '--config', path.join(root, 'xmpp-cert.yml'), '--listen', '127.0.0.1:0', '--web.config.file', path.join(root, 'web-config.yml')]);
+    exporter = await startCli([
+      'serve',
+      '--config',
+      path.join(root, 'xmpp-cert.yml'),
+      '--listen',
+      '127.0.0.1:0',
+      '--web.config.file',
+      path.join(root, 'web-config.yml'),
+    ]);
   });
   afterAll(async () => {
     await exporter?.stop();
@@ -54,10 +65,14 @@ describeWithTools(['openssl'], 'web-config.yml: TLS and basic auth', () => {
     fs.copyFileSync(renewed.key, tls.key);
     exporter.child.kill('SIGHUP');
     const ca = fs.readFileSync(tls.cert);
-    const after = await waitFor(async () => {
-      const res = await get(`${exporter.url}/healthz`, ca, 'prometheus:scrape-me').catch(() => undefined);
-      return res && res.serial !== before ? res : undefined;
-    }, 10_000, 'the new certificate');
+    const after = await waitFor(
+      async () => {
+        const res = await get(`${exporter.url}/healthz`, ca, 'prometheus:scrape-me').catch(() => undefined);
+        return res && res.serial !== before ? res : undefined;
+      },
+      10_000,
+      'the new certificate',
+    );
     expect(after.status).toBe(200);
   });
 });

@@ -27,7 +27,10 @@ const certs = path.join(root, 'certs');
 const stateDir = path.join(root, 'state');
 let report: Report | undefined;
 let web: WebConfig | undefined;
-const metrics = createMetrics(() => report, () => stateDir);
+const metrics = createMetrics(
+  () => report,
+  () => stateDir,
+);
 let config: ReturnType<typeof loadConfig>['config'];
 const app = createApp({ metrics, getReport: () => report, getConfig: () => config, log: createLogger('silent'), getWebConfig: () => web });
 
@@ -88,7 +91,10 @@ test('/ links every endpoint', async () => {
 });
 
 test('/metrics in the Prometheus text format', async () => {
-  const res = await request(app).get('/metrics').expect(200).expect('content-type', /text\/plain; version=0.0.4/);
+  const res = await request(app)
+    .get('/metrics')
+    .expect(200)
+    .expect('content-type', /text\/plain; version=0.0.4/);
   const samples = parseMetrics(res.text);
   expect(value(samples, 'xmpp_cert_domain_status', { domain: 'example.org', status: 'ok' })).toBe(1);
   expect(value(samples, 'xmpp_cert_domain_status', { domain: 'missing.example.net', status: 'missing' })).toBe(1);
@@ -125,7 +131,9 @@ describe('/probe', () => {
     const refused = await request(app).get('/probe?target=evil.example&module=c2s_tls').expect(403);
     expect(refused.text).toContain('evil.example is not a watched domain');
     await request(app).get('/probe?module=c2s').expect(400);
-    await request(app).get('/probe?target=example.org&module=smtp').expect(400, /unknown module "smtp"/);
+    await request(app)
+      .get('/probe?target=example.org&module=smtp')
+      .expect(400, /unknown module "smtp"/);
     expect(connections).toBe(before);
   });
 

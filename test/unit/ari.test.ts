@@ -22,10 +22,31 @@ function certificate(dir: string, serialHex: string, keyIdHex?: string): string 
   const out = path.join(dir, `cert-${serialHex}-${keyIdHex ?? 'none'}.pem`);
   // The AKI as raw DER: SEQUENCE { [0] keyIdentifier }. "none" keeps openssl from adding its own.
   const aki = keyIdHex ? `2.5.29.35=DER:301680${(keyIdHex.length / 2).toString(16).padStart(2, '0')}${keyIdHex}` : 'authorityKeyIdentifier=none';
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=example.com',
-    '-set_serial', `0x${serialHex}`, '-addext', aki, '-keyout', path.join(dir, 'key.pem'), '-out', out,
-  ], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=example.com',
+      '-set_serial',
+      `0x${serialHex}`,
+      '-addext',
+      aki,
+      '-keyout',
+      path.join(dir, 'key.pem'),
+      '-out',
+      out,
+    ],
+    { stdio: 'pipe' },
+  );
   return fs.readFileSync(out, 'utf8');
 }
 

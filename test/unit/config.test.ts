@@ -38,11 +38,20 @@ describe('config: bad values are rejected with their key and what was expected',
     ['renewal:\n  email: nobody\n', 'renewal.email: expected an e-mail address, got "nobody"'],
     ['prosody: /etc/prosody\n', 'prosody: expected a mapping, got "/etc/prosody"'],
     ['renewal:\n  issuers:\n    - type: letsencrypt\n', 'renewal.issuers[0].type: expected an issuer with type acme or selfsigned, got "letsencrypt"'],
-    ['renewal:\n  issuers:\n    - type: acme\n      challenge: {type: http-01}\n', 'renewal.issuers[0].challenge: expected {type: http-01, listen: "host:port"}, {type: http-01, webroot: DIR} or {type: dns-01, hook: [command, ...]}'],
-    ['renewal:\n  issuers:\n    - type: acme\n      keyType: ed25519\n', 'renewal.issuers[0].keyType: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-4096, got "ed25519"'],
+    [
+      'renewal:\n  issuers:\n    - type: acme\n      challenge: {type: http-01}\n',
+      'renewal.issuers[0].challenge: expected {type: http-01, listen: "host:port"}, {type: http-01, webroot: DIR} or {type: dns-01, hook: [command, ...]}',
+    ],
+    [
+      'renewal:\n  issuers:\n    - type: acme\n      keyType: ed25519\n',
+      'renewal.issuers[0].keyType: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-4096, got "ed25519"',
+    ],
     ['renewal:\n  issuers:\n    - type: acme\n      eab: {kid: k}\n', 'renewal.issuers[0].eab: expected exactly one of hmacKey or hmacKeyFile'],
     ['renewal:\n  issuers: []\n', 'renewal.issuers: expected at least one issuer'],
-    ['renewal:\n  install:\n    keyMode: "0644"\n', 'renewal.install.keyMode: expected an octal file mode without rights for others, such as "0600" or "0640", got "0644"'],
+    [
+      'renewal:\n  install:\n    keyMode: "0644"\n',
+      'renewal.install.keyMode: expected an octal file mode without rights for others, such as "0600" or "0640", got "0644"',
+    ],
     ['renewal:\n  reload: prosodyctl reload\n', 'renewal.reload: expected {command: [...]} or {signal: HUP, pidfile: PATH}'],
     ['promethues: {}\n', 'promethues: unknown key (check the spelling against docs/config.md)'],
     ['server:\n  port: 80\n', 'server.port: unknown key (check the spelling against docs/config.md)'],
@@ -82,17 +91,28 @@ describe('config: defaults, durations, units and paths', () => {
   });
 
   test('relative paths resolve against the config file', () => {
-    const { config } = loadConfig({ file: write('paths.yml', 'prosody:\n  config: p/prosody.cfg.lua\n  certs: certs\nfiles: ["le/*/fullchain.pem"]\n'), env: {} });
+    const { config } = loadConfig({
+      file: write('paths.yml', 'prosody:\n  config: p/prosody.cfg.lua\n  certs: certs\nfiles: ["le/*/fullchain.pem"]\n'),
+      env: {},
+    });
     expect(config.prosody).toEqual({ config: path.join(tmp, 'p/prosody.cfg.lua'), certs: path.join(tmp, 'certs') });
     expect(config.files).toEqual([path.join(tmp, 'le/*/fullchain.pem')]);
   });
 });
 
 test('renewal paths resolve against the config file; YAML 0640 is an octal mode', () => {
-  const file = write('renewal.yml', 'renewal:\n  install:\n    keyMode: 0640\n  issuers:\n    - type: acme\n      ca: [pebble.pem]\n      challenge: {type: http-01, webroot: www}\n  reload: {pidfile: run/prosody.pid}\n');
+  const file = write(
+    'renewal.yml',
+    'renewal:\n  install:\n    keyMode: 0640\n  issuers:\n    - type: acme\n      ca: [pebble.pem]\n      challenge: {type: http-01, webroot: www}\n  reload: {pidfile: run/prosody.pid}\n',
+  );
   const { renewal } = loadConfig({ file, env: {} }).config;
   expect(renewal.install.keyMode).toBe(0o640);
-  expect(renewal.issuers[0]).toMatchObject({ type: 'acme', keyType: 'ecdsa-p256', ca: [path.join(tmp, 'pebble.pem')], challenge: { webroot: path.join(tmp, 'www') } });
+  expect(renewal.issuers[0]).toMatchObject({
+    type: 'acme',
+    keyType: 'ecdsa-p256',
+    ca: [path.join(tmp, 'pebble.pem')],
+    challenge: { webroot: path.join(tmp, 'www') },
+  });
   expect(renewal.reload).toEqual({ signal: 'HUP', pidfile: path.join(tmp, 'run/prosody.pid') });
 });
 

@@ -25,7 +25,10 @@ interface Panel {
   collapsed?: boolean;
 }
 
-const dashboard = JSON.parse(fs.readFileSync(FILE, 'utf8')) as Record<string, unknown> & { panels: Panel[]; templating: { list: Array<Record<string, unknown>> } };
+const dashboard = JSON.parse(fs.readFileSync(FILE, 'utf8')) as Record<string, unknown> & {
+  panels: Panel[];
+  templating: { list: Array<Record<string, unknown>> };
+};
 /** Every panel, rows included; a collapsed row holds its panels. */
 const all: Panel[] = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
 const visuals = all.filter((p) => p.type !== 'row');
@@ -46,8 +49,20 @@ test('dashboard settings: uid, title, refresh, time, shared crosshair', () => {
 
 test('variables: instance and domain, multi-value with All', () => {
   const byName = Object.fromEntries(dashboard.templating.list.map((v) => [v.name, v]));
-  expect(byName.instance).toMatchObject({ type: 'query', multi: true, includeAll: true, datasource: { uid: 'prometheus' }, query: { query: 'label_values(xmpp_cert_build_info, instance)' } });
-  expect(byName.domain).toMatchObject({ type: 'query', multi: true, includeAll: true, datasource: { uid: 'prometheus' }, query: { query: 'label_values(xmpp_cert_domain_status{instance=~"$instance"}, domain)' } });
+  expect(byName.instance).toMatchObject({
+    type: 'query',
+    multi: true,
+    includeAll: true,
+    datasource: { uid: 'prometheus' },
+    query: { query: 'label_values(xmpp_cert_build_info, instance)' },
+  });
+  expect(byName.domain).toMatchObject({
+    type: 'query',
+    multi: true,
+    includeAll: true,
+    datasource: { uid: 'prometheus' },
+    query: { query: 'label_values(xmpp_cert_domain_status{instance=~"$instance"}, domain)' },
+  });
   // Grafana sends allValue for "All": a regex, so `=~"$instance"` matches every instance.
   expect(byName.instance!.allValue).toBe('.*');
   expect(byName.domain!.allValue).toBe('.*');
@@ -92,7 +107,9 @@ test('the panels the issue asks for are there', () => {
   const has = (pattern: RegExp) => expect([pattern, exprs.some((e) => pattern.test(e))]).toEqual([pattern, true]);
   for (const status of ['ok', 'warning', 'critical', 'expired']) has(new RegExp(`count\\(xmpp_cert_domain_status\\{status="${status}"`));
   // The status colours come from the exported thresholds, not from fixed Grafana thresholds.
-  has(/xmpp_cert_not_after_timestamp_seconds\{position="0".*- time\(\) <= bool on \(job, instance, domain\) group_left \(\) xmpp_cert_threshold_seconds\{level="warning"\}/s);
+  has(
+    /xmpp_cert_not_after_timestamp_seconds\{position="0".*- time\(\) <= bool on \(job, instance, domain\) group_left \(\) xmpp_cert_threshold_seconds\{level="warning"\}/s,
+  );
   has(/- time\(\) <= bool on \(job, instance, domain\) group_left \(\) xmpp_cert_threshold_seconds\{level="critical"\}/);
   has(/\/ 86400/);
   has(/xmpp_cert_served_matches_disk/);
@@ -109,9 +126,18 @@ test('the panels the issue asks for are there', () => {
   has(/xmpp_cert_source_up/);
   has(/xmpp_cert_file_errors/);
   has(/xmpp_cert_config_last_reload_successful/);
-  const status = visuals.find((p) => p.title === 'Time left per domain and source') as unknown as { fieldConfig: { overrides: Array<{ matcher: { options: string }; properties: Array<{ id: string; value: unknown }> }> } };
-  const mappings = status.fieldConfig.overrides.find((o) => o.matcher.options === 'Status')!.properties.find((p) => p.id === 'mappings')!.value as Array<{ options: Record<string, { text: string; color: string }> }>;
-  expect(mappings[0]!.options).toMatchObject({ '0': { text: 'ok', color: 'green' }, '1': { text: 'warning', color: 'yellow' }, '2': { text: 'critical', color: 'red' }, '3': { text: 'expired' } });
+  const status = visuals.find((p) => p.title === 'Time left per domain and source') as unknown as {
+    fieldConfig: { overrides: Array<{ matcher: { options: string }; properties: Array<{ id: string; value: unknown }> }> };
+  };
+  const mappings = status.fieldConfig.overrides.find((o) => o.matcher.options === 'Status')!.properties.find((p) => p.id === 'mappings')!.value as Array<{
+    options: Record<string, { text: string; color: string }>;
+  }>;
+  expect(mappings[0]!.options).toMatchObject({
+    '0': { text: 'ok', color: 'green' },
+    '1': { text: 'warning', color: 'yellow' },
+    '2': { text: 'critical', color: 'red' },
+    '3': { text: 'expired' },
+  });
 });
 
 test('every xmpp_cert_ metric the dashboard names is documented in docs/metrics.md', () => {
@@ -126,7 +152,9 @@ test('provisioning: the datasource uid the dashboard uses, the dashboards folder
   const ds = YAML.parse(fs.readFileSync(path.join(ROOT, 'grafana/provisioning/datasources/prometheus.yml'), 'utf8'));
   expect(ds.datasources).toEqual([expect.objectContaining({ uid: 'prometheus', type: 'prometheus', url: 'http://prometheus:9090', isDefault: true })]);
   const providers = YAML.parse(fs.readFileSync(path.join(ROOT, 'grafana/provisioning/dashboards/xmpp-cert.yml'), 'utf8'));
-  expect(providers.providers).toEqual([expect.objectContaining({ type: 'file', folder: 'XMPP', allowUiUpdates: false, options: expect.objectContaining({ path: '/var/lib/grafana/dashboards' }) })]);
+  expect(providers.providers).toEqual([
+    expect.objectContaining({ type: 'file', folder: 'XMPP', allowUiUpdates: false, options: expect.objectContaining({ path: '/var/lib/grafana/dashboards' }) }),
+  ]);
 });
 
 describe('xmpp-cert dashboard (built CLI)', () => {

@@ -17,10 +17,20 @@ import { DiscoveryError } from '../../src/shared/errors';
 
 const F = 'test.cfg.lua';
 const vhost = (name: string, line: number, extra: Partial<ProsodyHost> = {}): ProsodyHost => ({
-  name, kind: 'VirtualHost', enabled: true, file: F, line, ...extra,
+  name,
+  kind: 'VirtualHost',
+  enabled: true,
+  file: F,
+  line,
+  ...extra,
 });
 const comp = (name: string, line: number, extra: Partial<ProsodyHost> = {}): ProsodyHost => ({
-  name, kind: 'Component', enabled: true, file: F, line, ...extra,
+  name,
+  kind: 'Component',
+  enabled: true,
+  file: F,
+  line,
+  ...extra,
 });
 const lines = (...l: string[]) => l.join('\n');
 
@@ -91,11 +101,7 @@ describe('parseProsodyConfig', () => {
         '  enabled = false;',
       ),
       {
-        hosts: [
-          vhost('old.example', 2, { enabled: false }),
-          vhost('new.example', 4),
-          comp('muc.old.example', 7, { module: 'muc', enabled: false }),
-        ],
+        hosts: [vhost('old.example', 2, { enabled: false }), vhost('new.example', 4), comp('muc.old.example', 7, { module: 'muc', enabled: false })],
         enabled: true,
         includes: [],
       },
@@ -184,10 +190,7 @@ describe('parseProsodyConfig', () => {
     for (const text of ['VirtualHost "unterminated', '--[[ never closed', 'Component (', '"\\', '[==[', '']) {
       expect(() => parseProsodyConfig(text, F)).not.toThrow();
     }
-    expect(parseProsodyConfig('VirtualHost "a.example\nVirtualHost "b.example"', F).hosts.map((h) => h.name)).toEqual([
-      'a.example',
-      'b.example',
-    ]);
+    expect(parseProsodyConfig('VirtualHost "a.example\nVirtualHost "b.example"', F).hosts.map((h) => h.name)).toEqual(['a.example', 'b.example']);
   });
 });
 
@@ -287,12 +290,29 @@ describe('Prosody 0.12 certificate lookup', () => {
 
   test.each([
     ['crt + key', [`${C}/example.org.crt`, `${C}/example.org.key`], `${C}/example.org.crt`, `${C}/example.org.key`, 'crt'],
-    ['fullchain directory', [`${C}/example.org/fullchain.pem`, `${C}/example.org/privkey.pem`], `${C}/example.org/fullchain.pem`, `${C}/example.org/privkey.pem`, 'fullchain'],
+    [
+      'fullchain directory',
+      [`${C}/example.org/fullchain.pem`, `${C}/example.org/privkey.pem`],
+      `${C}/example.org/fullchain.pem`,
+      `${C}/example.org/privkey.pem`,
+      'fullchain',
+    ],
     ['combined .pem', [`${C}/example.org.pem`], `${C}/example.org.pem`, `${C}/example.org.pem`, 'pem'],
-    ['.crt before fullchain', [`${C}/example.org/fullchain.pem`, `${C}/example.org/privkey.pem`, `${C}/example.org.crt`, `${C}/example.org.key`], `${C}/example.org.crt`, `${C}/example.org.key`, 'crt'],
+    [
+      '.crt before fullchain',
+      [`${C}/example.org/fullchain.pem`, `${C}/example.org/privkey.pem`, `${C}/example.org.crt`, `${C}/example.org.key`],
+      `${C}/example.org.crt`,
+      `${C}/example.org.key`,
+      'crt',
+    ],
   ] as const)('file names: %s', (_n, files, cert, key, via) => {
     expect(findHostCert('Example.ORG', facts([...files]))).toEqual({
-      host: 'example.org', cert, key, keyFound: true, via, matchedName: 'example.org',
+      host: 'example.org',
+      cert,
+      key,
+      keyFound: true,
+      via,
+      matchedName: 'example.org',
     });
   });
 
@@ -309,12 +329,16 @@ describe('Prosody 0.12 certificate lookup', () => {
   });
 
   test('index by wildcard: asked before the file names of the same host', () => {
-    const f = facts(
-      [`${C}/wild.crt`, `${C}/wild.key`, `${C}/conference.example.org.crt`, `${C}/conference.example.org.key`],
-      { [`${C}/wild.crt`]: ['*.example.org'] },
-    );
+    const f = facts([`${C}/wild.crt`, `${C}/wild.key`, `${C}/conference.example.org.crt`, `${C}/conference.example.org.key`], {
+      [`${C}/wild.crt`]: ['*.example.org'],
+    });
     expect(findHostCert('conference.example.org', f)).toEqual({
-      host: 'conference.example.org', cert: `${C}/wild.crt`, key: `${C}/wild.key`, keyFound: true, via: 'index', matchedName: 'conference.example.org',
+      host: 'conference.example.org',
+      cert: `${C}/wild.crt`,
+      key: `${C}/wild.key`,
+      keyFound: true,
+      via: 'index',
+      matchedName: 'conference.example.org',
     });
     // `*.example.org` does not cover example.org itself (its wildcard form is `*.org`).
     expect(findHostCert('example.org', f)).toBeUndefined();
@@ -324,7 +348,12 @@ describe('Prosody 0.12 certificate lookup', () => {
     const cert = `${C}/live/example.org/fullchain.pem`;
     const f = facts([cert, `${C}/live/example.org/privkey.pem`], { [cert]: ['example.org', 'conference.example.org'] });
     expect(findHostCert('conference.example.org', f)).toEqual({
-      host: 'conference.example.org', cert, key: `${C}/live/example.org/privkey.pem`, keyFound: true, via: 'index', matchedName: 'conference.example.org',
+      host: 'conference.example.org',
+      cert,
+      key: `${C}/live/example.org/privkey.pem`,
+      keyFound: true,
+      via: 'index',
+      matchedName: 'conference.example.org',
     });
   });
 
@@ -355,15 +384,28 @@ describe('Prosody 0.12 certificate lookup', () => {
   });
 
   test('the certificate option: a file first, or a directory used instead of certsDir', () => {
-    const file = facts(['/etc/ssl/x/mine.crt', '/etc/ssl/x/mine.key', `${C}/a.example.crt`, `${C}/a.example.key`], {}, {
-      certificateFor: (n) => (n === 'a.example' ? '/etc/ssl/x/mine.crt' : undefined),
-    });
+    const file = facts(
+      ['/etc/ssl/x/mine.crt', '/etc/ssl/x/mine.key', `${C}/a.example.crt`, `${C}/a.example.key`],
+      {},
+      {
+        certificateFor: (n) => (n === 'a.example' ? '/etc/ssl/x/mine.crt' : undefined),
+      },
+    );
     expect(findHostCert('a.example', file)).toEqual({
-      host: 'a.example', cert: '/etc/ssl/x/mine.crt', key: '/etc/ssl/x/mine.key', keyFound: true, via: 'crt', matchedName: 'a.example',
+      host: 'a.example',
+      cert: '/etc/ssl/x/mine.crt',
+      key: '/etc/ssl/x/mine.key',
+      keyFound: true,
+      via: 'crt',
+      matchedName: 'a.example',
     });
-    const dir = facts(['/srv/tls/a.example/fullchain.pem', '/srv/tls/a.example/privkey.pem', `${C}/a.example.pem`], {}, {
-      certificateFor: () => '/srv/tls',
-    });
+    const dir = facts(
+      ['/srv/tls/a.example/fullchain.pem', '/srv/tls/a.example/privkey.pem', `${C}/a.example.pem`],
+      {},
+      {
+        certificateFor: () => '/srv/tls',
+      },
+    );
     expect(findHostCert('a.example', dir)).toMatchObject({ cert: '/srv/tls/a.example/fullchain.pem', via: 'fullchain' });
   });
 });

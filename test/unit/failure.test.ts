@@ -99,7 +99,11 @@ describe('classifyFailure', () => {
   });
 
   test('CAA or DNS problems at order level blame the subproblem identifier', () => {
-    const problem = { type: acmeType('caa'), detail: 'CAA forbids issuance', subproblems: [{ type: acmeType('caa'), identifier: { type: 'dns', value: 'upload.example.org' } }] };
+    const problem = {
+      type: acmeType('caa'),
+      detail: 'CAA forbids issuance',
+      subproblems: [{ type: acmeType('caa'), identifier: { type: 'dns', value: 'upload.example.org' } }],
+    };
     const failure = classify(new AcmeResponseError('CAA', 403, problem, undefined));
     expect(failure.reason).toBe('validation');
     expect(failure.domain).toBe('upload.example.org');

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findHostCert } from '../../src/discovery';
-import { realOps, type FsOps } from '../../src/renewal/durable-fs';
+import { realOps, type FsOps } from '../../src/state/durable-fs';
 import { activateGeneration, installPair, listGenerations, recoverInstall, type PairPem } from '../../src/renewal/install';
 import { IssueError } from '../../src/shared/errors';
 import { listCertificateDir } from '../../src/sources/files';
@@ -82,7 +82,12 @@ describe('installPair', () => {
       ['000005', '000004', ['000001']],
     ]);
     const generations = await listGenerations(certs, NAME);
-    expect(generations.map((g) => [g.generation, g.live])).toEqual([['000002', false], ['000003', false], ['000004', false], ['000005', true]]);
+    expect(generations.map((g) => [g.generation, g.live])).toEqual([
+      ['000002', false],
+      ['000003', false],
+      ['000004', false],
+      ['000005', true],
+    ]);
     expectLive(pair(4));
     // The kept generations are the earlier pairs, untouched.
     for (const [i, g] of generations.entries()) {
@@ -108,7 +113,9 @@ describe('installPair', () => {
   });
 
   test('an owner or group that does not exist is an IssueError naming the key; nothing is written', async () => {
-    await expect(installPair(certs, NAME, pair(0), { owner: 'no-such-user-xce' })).rejects.toThrow(/renewal\.install\.owner: there is no user named "no-such-user-xce"/);
+    await expect(installPair(certs, NAME, pair(0), { owner: 'no-such-user-xce' })).rejects.toThrow(
+      /renewal\.install\.owner: there is no user named "no-such-user-xce"/,
+    );
     await expect(installPair(certs, NAME, pair(0), { group: 'no-such-group-xce' })).rejects.toThrow(IssueError);
     expect(fs.readdirSync(certs)).toEqual([]);
   });
@@ -157,7 +164,9 @@ describe('installPair', () => {
       // root ignores directory permissions; a file where the directory should be fails the same way
       const blocked = path.join(root, 'blocked');
       fs.writeFileSync(blocked, '');
-      await expect(installPair(path.join(blocked, 'certs'), NAME, pair(0))).rejects.toThrow(/cannot install the certificate for example\.org in .*check that the directory is writable/);
+      await expect(installPair(path.join(blocked, 'certs'), NAME, pair(0))).rejects.toThrow(
+        /cannot install the certificate for example\.org in .*check that the directory is writable/,
+      );
       return;
     }
     fs.chmodSync(certs, 0o500);
@@ -180,7 +189,11 @@ describe('what Prosody and our scanner see', () => {
     expect(listing.candidates).toEqual([path.join(certs, NAME, 'fullchain.pem')]);
     expect([...listing.existing].sort()).toEqual([path.join(certs, NAME, 'fullchain.pem'), path.join(certs, NAME, 'privkey.pem')]);
     const facts = { certsDir: certs, isFile: (p: string) => listing.existing.has(p), certNames: new Map([[path.join(certs, NAME, 'fullchain.pem'), [NAME]]]) };
-    expect(findHostCert(NAME, facts)).toMatchObject({ cert: path.join(certs, NAME, 'fullchain.pem'), key: path.join(certs, NAME, 'privkey.pem'), via: 'index' });
+    expect(findHostCert(NAME, facts)).toMatchObject({
+      cert: path.join(certs, NAME, 'fullchain.pem'),
+      key: path.join(certs, NAME, 'privkey.pem'),
+      via: 'index',
+    });
   });
 });
 
@@ -221,15 +234,23 @@ describe('fault injection: ENOSPC at every step (an injected FsOps, the only sta
   function injected(failAt: number): { ops: FsOps; steps: () => number } {
     let step = 0;
     const enospc = (what: string) => Object.assign(new Error(`ENOSPC: no space left on device, ${what}`), { code: 'ENOSPC' });
-    const wrap = <K extends keyof FsOps>(name: K): FsOps[K] =>
-      (async (...args: unknown[]) => {
+    const wrap =
+      <K extends keyof FsOps>(name: K): FsOps[K] =>
+      async (...args: unknown[]) => {
         if (++step === failAt) {
           if (name === 'createFile') fs.writeFileSync(args[0] as string, (args[1] as string).slice(0, 100));
           throw enospc(`${name} ${String(args[0])}`);
         }
         return (realOps[name] as (...a: unknown[]) => Promise<void>)(...args);
-      }) as FsOps[K];
-    const ops: FsOps = { mkdir: wrap('mkdir'), createFile: wrap('createFile'), syncDir: wrap('syncDir'), rename: wrap('rename'), symlink: wrap('symlink'), remove: wrap('remove') };
+      };
+    const ops: FsOps = {
+      mkdir: wrap('mkdir'),
+      createFile: wrap('createFile'),
+      syncDir: wrap('syncDir'),
+      rename: wrap('rename'),
+      symlink: wrap('symlink'),
+      remove: wrap('remove'),
+    };
     return { ops, steps: () => step };
   }
 

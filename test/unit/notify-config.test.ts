@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { displayConfig, loadConfig } from '../../src/config';
 import { ConfigError } from '../../src/shared/errors';
-import { createChannels } from '../../src/notify/channel';
+import { createChannels } from '../../src/notify/channels';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-notify-config-'));
 const write = (text: string) => {
@@ -30,7 +30,12 @@ const problems = (yaml: string, env: Record<string, string> = {}): readonly stri
 test('defaults: no channel, every event routed, dedupe 6h, digest 60s, maxAge 24h', () => {
   const { notify } = load('{}\n');
   expect(notify).toMatchObject({ webhooks: [], dedupe: 21600, digestWindow: 60, maxAge: 86400, retry: { initial: 60, max: 3600 } });
-  expect(notify.email).toMatchObject({ secure: false, ca: [], timeout: 30, events: ['renewal_succeeded', 'renewal_failed', 'fallback_in_use', 'verify_failed'] });
+  expect(notify.email).toMatchObject({
+    secure: false,
+    ca: [],
+    timeout: 30,
+    events: ['renewal_succeeded', 'renewal_failed', 'fallback_in_use', 'verify_failed'],
+  });
   expect(createChannels(loadConfig({ env: {} }).config).channels).toEqual([]);
 });
 
@@ -76,18 +81,36 @@ describe('bad values are rejected with their key, never with a secret value', ()
       'notify:\n  webhooks:\n    - url: http://hooks.example.org/T0KEN\n',
       'notify.webhooks[0].url: http://hooks.example.org/...: an http:// URL sends the webhook and its token unencrypted; use https://, or set allowInsecure: true for this webhook',
     ],
-    ['notify:\n  email:\n    password: hunter2\n', 'notify.email.password: a password is never kept in the config file: put it in a file named by notify.email.passwordFile, or in XMPP_CERT_SMTP_PASSWORD'],
-    ['notify:\n  webhooks:\n    - url: https://x.example/h\n      headers: {Authorization: 12345}\n', 'notify.webhooks[0].headers.Authorization: expected a string (the value is not shown: it may be a secret)'],
-    ['notify:\n  webhooks:\n    - url: https://x.example/h\n      headers: {"bad name": x}\n', 'notify.webhooks[0].headers.bad name: expected an HTTP header name (letters, digits, -), got "bad name"'],
-    ['notify:\n  webhooks:\n    - url: https://x.example/h\n      format: teams\n', 'notify.webhooks[0].format: expected one of slack, discord, generic, got "teams"'],
-    ['notify:\n  email:\n    events: [renewal_exploded]\n', 'notify.email.events[0]: expected one of renewal_succeeded, renewal_failed, fallback_in_use, verify_failed, got "renewal_exploded"'],
+    [
+      'notify:\n  email:\n    password: hunter2\n',
+      'notify.email.password: a password is never kept in the config file: put it in a file named by notify.email.passwordFile, or in XMPP_CERT_SMTP_PASSWORD',
+    ],
+    [
+      'notify:\n  webhooks:\n    - url: https://x.example/h\n      headers: {Authorization: 12345}\n',
+      'notify.webhooks[0].headers.Authorization: expected a string (the value is not shown: it may be a secret)',
+    ],
+    [
+      'notify:\n  webhooks:\n    - url: https://x.example/h\n      headers: {"bad name": x}\n',
+      'notify.webhooks[0].headers.bad name: expected an HTTP header name (letters, digits, -), got "bad name"',
+    ],
+    [
+      'notify:\n  webhooks:\n    - url: https://x.example/h\n      format: teams\n',
+      'notify.webhooks[0].format: expected one of slack, discord, generic, got "teams"',
+    ],
+    [
+      'notify:\n  email:\n    events: [renewal_exploded]\n',
+      'notify.email.events[0]: expected one of renewal_succeeded, renewal_failed, fallback_in_use, verify_failed, got "renewal_exploded"',
+    ],
     [
       'notify:\n  email:\n    host: smtp.example.org\n    user: bob\n    requireTLS: false\n',
       'notify.email.requireTLS: false would send the password for bob unencrypted to smtp.example.org; use secure: true or requireTLS: true',
     ],
     ['notify:\n  email:\n    port: 99999\n', 'notify.email.port: expected a port from 1 to 65535'],
     ['notify:\n  dedupe: often\n', 'notify.dedupe: expected a duration such as 30d, 12h, 5m or a number of seconds, got "often"'],
-    ['notify:\n  webhooks:\n    - {url: "https://a.example/1", name: a}\n    - {url: "https://a.example/2", name: a}\n', 'notify.webhooks[1].name: "a" names another webhook too; names must be unique'],
+    [
+      'notify:\n  webhooks:\n    - {url: "https://a.example/1", name: a}\n    - {url: "https://a.example/2", name: a}\n',
+      'notify.webhooks[1].name: "a" names another webhook too; names must be unique',
+    ],
   ])('%s', (yaml, message) => {
     const found = problems(yaml);
     expect(found).toEqual([message]);
@@ -95,7 +118,9 @@ describe('bad values are rejected with their key, never with a secret value', ()
   });
 
   test('an http:// CERT_WEBHOOK_URL names the variable; allowInsecure accepts http:// in the file', () => {
-    expect(problems('{}\n', { CERT_WEBHOOK_URL: 'http://hooks.example.org/T0KEN' })).toEqual([expect.stringMatching(/^notify\.webhooks\[0\]\.url: .* \(from environment variable CERT_WEBHOOK_URL\)$/)]);
+    expect(problems('{}\n', { CERT_WEBHOOK_URL: 'http://hooks.example.org/T0KEN' })).toEqual([
+      expect.stringMatching(/^notify\.webhooks\[0\]\.url: .* \(from environment variable CERT_WEBHOOK_URL\)$/),
+    ]);
     expect(load('notify:\n  webhooks:\n    - {url: "http://127.0.0.1:8080/in", allowInsecure: true}\n').notify.webhooks[0]!.allowInsecure).toBe(true);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { RenewalError } from '../../src/shared/errors';
 import type { RenewOutcome } from '../../src/renewal/renew';
-import { emptyGroupState } from '../../src/renewal/state-types';
+import { emptyGroupState } from '../../src/state/state-types';
 import { isRepeat } from '../../src/notify/dedupe';
 import { eventsFromOutcome, signature, type NotifyEvent } from '../../src/notify/events';
 import { discord, generic, groupEvents, html, plainText, slack, subject } from '../../src/notify/format';
@@ -35,19 +35,43 @@ describe('eventsFromOutcome', () => {
   test('failed: renewal_failed with reason, message, failed runs, next attempt and Retry-After', () => {
     const outcome: RenewOutcome = { group, result: 'failed', error: error('rate_limited', 'too many orders', NOW + 7200), nextAttempt: NOW + 7200 };
     expect(eventsFromOutcome(outcome, NOW, state)).toEqual([
-      { type: 'renewal_failed', domain: 'example.org', names: group.domains, time: NOW, reason: 'rate_limited', message: 'too many orders', failedRuns: 3, nextAttempt: NOW + 7200, retryAfter: NOW + 7200 },
+      {
+        type: 'renewal_failed',
+        domain: 'example.org',
+        names: group.domains,
+        time: NOW,
+        reason: 'rate_limited',
+        message: 'too many orders',
+        failedRuns: 3,
+        nextAttempt: NOW + 7200,
+        retryAfter: NOW + 7200,
+      },
     ]);
   });
 
   test('fallback: fallback_in_use with the CA failure; verify mismatch: verify_failed', () => {
     const fallback = eventsFromOutcome({ group, result: 'fallback', issuer: 'selfsigned', error: error('connection'), nextAttempt: NOW + 3600 }, NOW, state);
     expect(fallback[0]).toMatchObject({ type: 'fallback_in_use', issuer: 'selfsigned', reason: 'connection', nextAttempt: NOW + 3600 });
-    const mismatch = eventsFromOutcome({ group, result: 'failed', issuer: 'letsencrypt', error: error('verify'), verify: { result: 'mismatch', detail: 'c2s_tls 127.0.0.1:5223 still serves the old one' } }, NOW, state);
+    const mismatch = eventsFromOutcome(
+      {
+        group,
+        result: 'failed',
+        issuer: 'letsencrypt',
+        error: error('verify'),
+        verify: { result: 'mismatch', detail: 'c2s_tls 127.0.0.1:5223 still serves the old one' },
+      },
+      NOW,
+      state,
+    );
     expect(mismatch[0]).toMatchObject({ type: 'verify_failed', verify: { result: 'mismatch' }, reason: 'verify' });
   });
 
   test('a crash without an error is still a failure; not_due and waiting are no events', () => {
-    expect(eventsFromOutcome({ group, result: 'failed' }, NOW)[0]).toMatchObject({ type: 'renewal_failed', reason: 'unknown', message: expect.stringContaining('unexpected error') });
+    expect(eventsFromOutcome({ group, result: 'failed' }, NOW)[0]).toMatchObject({
+      type: 'renewal_failed',
+      reason: 'unknown',
+      message: expect.stringContaining('unexpected error'),
+    });
     expect(eventsFromOutcome({ group, result: 'not_due' }, NOW)).toEqual([]);
     expect(eventsFromOutcome({ group, result: 'waiting', nextAttempt: NOW + 60 }, NOW)).toEqual([]);
   });
@@ -71,15 +95,38 @@ describe('dedupe', () => {
 });
 
 describe('format', () => {
-  const failure = (i: number): NotifyEvent => ({ type: 'renewal_failed', domain: 'example.org', names: ['example.org'], time: NOW + i, reason: 'connection', message: 'cannot reach the CA', nextAttempt: NOW + 3600 + i });
+  const failure = (i: number): NotifyEvent => ({
+    type: 'renewal_failed',
+    domain: 'example.org',
+    names: ['example.org'],
+    time: NOW + i,
+    reason: 'connection',
+    message: 'cannot reach the CA',
+    nextAttempt: NOW + 3600 + i,
+  });
   const twenty = Array.from({ length: 20 }, (_, i) => failure(i));
-  const succeeded: NotifyEvent = { type: 'renewal_succeeded', domain: 'chat.example.net', names: ['chat.example.net'], time: NOW, issuer: 'letsencrypt', notAfter: NOW + 86400 };
+  const succeeded: NotifyEvent = {
+    type: 'renewal_succeeded',
+    domain: 'chat.example.net',
+    names: ['chat.example.net'],
+    time: NOW,
+    issuer: 'letsencrypt',
+    notAfter: NOW + 86400,
+  };
 
   test('one event: the subject names domain and reason; the body gives the times', () => {
     const one = [failure(0)];
     expect(subject(one)).toBe('[xmpp-cert] example.org: renewal failed (connection)');
     expect(plainText(one)).toBe(
-      ['example.org: renewal failed (connection)', '  at 2030-01-02T03:04:05Z', '  error: cannot reach the CA', '  next attempt: 2030-01-02T04:04:05Z', '', '-- xmpp-cert', ''].join('\n'),
+      [
+        'example.org: renewal failed (connection)',
+        '  at 2030-01-02T03:04:05Z',
+        '  error: cannot reach the CA',
+        '  next attempt: 2030-01-02T04:04:05Z',
+        '',
+        '-- xmpp-cert',
+        '',
+      ].join('\n'),
     );
   });
 

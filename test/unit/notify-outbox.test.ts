@@ -42,7 +42,10 @@ class FakeChannel implements Channel {
 
 /** One exporter registry for the file (as one exporter process has), pointed at each test's state. */
 let scrapedDir = '';
-const metrics = createMetrics(() => undefined, () => scrapedDir);
+const metrics = createMetrics(
+  () => undefined,
+  () => scrapedDir,
+);
 
 function setup(yaml = '') {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-notify-outbox-'));
@@ -108,7 +111,9 @@ test('older than notify.maxAge: dropped unsent, with a log line and a counter', 
   await s.notifier([email], T0 + 3601).stop();
   expect(email.sent).toEqual([]);
   expect(s.outbox()).toEqual([]);
-  expect(s.lines.join('')).toContain('dropped a notification not delivered through email within 3600s (notify.maxAge): example.org: renewal failed (connection)');
+  expect(s.lines.join('')).toContain(
+    'dropped a notification not delivered through email within 3600s (notify.maxAge): example.org: renewal failed (connection)',
+  );
   expect(value(await s.scrape(), 'xmpp_cert_notifications_dropped_total', { channel: 'email' })).toBe(1);
 });
 
@@ -132,12 +137,18 @@ test('dedupe holds across restarts; routing sends each channel only its event ty
   const hook = new FakeChannel('webhook:ops', new Set(['renewal_succeeded'] as const));
   await s.notifier([email, hook], T0).renewalOutcome(failed());
   await s.notifier([email, hook], T0 + 60).renewalOutcome(failed()); // the same, 1 min later, another process
-  await s.notifier([email, hook], T0 + 120).renewalOutcome({ group: { name: 'example.org', domains: ['example.org'] }, result: 'renewed', issuer: 'letsencrypt' });
+  await s
+    .notifier([email, hook], T0 + 120)
+    .renewalOutcome({ group: { name: 'example.org', domains: ['example.org'] }, result: 'renewed', issuer: 'letsencrypt' });
   await s.notifier([email, hook], T0 + 180).stop();
   expect(email.sent.flat().map((e) => `${e.type} ${e.time}`)).toEqual([`renewal_failed ${T0}`]);
   expect(hook.sent.flat().map((e) => `${e.type} ${e.time}`)).toEqual([`renewal_succeeded ${T0 + 120}`]);
   expect(s.lines.join('')).toContain('example.org: renewal_failed not sent again: the same was sent at');
-  const alerts = fs.readFileSync(path.join(s.root, 'alerts.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const alerts = fs
+    .readFileSync(path.join(s.root, 'alerts.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   expect(alerts.map((a) => a.event)).toEqual(['renewal_failed', 'renewal_failed', 'renewal_succeeded']);
   expect(alerts[0]).toMatchObject({ domain: 'example.org', reason: 'connection', nextAttempt: T0 + 3600 });
 });

@@ -64,11 +64,29 @@ describe('parseCertificates', () => {
 
 test('XMPP identities: id-on-xmppAddr and SRVName otherNames (certificate made by openssl)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-parse-'));
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=example.org',
-    '-addext', 'subjectAltName=DNS:example.org,otherName:1.3.6.1.5.5.7.8.5;UTF8:Example.org,otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpp-server.example.org',
-    '-keyout', `${dir}/k.pem`, '-out', `${dir}/c.pem`,
-  ], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=example.org',
+      '-addext',
+      'subjectAltName=DNS:example.org,otherName:1.3.6.1.5.5.7.8.5;UTF8:Example.org,otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpp-server.example.org',
+      '-keyout',
+      `${dir}/k.pem`,
+      '-out',
+      `${dir}/c.pem`,
+    ],
+    { stdio: 'pipe' },
+  );
   const [cert] = certs(parseCertificates(fs.readFileSync(`${dir}/c.pem`)));
   expect(cert!.dnsNames).toEqual(['example.org']);
   expect(cert!.xmppAddrs).toEqual(['example.org']);

@@ -3,9 +3,10 @@
  * real PEM (minted at test time) and DomainEntry lists as discovery produces them.
  */
 import { parseCertificates, type Certificate } from '../../src/cert';
-import { backoffSeconds, decide, mayInstallFallback, type PolicyInput } from '../../src/renewal/policy';
+import { decide, mayInstallFallback, type PolicyInput } from '../../src/renewal/policy';
+import { backoffSeconds } from '../../src/state/backoff';
 import { certificateGroups, groupFor } from '../../src/renewal/groups';
-import type { DomainEntry } from '../../src/sources/inventory-types';
+import type { DomainEntry } from '../../src/model/inventory';
 import { DAY, makeCA, mint } from '../helpers/certs';
 
 const now = Math.floor(Date.now() / 1000);
@@ -37,7 +38,11 @@ describe('decide', () => {
     // Without a CA issuer, a fresh self-signed certificate is what we want: not due.
     expect(decide(base(selfSigned, { caConfigured: false }))).toMatchObject({ due: false, reason: 'threshold' });
     const fresh = await leaf(['example.org'], -DAY, 89 * DAY);
-    expect(decide(base(fresh, { domains: ['example.org', 'upload.example.org'] }))).toMatchObject({ due: true, reason: 'not_covered', uncovered: 'upload.example.org' });
+    expect(decide(base(fresh, { domains: ['example.org', 'upload.example.org'] }))).toMatchObject({
+      due: true,
+      reason: 'not_covered',
+      uncovered: 'upload.example.org',
+    });
   });
 
   test('auto: one third of a 90-day lifetime left, one half of a 6-day one', async () => {

@@ -214,11 +214,7 @@ describe('mergeEndpoints', () => {
   const discovered = [ep('xmpp.example.test', 5222, 'c2s'), ep(D, 5269, 's2s')];
 
   test('configured endpoints of the domain are added after the discovered ones, duplicates dropped', () => {
-    const configured = [
-      ep('XMPP.example.test.', 5222, 'c2s'),
-      ep('xmpp.example.test', 443, 'https'),
-      ep('other.test', 5222, 'c2s', 'other.test'),
-    ];
+    const configured = [ep('XMPP.example.test.', 5222, 'c2s'), ep('xmpp.example.test', 443, 'https'), ep('other.test', 5222, 'c2s', 'other.test')];
     expect(mergeEndpoints(discovered, configured, D)).toEqual([...discovered, ep('xmpp.example.test', 443, 'https')]);
   });
 

@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { realOps } from '../../src/renewal/durable-fs';
-import { StateError, readState, readStateForScrape, updateState, writeState } from '../../src/renewal/state';
-import { emptyGroupState, emptyState, type WorkerState } from '../../src/renewal/state-types';
+import { realOps } from '../../src/state/durable-fs';
+import { StateError, readState, readStateForScrape, updateState, writeState } from '../../src/state/state';
+import { emptyGroupState, emptyState, type WorkerState } from '../../src/state/state-types';
 
 let root: string;
 let dir: string;
@@ -23,7 +23,14 @@ afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 const file = () => path.join(dir, 'state.json');
 
 function sample(): WorkerState {
-  const group = { ...emptyGroupState(['example.org', 'conference.example.org']), successes: 2, failures: { rate_limited: 1 }, lastReason: 'rate_limited' as const, lastAttempt: 1_750_000_000, verify: { result: 'served' as const, at: 1_750_000_100 } };
+  const group = {
+    ...emptyGroupState(['example.org', 'conference.example.org']),
+    successes: 2,
+    failures: { rate_limited: 1 },
+    lastReason: 'rate_limited' as const,
+    lastAttempt: 1_750_000_000,
+    verify: { result: 'served' as const, at: 1_750_000_100 },
+  };
   return { ...emptyState(), heartbeat: 1_750_000_200, groups: { 'example.org': group } };
 }
 
@@ -50,7 +57,9 @@ describe('readState / writeState', () => {
     fs.writeFileSync(file(), text);
     const read = await readState(dir);
     expect(read.state).toEqual(emptyState());
-    expect(read.warning).toMatch(/the state file .*state\.json is corrupt \(.+\); moved it to .*state\.json\.corrupt-\d{4}-\d\d-\d\dT.* and started from an empty state/);
+    expect(read.warning).toMatch(
+      /the state file .*state\.json is corrupt \(.+\); moved it to .*state\.json\.corrupt-\d{4}-\d\d-\d\dT.* and started from an empty state/,
+    );
     const aside = fs.readdirSync(dir).filter((n) => n.startsWith('state.json.corrupt-'));
     expect(aside).toHaveLength(1);
     expect(fs.readFileSync(path.join(dir, aside[0]!), 'utf8')).toBe(text);
@@ -84,9 +93,13 @@ describe('readState / writeState', () => {
 
 describe('updateState', () => {
   test('20 concurrent updates under the lock: none is lost', async () => {
-    await Promise.all(Array.from({ length: 20 }, () => updateState(dir, (s) => {
-      s.heartbeat = (s.heartbeat ?? 0) + 1;
-    })));
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        updateState(dir, (s) => {
+          s.heartbeat = (s.heartbeat ?? 0) + 1;
+        }),
+      ),
+    );
     expect((await readState(dir)).state.heartbeat).toBe(20);
   });
 

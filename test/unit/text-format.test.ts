@@ -10,10 +10,15 @@ const text = (writer: TextWriter) => Buffer.concat(writer.finish()).toString();
 
 test('HELP, TYPE and samples with labels in labelNames order, escaped as the text format says', () => {
   const writer = new TextWriter();
-  writer.gauge('t_info', 'Help with a \\ and\na newline.', ['b', 'a', 'c'], [
-    [{ a: 'x"y', b: 'back\\slash', c: 'line\nbreak' }, 1],
-    [{ a: 'only a', b: undefined }, 2.5],
-  ]);
+  writer.gauge(
+    't_info',
+    'Help with a \\ and\na newline.',
+    ['b', 'a', 'c'],
+    [
+      [{ a: 'x"y', b: 'back\\slash', c: 'line\nbreak' }, 1],
+      [{ a: 'only a', b: undefined }, 2.5],
+    ],
+  );
   writer.gauge('t_empty', 'No samples.', [], []);
   writer.gauge('t_plain', 'Special values.', [], [[{}, Infinity]]);
   expect(text(writer)).toBe(
@@ -47,21 +52,30 @@ test('a large family is split into chunks that join into whole lines', () => {
 test('inLanes keeps at most N calls in flight and returns results in item order', async () => {
   let inFlight = 0;
   let most = 0;
-  const results = await inLanes(Array.from({ length: 50 }, (_, i) => i), 4, async (i) => {
-    most = Math.max(most, ++inFlight);
-    await new Promise((r) => setTimeout(r, (i * 7) % 5));
-    inFlight--;
-    return i * 2;
-  });
+  const results = await inLanes(
+    Array.from({ length: 50 }, (_, i) => i),
+    4,
+    async (i) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, (i * 7) % 5));
+      inFlight--;
+      return i * 2;
+    },
+  );
   expect(most).toBe(4);
   expect(results).toEqual(Array.from({ length: 50 }, (_, i) => i * 2));
 });
 
 test('inLanes takes no new item once stopped and returns what ran', async () => {
   let stop = false;
-  const results = await inLanes([1, 2, 3, 4, 5, 6], 2, async (i) => {
-    if (i === 2) stop = true;
-    return i;
-  }, () => stop);
+  const results = await inLanes(
+    [1, 2, 3, 4, 5, 6],
+    2,
+    async (i) => {
+      if (i === 2) stop = true;
+      return i;
+    },
+    () => stop,
+  );
   expect(results).toEqual([1, 2]);
 });

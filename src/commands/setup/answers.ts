@@ -23,10 +23,7 @@ export interface Answers {
 }
 
 export type Challenge =
-  | { type: 'selfsigned' }
-  | { type: 'http-01'; listen: string }
-  | { type: 'http-01'; webroot: string }
-  | { type: 'dns-01'; hook: string[] };
+  { type: 'selfsigned' } | { type: 'http-01'; listen: string } | { type: 'http-01'; webroot: string } | { type: 'dns-01'; hook: string[] };
 
 export const CHALLENGE_SYNTAX = 'http-01, http-01:HOST:PORT, webroot:DIR, dns-01:HOOK or selfsigned';
 
@@ -81,7 +78,7 @@ export function renderConfig(answers: Answers, file: string): string {
     '# xmpp-cert configuration, written by `xmpp-cert setup`. Every key: docs/config.md.',
     `# Check changes with: xmpp-cert config check --config ${file}`,
     ...(answers.staging && answers.challenge.type !== 'selfsigned'
-      ? ['# Let\'s Encrypt staging issues test certificates: set directory: letsencrypt once renewals work.']
+      ? ["# Let's Encrypt staging issues test certificates: set directory: letsencrypt once renewals work."]
       : []),
   ];
   return `${header.join('\n')}\n${YAML.stringify(buildConfig(answers))}`;

@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { RenewalError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
-import type { ChallengeResponder } from './index';
+import type { ChallengeResponder } from './responder';
 
 const HOOK_TIMEOUT_MS = 120_000;
 const STDERR_TAIL = 500;

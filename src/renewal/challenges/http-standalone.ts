@@ -8,7 +8,7 @@
 import http from 'node:http';
 import { RenewalError, messageOf } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
-import type { ChallengeResponder } from './index';
+import type { ChallengeResponder } from './responder';
 import { isToken } from './token';
 
 const PREFIX = '/.well-known/acme-challenge/';

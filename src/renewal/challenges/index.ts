@@ -1,29 +1,16 @@
 /**
- * The challenge responders behind one interface, and the factory that picks one from the config:
+ * The factory that picks a challenge responder (responder.ts) from the config:
  * http-01 standalone (our own tiny HTTP server), http-01 webroot (token files another web server
- * serves) and dns-01 through an operator's hook command. The issuer publishes every key
- * authorization of an order, calls ready() once, lets the CA validate, then removes them.
+ * serves) and dns-01 through an operator's hook command.
  */
 import type { ChallengeConfig } from '../../config/renewal-schema';
 import type { Logger } from '../../shared/log';
 import { createDnsHookResponder } from './dns-hook';
 import { createStandaloneResponder } from './http-standalone';
+import type { ChallengeResponder } from './responder';
 import { createWebrootResponder } from './webroot';
 
-export interface ChallengeResponder {
-  readonly type: 'http-01' | 'dns-01';
-  /**
-   * Publishes one key authorization. `domain` is the authorization's identifier (no `*.`);
-   * `keyAuthorization` is what acme-client's getChallengeKeyAuthorization returns (for dns-01:
-   * the TXT value). Throws a RenewalError with reason challenge_setup when it cannot.
-   */
-  add(domain: string, token: string, keyAuthorization: string): Promise<void>;
-  /** Waits until what add() published can be seen by the CA (DNS propagation); at once for http-01. */
-  ready(): Promise<void>;
-  remove(domain: string, token: string, keyAuthorization: string): Promise<void>;
-  /** Releases listeners; safe to call more than once. */
-  close(): Promise<void>;
-}
+export type { ChallengeResponder } from './responder';
 
 export function createResponder(config: ChallengeConfig, log: Logger): ChallengeResponder {
   if (config.type === 'dns-01') return createDnsHookResponder(config.hook, config.propagation, log);

@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { RenewalError, messageOf } from '../../shared/errors';
-import type { ChallengeResponder } from './index';
+import type { ChallengeResponder } from './responder';
 import { isToken } from './token';
 
 export function createWebrootResponder(webroot: string): ChallengeResponder {
@@ -24,7 +24,10 @@ export function createWebrootResponder(webroot: string): ChallengeResponder {
       } catch (err) {
         throw new RenewalError(
           `cannot write the http-01 token for ${domain} to ${file} (${messageOf(err)}); make challenge.webroot writable by this user`,
-          'challenge_setup', domain, { challenge: 'http-01' }, { cause: err },
+          'challenge_setup',
+          domain,
+          { challenge: 'http-01' },
+          { cause: err },
         );
       }
     },

@@ -98,7 +98,12 @@ export class AcmeOrderRun {
     const challenge = authz.challenges.find((c) => c.type === this.responder.type);
     if (!challenge) {
       const offered = authz.challenges.map((c) => c.type).join(', ');
-      throw new RenewalError(`the CA offers no ${this.responder.type} challenge for ${domain} (only ${offered}); wildcards need dns-01`, 'challenge_setup', domain, { challenge: this.responder.type });
+      throw new RenewalError(
+        `the CA offers no ${this.responder.type} challenge for ${domain} (only ${offered}); wildcards need dns-01`,
+        'challenge_setup',
+        domain,
+        { challenge: this.responder.type },
+      );
     }
     const keyAuthorization = await this.client.getChallengeKeyAuthorization(challenge);
     await this.responder.add(authz.identifier.value, challenge.token, keyAuthorization);
@@ -119,7 +124,7 @@ export class AcmeOrderRun {
     const authzs = await this.transport.call(() => this.client.getAuthorizations(order));
     for (const authz of authzs.filter((a) => a.status === 'invalid')) {
       const failed = authz.challenges.find((c) => c.status === 'invalid') ?? authz.challenges.find((c) => c.type === this.responder.type);
-      return new ChallengeFailedError(displayName(authz), failed?.type ?? this.responder.type, failed?.error as AcmeProblem | undefined);
+      return new ChallengeFailedError(displayName(authz), failed?.type ?? this.responder.type, failed?.error);
     }
     return new OrderInvalidError((order as { error?: AcmeProblem }).error);
   }
@@ -141,7 +146,11 @@ export class AcmeOrderRun {
       if (until.includes(current.status)) return current;
       const delay = Math.min(250 * 2 ** attempt, POLL_MAX_DELAY_MS);
       if (Date.now() + delay > deadline) {
-        throw new RenewalError(`the CA left the order for ${name} "${current.status}" for ${POLL_LIMIT_MS / 1000} s; the next attempt starts a new order`, 'timeout', name);
+        throw new RenewalError(
+          `the CA left the order for ${name} "${current.status}" for ${POLL_LIMIT_MS / 1000} s; the next attempt starts a new order`,
+          'timeout',
+          name,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
     }

@@ -51,7 +51,10 @@ export function createAgent(caFiles: readonly string[]): https.Agent {
 export class AcmeTransport {
   private lastFailure: FailedAnswer | undefined;
 
-  constructor(private readonly agent: https.Agent, private readonly timeoutMs = TIMEOUT_MS) {}
+  constructor(
+    private readonly agent: https.Agent,
+    private readonly timeoutMs = TIMEOUT_MS,
+  ) {}
 
   /** Routes one acme-client Client's requests through this transport. */
   attach(client: Client): void {
@@ -98,7 +101,7 @@ export class AcmeTransport {
         timeout: this.timeoutMs,
         headers: { 'User-Agent': USER_AGENT, ...headers, ...(payload ? { 'Content-Length': String(payload.length) } : {}) },
       });
-      req.on('response', (res) => readBody(req, res).then(resolve, reject));
+      req.on('response', (res) => void readBody(req, res).then(resolve, reject));
       req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer from ${target.host} within ${this.timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })));
       req.on('error', reject);
       req.end(payload);

@@ -76,7 +76,11 @@ class AcmeIssuer implements Issuer {
   private registering: Promise<string> | undefined;
   private directory: { fetched: number; data: Record<string, unknown> } | undefined;
 
-  constructor(private readonly config: AcmeIssuerConfig, private readonly renewal: AcmeRenewalSettings, log: Logger) {
+  constructor(
+    private readonly config: AcmeIssuerConfig,
+    private readonly renewal: AcmeRenewalSettings,
+    log: Logger,
+  ) {
     const directory = resolveDirectory(config.directory, renewal.testMode);
     this.directoryUrl = directory.url;
     this.name = config.name ?? directory.name;
@@ -174,7 +178,13 @@ class AcmeIssuer implements Issuer {
       return { kid: eab.kid, hmacKey: fs.readFileSync(eab.hmacKeyFile ?? '', 'utf8').trim() };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new RenewalError(`cannot read eab.hmacKeyFile ${eab.hmacKeyFile} (${code}); check the path and its permissions`, 'unauthorized', domain, {}, { cause: err });
+      throw new RenewalError(
+        `cannot read eab.hmacKeyFile ${eab.hmacKeyFile} (${code}); check the path and its permissions`,
+        'unauthorized',
+        domain,
+        {},
+        { cause: err },
+      );
     }
   }
 

@@ -17,5 +17,5 @@ export function createIssuers(renewal: RenewalConfig, log: Logger): Issuer[] {
 }
 
 export async function closeIssuers(issuers: readonly Issuer[]): Promise<void> {
-  await Promise.all(issuers.map((i) => i.close?.()));
+  await Promise.all(issuers.map((i) => i.close?.() ?? Promise.resolve()));
 }

@@ -34,18 +34,26 @@ export function createSelfSignedIssuer(config: SelfSignedIssuerConfig): Issuer {
   };
 }
 
-export async function issueSelfSigned(names: readonly string[], lifetimeSeconds: number, now = new Date(), keyType: KeyType = 'ecdsa-p256'): Promise<IssuedPair> {
+export async function issueSelfSigned(
+  names: readonly string[],
+  lifetimeSeconds: number,
+  now = new Date(),
+  keyType: KeyType = 'ecdsa-p256',
+): Promise<IssuedPair> {
   const [primary] = names;
   if (!primary) throw new IssueError('a certificate needs at least one name', '');
   try {
     x509.cryptoProvider.set(crypto.webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
     const algorithm = ALGORITHMS[keyType];
-    const keys = (await crypto.webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as crypto.webcrypto.CryptoKeyPair;
+    const keys = await crypto.webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
     // Backdate an hour so a peer with a slightly slow clock accepts it at once.
     const notBefore = new Date(now.getTime() - 3600_000);
     const notAfter = new Date(now.getTime() + lifetimeSeconds * 1000);
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
-      serialNumber: crypto.randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
+      serialNumber: crypto
+        .randomBytes(16)
+        .toString('hex')
+        .replace(/^[89a-f]/, '1'),
       name: `CN=${primary}`,
       notBefore,
       notAfter,

@@ -4,16 +4,16 @@
  * alert events, and reload the config on request (a bad new config keeps the old one). It never
  * writes certificates.
  */
-import { type LoadedConfig } from './config';
-import { evaluate, statusChanges, type Report } from './evaluate';
-import { createApp } from './http/app';
-import { startServer, type RunningServer } from './http/server';
-import { loadWebConfig, type WebConfig } from './http/web-config';
-import { createMetrics, type ExporterMetrics } from './metrics';
-import { appendAlertLog, type Logger } from './shared/log';
-import { InventoryScanner } from './sources/inventory';
-import type { Inventory } from './sources/inventory-types';
-import { LiveProber } from './sources/live';
+import { type LoadedConfig } from '../config';
+import { evaluate, statusChanges, type Report } from '../evaluate';
+import { createApp } from '../http/app';
+import { startServer, type RunningServer } from '../http/server';
+import { loadWebConfig, type WebConfig } from '../http/web-config';
+import { createMetrics, type ExporterMetrics } from '../metrics';
+import { appendAlertLog, type Logger } from '../shared/log';
+import { InventoryScanner } from '../sources/inventory';
+import type { Inventory } from '../model/inventory';
+import { LiveProber } from '../sources/live';
 
 const nowSeconds = () => Date.now() / 1000;
 const componentsOf = (inventory: Inventory | undefined) => new Set(inventory?.domains.filter((d) => d.origin === 'Component').map((d) => d.name));
@@ -23,7 +23,10 @@ export async function scanOnce(scanner: InventoryScanner, loaded: LoadedConfig, 
   const inventory = await scanner.scan(nowSeconds);
   if (!probe || !loaded.config.probes.enabled) return evaluate(inventory, loaded.config.thresholds, inventory.scannedAt);
   const prober = new LiveProber(loaded.config.probes, log, () => undefined);
-  await prober.runOnce(inventory.domains.map((d) => d.name), componentsOf(inventory));
+  await prober.runOnce(
+    inventory.domains.map((d) => d.name),
+    componentsOf(inventory),
+  );
   return evaluate(inventory, loaded.config.thresholds, nowSeconds(), prober.snapshot());
 }
 
@@ -46,7 +49,10 @@ export class Exporter {
   ) {
     this.scanner = new InventoryScanner(loaded.config);
     this.web = loaded.config.server.webConfig ? loadWebConfig(loaded.config.server.webConfig) : undefined;
-    this.metrics = createMetrics(() => this.report, () => this.loaded.config.renewal.stateDir);
+    this.metrics = createMetrics(
+      () => this.report,
+      () => this.loaded.config.renewal.stateDir,
+    );
     this.metrics.configReloaded(true, nowSeconds());
     this.prober = new LiveProber(loaded.config.probes, log, () => this.publish());
   }
@@ -57,7 +63,13 @@ export class Exporter {
 
   /** Listens first (so /healthz answers at once), then scans; /readyz turns 200 after that scan. */
   async start(): Promise<RunningServer> {
-    const app = createApp({ metrics: this.metrics, getReport: () => this.report, getConfig: () => this.loaded.config, log: this.log, getWebConfig: () => this.web });
+    const app = createApp({
+      metrics: this.metrics,
+      getReport: () => this.report,
+      getConfig: () => this.loaded.config,
+      log: this.log,
+      getWebConfig: () => this.web,
+    });
     this.server = await startServer(app, this.loaded.config.server.listen, this.web);
     this.log.info({ listen: this.server.address }, `metrics at ${this.server.url}/metrics, report at ${this.server.url}/status`);
     void this.scan().finally(() => {

@@ -10,11 +10,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { messageOf } from '../shared/errors';
-import { cachedFileReader } from '../shared/scrape-file';
+import { cachedFileReader } from './scrape-file';
 import type { Logger } from '../shared/log';
-import { realOps, writeFileDurably } from '../renewal/durable-fs';
-import { withStateLock } from '../renewal/lock';
-import { NOTIFY_FAILURE_REASONS, type NotifyFailureReason } from './errors';
+import { realOps, writeFileDurably } from './durable-fs';
+import { withStateLock } from './lock';
+import { NOTIFY_FAILURE_REASONS, type NotifyFailureReason } from './notify-reasons';
 
 export const NOTIFY_STATE_FILE = 'notify.json';
 const VERSION = 1;
@@ -60,7 +60,7 @@ export const notifyStateFile = (stateDir: string): string => path.join(stateDir,
 function parse(text: string): NotifyState | string {
   try {
     const result = schema.safeParse(JSON.parse(text));
-    return result.success ? (result.data as NotifyState) : `${result.error.issues[0]?.path.join('.') || '(top)'}: ${result.error.issues[0]?.message ?? 'invalid'}`;
+    return result.success ? result.data : `${result.error.issues[0]?.path.join('.') || '(top)'}: ${result.error.issues[0]?.message ?? 'invalid'}`;
   } catch (err) {
     return `not JSON: ${messageOf(err)}`;
   }
@@ -68,22 +68,26 @@ function parse(text: string): NotifyState | string {
 
 /** Read, change, write, under the state lock. `change` edits the state in place. */
 export async function updateNotifyState(stateDir: string, change: (state: NotifyState) => void, log: Logger): Promise<NotifyState> {
-  return withStateLock(stateDir, async () => {
-    const file = notifyStateFile(stateDir);
-    const text = await fs.promises.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw err;
-    });
-    let state = emptyNotifyState();
-    if (text !== undefined) {
-      const parsed = parse(text);
-      if (typeof parsed === 'string') log.warn({ file }, `${file} is corrupt (${parsed}); notification counters start again from 0`);
-      else state = parsed;
-    }
-    change(state);
-    await writeFileDurably(realOps, file, JSON.stringify(state, null, 2) + '\n', { mode: 0o640, dirMode: 0o750 });
-    return state;
-  }, log);
+  return withStateLock(
+    stateDir,
+    async () => {
+      const file = notifyStateFile(stateDir);
+      const text = await fs.promises.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      });
+      let state = emptyNotifyState();
+      if (text !== undefined) {
+        const parsed = parse(text);
+        if (typeof parsed === 'string') log.warn({ file }, `${file} is corrupt (${parsed}); notification counters start again from 0`);
+        else state = parsed;
+      }
+      change(state);
+      await writeFileDurably(realOps, file, JSON.stringify(state, null, 2) + '\n', { mode: 0o640, dirMode: 0o750 });
+      return state;
+    },
+    log,
+  );
 }
 
 /** What one delivery round did for one channel (flush.ts RoundResult). */
@@ -97,7 +101,12 @@ export interface RoundCounts {
  * Adds each channel's round to its counters and sets its queue size. `queued` lists the configured
  * channels; channels no longer configured are forgotten (their series leave /metrics).
  */
-export function recordCounts(stateDir: string, queued: ReadonlyMap<string, number>, rounds: ReadonlyMap<string, RoundCounts>, log: Logger): Promise<NotifyState> {
+export function recordCounts(
+  stateDir: string,
+  queued: ReadonlyMap<string, number>,
+  rounds: ReadonlyMap<string, RoundCounts>,
+  log: Logger,
+): Promise<NotifyState> {
   return updateNotifyState(
     stateDir,
     (s) => {
@@ -116,7 +125,6 @@ export function recordCounts(stateDir: string, queued: ReadonlyMap<string, numbe
     log,
   );
 }
-
 
 export interface NotifyScrape {
   state: NotifyState;

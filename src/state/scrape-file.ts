@@ -5,7 +5,7 @@
  * Never writes, moves or throws.
  */
 import fs from 'node:fs';
-import { messageOf } from './errors';
+import { messageOf } from '../shared/errors';
 
 export interface ScrapeResults<R> {
   /** The file's text as a result (a corrupt text included: `parse` says so in R). */

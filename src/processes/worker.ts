@@ -1,5 +1,7 @@
 /**
- * The renewal worker: a check at start-up, then one every `renewal.checkInterval` plus a random
+ * Wiring of the worker process (`worker`, the worker half of `run`, and the one-shot `auto-renew`
+ * and `renew`): the renewer (src/renewal/) and the notifier (src/notify/) meet only here.
+ * The schedule: a check at start-up, then one every `renewal.checkInterval` plus a random
  * jitter, and one at each group's own next time (its renewal point, or the end of a Retry-After or
  * backoff), whichever comes first. A check scans like the exporter, forms the groups and renews
  * the due ones, `renewal.concurrency` at a time. A heartbeat goes to the state file every minute.
@@ -13,15 +15,15 @@ import { messageOf } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import { Notifier } from '../notify/notifier';
 import { InventoryScanner } from '../sources/inventory';
-import type { Inventory } from '../sources/inventory-types';
-import { certificateGroups, groupFor } from './groups';
-import { recoverInstall } from './install';
-import { withGroupLock } from './lock';
-import { closeIssuers, createIssuers } from './issuers';
-import { Renewer, type RenewOptions, type RenewOutcome } from './renew';
+import type { Inventory } from '../model/inventory';
+import { certificateGroups, groupFor } from '../renewal/groups';
+import { recoverInstall } from '../renewal/install';
+import { withGroupLock } from '../state/lock';
+import { closeIssuers, createIssuers } from '../renewal/issuers';
+import { Renewer, type RenewOptions, type RenewOutcome } from '../renewal/renew';
 import { inLanes } from '../shared/lanes';
-import { updateState } from './state';
-import type { CertificateGroup, Issuer } from './types';
+import { updateState } from '../state/state';
+import type { CertificateGroup, Issuer } from '../renewal/types';
 
 const HEARTBEAT_MS = 60_000;
 

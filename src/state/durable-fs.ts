@@ -4,7 +4,7 @@
  * (ENOSPC) and check that nothing half-written is left behind. `realOps` is the only
  * implementation outside tests; `writeFileDurably` is the one way a single file is replaced.
  * Reads (readdir, lstat, readlink) are not here: a failed read changes nothing on disk.
- * Does not decide layouts or names; install.ts and state.ts do.
+ * Does not decide layouts or names; renewal/install.ts and state.ts do.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -92,12 +92,7 @@ export function tempSuffix(): string {
  * The directory is created (`dirMode`, its parent fsynced) when missing. On failure the temp file
  * is removed and the error rethrown. `temp` names the temp file when a reader must skip it.
  */
-export async function writeFileDurably(
-  ops: FsOps,
-  file: string,
-  text: string,
-  options: { mode: number; dirMode: number; temp?: string },
-): Promise<void> {
+export async function writeFileDurably(ops: FsOps, file: string, text: string, options: { mode: number; dirMode: number; temp?: string }): Promise<void> {
   const dir = path.dirname(file);
   const temp = options.temp ?? `${file}.tmp-${tempSuffix()}`;
   try {

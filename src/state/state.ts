@@ -5,13 +5,13 @@
  * shape) is moved aside to `state.json.corrupt-<time>` and an empty state comes back with a warning
  * for the caller to log; only an unreadable directory throws (StateError). The exporter's
  * readStateForScrape() never writes or moves anything and re-parses only when the file changed.
- * Does not decide what goes into the state (renew.ts, worker.ts do).
+ * Does not decide what goes into the state (renewal/renew.ts and processes/worker.ts do).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { XmppCertError, messageOf } from '../shared/errors';
-import { cachedFileReader } from '../shared/scrape-file';
+import { cachedFileReader } from './scrape-file';
 import type { Logger } from '../shared/log';
 import { realOps, writeFileDurably, type FsOps } from './durable-fs';
 import { FAILURE_REASONS, type FailureReason } from './failure-reasons';
@@ -22,7 +22,11 @@ export const STATE_FILE = 'state.json';
 
 /** The state directory or file cannot be read or written (not: the file's content is bad). */
 export class StateError extends XmppCertError {
-  constructor(message: string, readonly dir: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly dir: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
@@ -97,7 +101,8 @@ export async function readState(stateDir: string): Promise<StateRead> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { state: emptyState() };
-    if (code !== 'EISDIR') throw new StateError(`cannot read ${file}: ${messageOf(err)} (check that ${stateDir} is readable by the worker's user)`, stateDir, { cause: err });
+    if (code !== 'EISDIR')
+      throw new StateError(`cannot read ${file}: ${messageOf(err)} (check that ${stateDir} is readable by the worker's user)`, stateDir, { cause: err });
     text = '';
   }
   const parsed = parseState(text);
@@ -111,7 +116,11 @@ async function moveAside(file: string): Promise<string> {
   try {
     await fs.promises.rename(file, aside);
   } catch (err) {
-    throw new StateError(`cannot move the corrupt state file ${file} aside: ${messageOf(err)} (check that ${path.dirname(file)} is writable)`, path.dirname(file), { cause: err });
+    throw new StateError(
+      `cannot move the corrupt state file ${file} aside: ${messageOf(err)} (check that ${path.dirname(file)} is writable)`,
+      path.dirname(file),
+      { cause: err },
+    );
   }
   return aside;
 }
@@ -157,8 +166,7 @@ const readCached = cachedFileReader<ScrapeState>({
   unreadable: (error) => ({ state: emptyState(), status: 'unreadable', error }),
 });
 
-/** The exporter's read at scrape time (see shared/scrape-file.ts). Never moves or writes anything; never throws. */
+/** The exporter's read at scrape time (see scrape-file.ts). Never moves or writes anything; never throws. */
 export function readStateForScrape(stateDir: string): ScrapeState {
   return readCached(stateFile(stateDir));
 }
-

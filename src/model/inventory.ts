@@ -1,10 +1,24 @@
 /**
  * What one scan of every source found, before any judgement: the domains to watch, which file
- * Prosody would serve for each, and every certificate file read. Produced by sources/inventory.ts,
- * consumed by evaluate/. Plain data.
+ * Prosody would serve for each, and every certificate file read. Produced by sources/inventory.ts
+ * (with discovery/), consumed by evaluate/, renewal/ and metrics/. Plain data: the model the
+ * layers share, so that evaluate never imports sources.
  */
 import type { FileResult } from '../cert';
-import type { HostCert } from '../discovery';
+
+/** Which of Prosody's file-name rules found a certificate (discovery/cert-lookup.ts). */
+export type FileRule = 'crt' | 'fullchain' | 'pem';
+
+/** The certificate and key Prosody would use for a host, by its own lookup (discovery/cert-lookup.ts). */
+export interface HostCert {
+  host: string;
+  cert: string;
+  key: string;
+  keyFound: boolean;
+  via: FileRule | 'index';
+  /** The host or parent domain whose lookup hit. */
+  matchedName: string;
+}
 
 export type DomainOrigin = 'VirtualHost' | 'Component' | 'config';
 

@@ -6,7 +6,19 @@
 import type { Certificate } from '../cert';
 
 /** Why a probe failed. A stable contract: metric labels and docs use these. */
-export const PROBE_FAILURE_REASONS = ['dns', 'connect', 'timeout', 'closed', 'bad_xml', 'stream_error', 'too_large', 'no_starttls', 'starttls_refused', 'tls_handshake', 'no_certificate'] as const;
+export const PROBE_FAILURE_REASONS = [
+  'dns',
+  'connect',
+  'timeout',
+  'closed',
+  'bad_xml',
+  'stream_error',
+  'too_large',
+  'no_starttls',
+  'starttls_refused',
+  'tls_handshake',
+  'no_certificate',
+] as const;
 export type ProbeFailureReason = (typeof PROBE_FAILURE_REASONS)[number];
 
 /** c2s / s2s: XMPP STARTTLS; c2s_tls / s2s_tls: XEP-0368 direct TLS; https: a TLS handshake. */
@@ -44,3 +56,9 @@ export type ProbeResult =
       authorizationError?: string;
     }
   | { ok: false; endpoint: Endpoint; durationSeconds: number; reason: ProbeFailureReason; message: string };
+
+/** A probe result with the time it was taken (Unix seconds): what the prober keeps and evaluate judges. */
+export interface TimedProbe {
+  result: ProbeResult;
+  probedAt: number;
+}

@@ -22,7 +22,11 @@ import type { Logger } from '../shared/log';
 
 /** A lock could not be taken for a reason other than someone else holding it. */
 export class LockError extends XmppCertError {
-  constructor(message: string, readonly lockPath: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly lockPath: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
@@ -63,7 +67,8 @@ export async function withStateLock<T>(stateDir: string, fn: Locked<T>, log?: Lo
 }
 
 function groupLockPath(stateDir: string, group: string): string {
-  if (group === '' || group.startsWith('.') || /[/\\\0]/.test(group)) throw new LockError(`"${group}" cannot name a lock (a group name must not contain "/" or start with ".")`, stateDir);
+  if (group === '' || group.startsWith('.') || /[/\\\0]/.test(group))
+    throw new LockError(`"${group}" cannot name a lock (a group name must not contain "/" or start with ".")`, stateDir);
   return path.join(locksDir(stateDir), `${group}.lock`);
 }
 

@@ -1,0 +1,72 @@
+/**
+ * The shapes of a judged scan: per domain, per file, per live endpoint, and the Report holding them
+ * all, which /metrics, /status and the monitor read. Plain types; report.ts and served.ts fill them.
+ */
+import type { Certificate, FileResult, ReadError, ReadErrorReason } from '../cert';
+import type { DomainOrigin, SourceState } from '../model/inventory';
+import type { Endpoint, ProbeFailureReason } from '../model/probe';
+import type { Status } from './status';
+import type { ThresholdSeconds } from './thresholds';
+
+export interface DomainReport {
+  domain: string;
+  origin: DomainOrigin;
+  status: Status;
+  /** One line saying why, for /status, the monitor table and alert events. */
+  detail: string;
+  file?: string;
+  keyFile?: string;
+  keyFound?: boolean;
+  /** The leaf's identifier that covers the domain; undefined when none does. */
+  coveredBy?: string;
+  leaf?: Certificate;
+  /** Undefined until a certificate's lifetime is known (percent and auto thresholds need it). */
+  thresholds?: ThresholdSeconds;
+  error?: ReadError;
+}
+
+export interface FileReport {
+  path: string;
+  /** The domains this file serves; for a file serving none, the leaf's own name. */
+  domains: string[];
+  servesConfiguredDomain: boolean;
+  status: Status;
+  result: FileResult;
+  thresholds?: ThresholdSeconds;
+}
+
+export interface Report {
+  generatedAt: number;
+  certsDir?: string;
+  overall: Status;
+  domains: DomainReport[];
+  files: FileReport[];
+  readErrors: Record<ReadErrorReason, number>;
+  sources: SourceState[];
+  /** What the live endpoints served, judged against the files; empty when probes are off. */
+  served: ServedReport[];
+}
+
+export interface ServedReport {
+  domain: string;
+  endpoint: Endpoint;
+  source: string;
+  target: string; // host:port
+  probedAt: number;
+  durationSeconds: number;
+  ok: boolean;
+  reason?: ProbeFailureReason;
+  message?: string;
+  /** The served chain, leaf first; empty when the probe failed. */
+  chain: Certificate[];
+  trusted?: boolean;
+  trustError?: string;
+  /** How the leaf matched the domain (e.g. `DNS:*.example.org`); undefined when it does not. */
+  matchedBy?: string;
+  tlsVersion?: string;
+  /** Undefined when there is no readable certificate on disk to compare with. */
+  matchesDisk?: boolean;
+  status: Status;
+  /** One line for /status and the monitor table, naming what is wrong. */
+  detail: string;
+}
