@@ -21,9 +21,10 @@ import { recoverInstall } from '../renewal/install';
 import { withGroupLock } from '../state/lock';
 import { closeIssuers, createIssuers } from '../renewal/issuers';
 import { Renewer, type RenewOptions, type RenewOutcome } from '../renewal/renew';
+import { revokeInstalled, type Revoked } from '../renewal/revoke';
 import { inLanes } from '../shared/lanes';
 import { updateState } from '../state/state';
-import type { CertificateGroup, Issuer } from '../renewal/types';
+import type { CertificateGroup, Issuer, RevocationReason } from '../renewal/types';
 
 const HEARTBEAT_MS = 60_000;
 
@@ -79,6 +80,23 @@ export class Worker {
     const outcome = await renewer.renew(groupFor(domain, this.groups(inventory)), options);
     await this.notifier.renewalOutcome(outcome);
     return outcome;
+  }
+
+  /**
+   * Revokes the installed certificate of the group holding `domain`, then (unless `renew` is
+   * false) renews it at once; after a key compromise with a fresh key, the prepared next one too.
+   */
+  async revokeDomain(domain: string, reason: RevocationReason, options: { issuer?: string; renew: boolean }): Promise<{ revoked: Revoked; outcome?: RenewOutcome }> {
+    const { inventory, renewer } = await this.prepare();
+    if (!renewer || !inventory.certsDir) throw new Error('no certificate directory: set prosody.certs');
+    const group = groupFor(domain, this.groups(inventory));
+    const { stateDir } = this.config.renewal;
+    const revoked = await revokeInstalled({ certsDir: inventory.certsDir, stateDir, group, reason, issuers: this.issuers, log: this.log, ...(options.issuer ? { issuer: options.issuer } : {}) });
+    this.options.step?.(group, `revoked serial ${revoked.serial} at ${revoked.issuer} (${reason})`);
+    if (!options.renew) return { revoked };
+    const outcome = await renewer.renew(group, { force: true, ...(reason === 'keyCompromise' ? { freshKey: true } : {}) });
+    await this.notifier.renewalOutcome(outcome);
+    return { revoked, outcome };
   }
 
   async stop(): Promise<void> {

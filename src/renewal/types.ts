@@ -38,6 +38,10 @@ export interface IssueContext {
   privateKeyPem?: string;
 }
 
+/** RFC 5280 CRLReason codes a subscriber may ask for (the ones Let's Encrypt accepts). */
+export const REVOCATION_REASONS = { unspecified: 0, keyCompromise: 1, affiliationChanged: 3, superseded: 4, cessationOfOperation: 5 } as const;
+export type RevocationReason = keyof typeof REVOCATION_REASONS;
+
 export interface Issuer {
   /** Config `name`, or a default from the type/directory (`letsencrypt`, `selfsigned`). */
   readonly name: string;
@@ -47,6 +51,8 @@ export interface Issuer {
   issue(group: CertificateGroup, context: IssueContext): Promise<IssuedPair>;
   /** ACME only, when the directory offers `renewalInfo`: the CA's window for this certificate. */
   renewalInfo?(certificatePem: string, log: Logger): Promise<RenewalWindow | undefined>;
+  /** ACME only: revokes a certificate (PEM, leaf first) with the issuer's account. */
+  revoke?(certificatePem: string, reason: RevocationReason, domain: string, log: Logger): Promise<void>;
   /** Releases listeners and sockets (the http-01 responder). */
   close?(): Promise<void>;
 }

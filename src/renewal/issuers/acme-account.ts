@@ -12,6 +12,7 @@ import * as acme from 'acme-client';
 import type { AcmeIssuerConfig } from '../../config/renewal-schema';
 import { RenewalError, messageOf } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
+import { REVOCATION_REASONS, type RevocationReason } from '../types';
 import { accountKeyPath, generateKey, loadOrCreateAccountKey, replaceKeyFile, stageKeyFile } from './acme-keys';
 import { AcmeTransport, createAgent } from './acme-transport';
 
@@ -21,9 +22,6 @@ export interface AcmeRenewalSettings {
   email?: string;
 }
 
-/** RFC 5280 CRLReason codes a subscriber may ask for (the ones Let's Encrypt accepts). */
-export const REVOCATION_REASONS = { unspecified: 0, keyCompromise: 1, affiliationChanged: 3, superseded: 4, cessationOfOperation: 5 } as const;
-export type RevocationReason = keyof typeof REVOCATION_REASONS;
 
 export interface AccountInfo {
   directory: string;

@@ -10,16 +10,17 @@
 import crypto from 'node:crypto';
 import * as acme from 'acme-client';
 import type { AcmeIssuerConfig } from '../../config/renewal-schema';
-import { ConfigError, RenewalError, messageOf } from '../../shared/errors';
+import { RenewalError, messageOf } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/log';
 import { ariCertId, fetchRenewalInfo } from '../ari';
 import { createRouter, type ChallengeRouter } from '../challenges';
 import { classifyFailure } from '../failure';
-import type { CertificateGroup, IssueContext, IssuedPair, Issuer, RenewalWindow } from '../types';
-import { AcmeAccount, type AcmeRenewalSettings, type RevocationReason } from './acme-account';
+import type { CertificateGroup, IssueContext, IssuedPair, Issuer, RenewalWindow, RevocationReason } from '../types';
+import { AcmeAccount, type AcmeRenewalSettings } from './acme-account';
 import { generateKey } from './acme-keys';
 import { AcmeOrderRun } from './acme-order';
 import type { AcmeTransport } from './acme-transport';
+import { resolveDirectory } from './directory';
 
 export type { AcmeRenewalSettings } from './acme-account';
 
@@ -27,27 +28,8 @@ export type { AcmeRenewalSettings } from './acme-account';
 // worker does the retrying. Our transport bypasses that axios for ACME calls; this covers any other path.
 (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0;
 
-export const DIRECTORY_ALIASES: Record<string, string> = {
-  letsencrypt: 'https://acme-v02.api.letsencrypt.org/directory',
-  'letsencrypt-staging': 'https://acme-staging-v02.api.letsencrypt.org/directory',
-};
-
 /** RFC 5280's upper bound for a CN; longer names go in the SANs only. */
 const MAX_COMMON_NAME = 64;
-
-/** The directory URL and the issuer's default name: the alias, else the directory's host. */
-export function resolveDirectory(directory: string | undefined, testMode: boolean): { url: string; name: string } {
-  const alias = directory ?? (testMode ? 'letsencrypt-staging' : 'letsencrypt');
-  const aliased = DIRECTORY_ALIASES[alias];
-  if (aliased) return { url: aliased, name: alias };
-  try {
-    const url = new URL(alias);
-    if (url.protocol === 'https:' || url.protocol === 'http:') return { url: alias, name: url.host };
-  } catch {
-    // reported below
-  }
-  throw new ConfigError(`renewal.issuers[].directory: expected an https:// (or http://) URL, letsencrypt or letsencrypt-staging, got ${JSON.stringify(alias)}`);
-}
 
 export function createAcmeIssuer(config: AcmeIssuerConfig, renewal: AcmeRenewalSettings, log?: Logger): AcmeIssuer {
   return new AcmeIssuer(config, renewal, log ?? createLogger('silent'));
