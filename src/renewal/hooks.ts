@@ -68,8 +68,8 @@ export class RunHooks {
       return undefined;
     }
     const consequence = which === 'pre' ? 'nothing was ordered' : 'the renewal itself is not affected';
-    const message = `${group.name}: the ${which} hook "${command.join(' ')}" ${describeFailure(result, HOOK_TIMEOUT_MS)}; ${consequence} (check renewal.hooks.${which})`;
-    this.step(group, message);
-    return new RenewalError(message, 'hook', group.name);
+    const message = `the ${which} hook "${command.join(' ')}" ${describeFailure(result, HOOK_TIMEOUT_MS)}; ${consequence} (check renewal.hooks.${which})`;
+    this.step(group, which === 'pre' ? `failed (hook): ${message}` : message);
+    return new RenewalError(`${group.name}: ${message}`, 'hook', group.name);
   }
 }
