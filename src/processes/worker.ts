@@ -21,6 +21,7 @@ import { recoverInstall } from '../renewal/install';
 import { withGroupLock } from '../state/lock';
 import { closeIssuers, createIssuers } from '../renewal/issuers';
 import { Renewer, type RenewOptions, type RenewOutcome } from '../renewal/renew';
+import { KeyStore } from '../renewal/key-store';
 import { revokeInstalled, type Revoked } from '../renewal/revoke';
 import { inLanes } from '../shared/lanes';
 import { updateState } from '../state/state';
@@ -91,7 +92,9 @@ export class Worker {
     if (!renewer || !inventory.certsDir) throw new Error('no certificate directory: set prosody.certs');
     const group = groupFor(domain, this.groups(inventory));
     const { stateDir } = this.config.renewal;
-    const revoked = await revokeInstalled({ certsDir: inventory.certsDir, stateDir, group, reason, issuers: this.issuers, log: this.log, ...(options.issuer ? { issuer: options.issuer } : {}) });
+    const keys = new KeyStore(stateDir, this.config.renewal.key, () => Date.now() / 1000);
+    const request = { certsDir: inventory.certsDir, stateDir, group, reason, issuers: this.issuers, keys, log: this.log };
+    const revoked = await revokeInstalled({ ...request, ...(options.issuer ? { issuer: options.issuer } : {}) });
     this.options.step?.(group, `revoked serial ${revoked.serial} at ${revoked.issuer} (${reason})`);
     if (!options.renew) return { revoked };
     const outcome = await renewer.renew(group, { force: true, ...(reason === 'keyCompromise' ? { freshKey: true } : {}) });

@@ -48,6 +48,8 @@ export interface InstalledKey {
 interface KeyRecord {
   spki: string;
   since: number;
+  /** Revoked for keyCompromise: never certified again, whatever `reuse` says. */
+  compromised?: boolean;
 }
 
 export class KeyStore {
@@ -61,8 +63,11 @@ export class KeyStore {
   async choose(group: string, keyType: KeyType | undefined, installed: InstalledKey, request: KeyRequest = {}): Promise<KeyChoice | undefined> {
     if (!this.config.reuse || !keyType) return undefined;
     if (request.fresh) return { pem: generateKey(keyType), source: 'fresh', why: 'a fresh key, the prepared next key discarded' };
-    const current = usableKey(installed, keyType);
     const record = await this.record(group);
+    if (record?.compromised && installed.keyPem && spkiSha256(installed.keyPem) === record.spki) {
+      return { pem: generateKey(keyType), source: 'fresh', why: 'a fresh key: the installed one was revoked as compromised' };
+    }
+    const current = usableKey(installed, keyType);
     const since = current && record?.spki === spkiSha256(current) ? record.since : undefined;
     const old = since !== undefined && this.config.maxAge !== undefined && this.now() - since >= this.config.maxAge;
     if (current && !request.rotate && !old) {
@@ -85,9 +90,18 @@ export class KeyStore {
     const spki = spkiSha256(keyPem);
     const record = await this.record(group);
     const next = await this.next(group);
-    if (record?.spki !== spki) await this.write(group, 'key.json', JSON.stringify({ spki, since: Math.floor(this.now()) } satisfies KeyRecord) + '\n');
+    if (record?.spki !== spki || record.compromised) await this.write(group, 'key.json', JSON.stringify({ spki, since: Math.floor(this.now()) } satisfies KeyRecord) + '\n');
     const nextUsed = next !== undefined && spkiSha256(next) === spki;
     if (keyType && (!next || nextUsed || source === 'fresh' || keyTypeOf(next) !== keyType)) await this.write(group, 'next.pem', generateKey(keyType));
+  }
+
+  /**
+   * After a revocation for keyCompromise (`spki`: the revoked certificate's key): that key is
+   * never certified again, and the next key, kept in the same place, is discarded too.
+   */
+  async compromised(group: string, spki: string): Promise<void> {
+    await fs.promises.rm(path.join(this.dir(group), 'next.pem'), { force: true });
+    await this.write(group, 'key.json', JSON.stringify({ spki, since: Math.floor(this.now()), compromised: true } satisfies KeyRecord) + '\n');
   }
 
   /** The prepared next key, when there is one. */
@@ -98,7 +112,8 @@ export class KeyStore {
   private async record(group: string): Promise<KeyRecord | undefined> {
     try {
       const parsed = JSON.parse(await fs.promises.readFile(path.join(this.dir(group), 'key.json'), 'utf8')) as Partial<KeyRecord>;
-      return typeof parsed.spki === 'string' && typeof parsed.since === 'number' ? { spki: parsed.spki, since: parsed.since } : undefined;
+      if (typeof parsed.spki !== 'string' || typeof parsed.since !== 'number') return undefined;
+      return { spki: parsed.spki, since: parsed.since, ...(parsed.compromised === true ? { compromised: true } : {}) };
     } catch {
       return undefined;
     }

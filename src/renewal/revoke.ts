@@ -1,8 +1,10 @@
 /**
  * `xmpp-cert revoke`: revokes a group's installed certificate (certs/<name>/fullchain.pem) at the
  * CA that issued it: the issuer named, else the one the state file says installed it, else the
- * first ACME issuer. Under the group's lock, so no renewal swaps the pair meanwhile. It does not
- * renew (the caller does, right after) and never touches the installed files.
+ * first ACME issuer. Under the group's lock, so no renewal swaps the pair meanwhile. After a
+ * keyCompromise revocation the key store marks that key so it is never certified again (even if
+ * the renewal that follows fails and a later one runs with key reuse). It does not renew (the
+ * caller does, right after) and never touches the installed files.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -11,6 +13,8 @@ import { RenewalError, messageOf } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import { withGroupLock } from '../state/lock';
 import { readState } from '../state/state';
+import type { KeyStore } from './key-store';
+import { spkiSha256 } from './tlsa';
 import type { CertificateGroup, Issuer, RevocationReason } from './types';
 
 export interface Revoked {
@@ -26,6 +30,7 @@ export interface RevokeRequest {
   reason: RevocationReason;
   issuers: readonly Issuer[];
   issuer?: string;
+  keys: KeyStore;
   log: Logger;
 }
 
@@ -40,6 +45,7 @@ export async function revokeInstalled(request: RevokeRequest): Promise<Revoked> 
     if (leaf.checkIssued(leaf)) throw new RenewalError(`${group.name}: ${file} is self-signed; there is nothing to revoke at a CA`, 'unknown', group.name);
     const issuer = await pickIssuer(request);
     await issuer.revoke!(pem, request.reason, group.name, log);
+    if (request.reason === 'keyCompromise') await request.keys.compromised(group.name, spkiSha256(leaf));
     return { issuer: issuer.name, serial: leaf.serialNumber, notAfter: leaf.validTo };
   }, log);
 }
