@@ -185,7 +185,10 @@ program
       const loaded = load();
       const worker = await createWorker(loaded, createLogger(loaded.config.logging.level, 2), { step: printStep });
       try {
-        const { outcome } = await worker.revokeDomain(domain.toLowerCase(), opts.reason, { renew: opts.renew, ...(opts.issuer ? { issuer: opts.issuer } : {}) });
+        const { outcome } = await worker.revokeDomain(domain.toLowerCase(), opts.reason, {
+          renew: opts.renew,
+          ...(opts.issuer ? { issuer: opts.issuer } : {}),
+        });
         if (!outcome) return 0;
         process.stdout.write(renewSummary([outcome]));
         return renewExitCode([outcome]);
@@ -218,7 +221,8 @@ program
   .action(
     action(async (domain: string, opts: { host?: string[]; port: string[] }) => {
       const ports = opts.port.map(Number);
-      if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) throw new ConfigError(`tlsa --port: expected ports from 1 to 65535, got ${opts.port.join(', ')}`);
+      if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535))
+        throw new ConfigError(`tlsa --port: expected ports from 1 to 65535, got ${opts.port.join(', ')}`);
       process.stdout.write(await tlsaCommand(load().config, domain.toLowerCase(), { hosts: opts.host ?? [domain.toLowerCase()], ports }));
     }),
   );

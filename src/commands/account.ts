@@ -32,9 +32,7 @@ export async function accountCommand(config: Config, action: AccountAction, opti
 }
 
 function pickAccount(config: Config, name: string | undefined): AcmeAccount {
-  const accounts = config.renewal.issuers
-    .filter((i): i is AcmeIssuerConfig => i.type === 'acme')
-    .map((issuer) => createAcmeAccount(issuer, config.renewal));
+  const accounts = config.renewal.issuers.filter((i): i is AcmeIssuerConfig => i.type === 'acme').map((issuer) => createAcmeAccount(issuer, config.renewal));
   const account = name ? accounts.find((a) => a.issuerName === name) : accounts[0];
   if (account) return account;
   const names = accounts.map((a) => a.issuerName).join(', ');

@@ -20,7 +20,8 @@ export function challengePlan(issuers: readonly { name: string; config: AcmeIssu
         const chosen = challengeFor(issuer.config.challenge, name);
         plan.lines.push(`${name} (group ${group.name}, issuer ${issuer.name}): ${chosen ? describeChallenge(chosen) : 'no challenge'}`);
         if (!chosen) plan.problems.push(`${name}: no challenge entry of issuer ${issuer.name} matches it; add one (or a last entry with match: "*")`);
-        else if (name.startsWith('*.') && chosen.type !== 'dns-01') plan.problems.push(`${name}: a wildcard needs dns-01, but issuer ${issuer.name} gives it ${chosen.type}`);
+        else if (name.startsWith('*.') && chosen.type !== 'dns-01')
+          plan.problems.push(`${name}: a wildcard needs dns-01, but issuer ${issuer.name} gives it ${chosen.type}`);
       }
     }
   }

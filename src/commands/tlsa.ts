@@ -34,7 +34,9 @@ export async function tlsaCommand(config: Config, domain: string, options: TlsaO
   const owners = options.hosts.flatMap((host) => options.ports.map((port) => `_${port}._tcp.${host.replace(/\.$/, '')}.`));
   const records = (usage: string, value: string) => owners.map((owner) => `${owner} IN TLSA ${usage} ${value}`);
   const out = [`; ${domain}: certificate group ${group.name}, ${file} (serial ${leaf!.serialNumber}, valid until ${new Date(leaf!.validTo).toISOString()})`];
-  out.push(`; current key${config.renewal.key.reuse ? ' (kept across renewals: renewal.key.reuse)' : ' (a new key at every renewal: set renewal.key.reuse for 3 1 1)'}`);
+  out.push(
+    `; current key${config.renewal.key.reuse ? ' (kept across renewals: renewal.key.reuse)' : ' (a new key at every renewal: set renewal.key.reuse for 3 1 1)'}`,
+  );
   out.push(...records('3 1 1', values.endEntity));
   if (next && spkiSha256(next) !== values.endEntity) {
     out.push('; next key (prepared: publish it now; the next rotation switches to it)', ...records('3 1 1', spkiSha256(next)));

@@ -139,6 +139,7 @@ function resolveRenewalPaths(renewal: RenewalConfig, abs: (p: string) => string)
 
 function resolveChallenge<T extends SingleChallengeConfig>(challenge: T, abs: (p: string) => string): T {
   if ('webroot' in challenge) return { ...challenge, webroot: abs(challenge.webroot) };
-  if ('rfc2136' in challenge) return { ...challenge, rfc2136: { ...challenge.rfc2136, tsig: { ...challenge.rfc2136.tsig, secretFile: abs(challenge.rfc2136.tsig.secretFile) } } };
+  if ('rfc2136' in challenge)
+    return { ...challenge, rfc2136: { ...challenge.rfc2136, tsig: { ...challenge.rfc2136.tsig, secretFile: abs(challenge.rfc2136.tsig.secretFile) } } };
   return challenge;
 }

@@ -61,7 +61,8 @@ const challengeVariants = <T extends z.core.$ZodLooseShape>(extra: T) =>
     section({ ...extra, type: literal('dns-01'), rfc2136 }),
   ] as const;
 
-const CHALLENGE_SHAPES = '{type: http-01, listen: "host:port"}, {type: http-01, webroot: DIR}, {type: dns-01, hook: [command, ...]} or {type: dns-01, rfc2136: {...}}';
+const CHALLENGE_SHAPES =
+  '{type: http-01, listen: "host:port"}, {type: http-01, webroot: DIR}, {type: dns-01, hook: [command, ...]} or {type: dns-01, rfc2136: {...}}';
 
 const oneChallenge = z.union(challengeVariants({}), { error: () => `expected ${CHALLENGE_SHAPES}` });
 
@@ -165,7 +166,10 @@ export const renewalSchema = section({
 }).superRefine(checkChallenges);
 
 /** Every configured name gets a challenge from every ACME issuer, and a wildcard gets dns-01. */
-function checkChallenges(renewal: { issuers: readonly { type: string; challenge?: unknown }[]; certificates?: readonly { domains: string[] }[] | undefined }, ctx: z.RefinementCtx): void {
+function checkChallenges(
+  renewal: { issuers: readonly { type: string; challenge?: unknown }[]; certificates?: readonly { domains: string[] }[] | undefined },
+  ctx: z.RefinementCtx,
+): void {
   renewal.issuers.forEach((issuer, i) => {
     const challenge = issuer.challenge as ChallengeConfig | undefined;
     if (issuer.type !== 'acme' || !challenge) return;
@@ -173,9 +177,18 @@ function checkChallenges(renewal: { issuers: readonly { type: string; challenge?
       group.domains.forEach((name, d) => {
         const chosen = challengeFor(challenge, name);
         const where = `renewal.certificates[${g}].domains[${d}]`;
-        if (!chosen) ctx.addIssue({ code: 'custom', path: ['issuers', i, 'challenge'], message: `no entry matches ${name} (${where}); add one, or a last entry with match: "*"` });
+        if (!chosen)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['issuers', i, 'challenge'],
+            message: `no entry matches ${name} (${where}); add one, or a last entry with match: "*"`,
+          });
         else if (isWildcard(name) && chosen.type !== 'dns-01')
-          ctx.addIssue({ code: 'custom', path: ['issuers', i, 'challenge'], message: `${name} (${where}) is a wildcard and needs dns-01, but gets ${chosen.type}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['issuers', i, 'challenge'],
+            message: `${name} (${where}) is a wildcard and needs dns-01, but gets ${chosen.type}`,
+          });
       }),
     );
   });
@@ -183,7 +196,7 @@ function checkChallenges(renewal: { issuers: readonly { type: string; challenge?
 
 /** The challenge a name gets: the single one, or the first rule whose `match` fits. */
 export function challengeFor(challenge: ChallengeConfig, name: string): SingleChallengeConfig | undefined {
-  if (!Array.isArray(challenge)) return challenge as SingleChallengeConfig;
+  if (!Array.isArray(challenge)) return challenge;
   return challenge[ruleFor(challenge, name)];
 }
 

@@ -87,7 +87,11 @@ export class Worker {
    * Revokes the installed certificate of the group holding `domain`, then (unless `renew` is
    * false) renews it at once; after a key compromise with a fresh key, the prepared next one too.
    */
-  async revokeDomain(domain: string, reason: RevocationReason, options: { issuer?: string; renew: boolean }): Promise<{ revoked: Revoked; outcome?: RenewOutcome }> {
+  async revokeDomain(
+    domain: string,
+    reason: RevocationReason,
+    options: { issuer?: string; renew: boolean },
+  ): Promise<{ revoked: Revoked; outcome?: RenewOutcome }> {
     const { inventory, renewer } = await this.prepare();
     if (!renewer || !inventory.certsDir) throw new Error('no certificate directory: set prosody.certs');
     const group = groupFor(domain, this.groups(inventory));

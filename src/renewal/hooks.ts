@@ -44,7 +44,12 @@ export class RunHooks {
     return turn;
   }
 
-  private async hooked<T extends HookedResult>(group: CertificateGroup, lineage: string, run: () => Promise<T>, preFailed: (error: RenewalError) => Promise<T>): Promise<T> {
+  private async hooked<T extends HookedResult>(
+    group: CertificateGroup,
+    lineage: string,
+    run: () => Promise<T>,
+    preFailed: (error: RenewalError) => Promise<T>,
+  ): Promise<T> {
     const env = { XMPP_CERT_GROUP: group.name, XMPP_CERT_DOMAINS: group.domains.join(' '), RENEWED_LINEAGE: lineage, RENEWED_DOMAINS: group.domains.join(' ') };
     let outcome: T | undefined;
     try {
@@ -53,7 +58,9 @@ export class RunHooks {
       return outcome;
     } finally {
       if (this.config.post) {
-        const result = outcome ? { XMPP_CERT_RESULT: outcome.result, ...(outcome.error ? { XMPP_CERT_REASON: outcome.error.reason } : {}) } : { XMPP_CERT_RESULT: 'failed' };
+        const result = outcome
+          ? { XMPP_CERT_RESULT: outcome.result, ...(outcome.error ? { XMPP_CERT_REASON: outcome.error.reason } : {}) }
+          : { XMPP_CERT_RESULT: 'failed' };
         const failed = await this.runHook('post', this.config.post, group, { ...env, ...result });
         if (failed) this.log.warn({ group: group.name, err: failed.message }, 'post hook failed');
       }
@@ -61,7 +68,12 @@ export class RunHooks {
   }
 
   /** Undefined when the hook succeeded, else the error (already reported as a step). */
-  private async runHook(which: 'pre' | 'post', command: readonly string[], group: CertificateGroup, env: Record<string, string>): Promise<RenewalError | undefined> {
+  private async runHook(
+    which: 'pre' | 'post',
+    command: readonly string[],
+    group: CertificateGroup,
+    env: Record<string, string>,
+  ): Promise<RenewalError | undefined> {
     const result = await runCommand(command, { env: { ...process.env, ...env }, timeoutMs: HOOK_TIMEOUT_MS });
     if (result.code === 0) {
       this.step(group, `${which} hook: ran ${command.join(' ')}`);

@@ -74,7 +74,11 @@ export class KeyStore {
       const from = since === undefined ? '' : ` (in use since ${new Date(since * 1000).toISOString()})`;
       return { pem: current, source: 'reused', why: `reusing the installed key${from}` };
     }
-    const why = request.rotate ? 'rotation asked for' : old ? `the key is older than renewal.key.maxAge` : `the installed key cannot be reused (${whyUnusable(installed, keyType)})`;
+    const why = request.rotate
+      ? 'rotation asked for'
+      : old
+        ? `the key is older than renewal.key.maxAge`
+        : `the installed key cannot be reused (${whyUnusable(installed, keyType)})`;
     const next = await this.next(group);
     if (next && keyTypeOf(next) === keyType) return { pem: next, source: 'rotated', why: `switching to the prepared next key: ${why}` };
     return { pem: generateKey(keyType), source: 'fresh', why: `a fresh key (no prepared next key of type ${keyType}): ${why}` };
@@ -90,7 +94,8 @@ export class KeyStore {
     const spki = spkiSha256(keyPem);
     const record = await this.record(group);
     const next = await this.next(group);
-    if (record?.spki !== spki || record.compromised) await this.write(group, 'key.json', JSON.stringify({ spki, since: Math.floor(this.now()) } satisfies KeyRecord) + '\n');
+    if (record?.spki !== spki || record.compromised)
+      await this.write(group, 'key.json', JSON.stringify({ spki, since: Math.floor(this.now()) } satisfies KeyRecord) + '\n');
     const nextUsed = next !== undefined && spkiSha256(next) === spki;
     if (keyType && (!next || nextUsed || source === 'fresh' || keyTypeOf(next) !== keyType)) await this.write(group, 'next.pem', generateKey(keyType));
   }
@@ -153,8 +158,10 @@ export function keyTypeOf(pem: string): KeyType | undefined {
   try {
     const key = crypto.createPrivateKey(pem);
     const details = key.asymmetricKeyDetails;
-    if (key.asymmetricKeyType === 'ec') return details?.namedCurve === 'prime256v1' ? 'ecdsa-p256' : details?.namedCurve === 'secp384r1' ? 'ecdsa-p384' : undefined;
-    if (key.asymmetricKeyType === 'rsa') return ({ 2048: 'rsa-2048', 3072: 'rsa-3072', 4096: 'rsa-4096' } as const)[details?.modulusLength as 2048] ?? undefined;
+    if (key.asymmetricKeyType === 'ec')
+      return details?.namedCurve === 'prime256v1' ? 'ecdsa-p256' : details?.namedCurve === 'secp384r1' ? 'ecdsa-p384' : undefined;
+    if (key.asymmetricKeyType === 'rsa')
+      return ({ 2048: 'rsa-2048', 3072: 'rsa-3072', 4096: 'rsa-4096' } as const)[details?.modulusLength as 2048] ?? undefined;
     return undefined;
   } catch {
     return undefined;

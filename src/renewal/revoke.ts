@@ -36,18 +36,23 @@ export interface RevokeRequest {
 
 export async function revokeInstalled(request: RevokeRequest): Promise<Revoked> {
   const { group, stateDir, log } = request;
-  return withGroupLock(stateDir, group.name, async () => {
-    const file = path.join(request.certsDir, group.name, 'fullchain.pem');
-    const pem = await fs.promises.readFile(file, 'utf8').catch((err: unknown) => {
-      throw new RenewalError(`${group.name}: no installed certificate to revoke (${file}: ${messageOf(err)})`, 'unknown', group.name);
-    });
-    const leaf = parse(pem, file, group.name);
-    if (leaf.checkIssued(leaf)) throw new RenewalError(`${group.name}: ${file} is self-signed; there is nothing to revoke at a CA`, 'unknown', group.name);
-    const issuer = await pickIssuer(request);
-    await issuer.revoke!(pem, request.reason, group.name, log);
-    if (request.reason === 'keyCompromise') await request.keys.compromised(group.name, spkiSha256(leaf));
-    return { issuer: issuer.name, serial: leaf.serialNumber, notAfter: leaf.validTo };
-  }, log);
+  return withGroupLock(
+    stateDir,
+    group.name,
+    async () => {
+      const file = path.join(request.certsDir, group.name, 'fullchain.pem');
+      const pem = await fs.promises.readFile(file, 'utf8').catch((err: unknown) => {
+        throw new RenewalError(`${group.name}: no installed certificate to revoke (${file}: ${messageOf(err)})`, 'unknown', group.name);
+      });
+      const leaf = parse(pem, file, group.name);
+      if (leaf.checkIssued(leaf)) throw new RenewalError(`${group.name}: ${file} is self-signed; there is nothing to revoke at a CA`, 'unknown', group.name);
+      const issuer = await pickIssuer(request);
+      await issuer.revoke!(pem, request.reason, group.name, log);
+      if (request.reason === 'keyCompromise') await request.keys.compromised(group.name, spkiSha256(leaf));
+      return { issuer: issuer.name, serial: leaf.serialNumber, notAfter: leaf.validTo };
+    },
+    log,
+  );
 }
 
 function parse(pem: string, file: string, name: string): crypto.X509Certificate {
@@ -59,14 +64,16 @@ function parse(pem: string, file: string, name: string): crypto.X509Certificate 
 }
 
 async function pickIssuer(request: RevokeRequest): Promise<Issuer> {
-  const acme = request.issuers.filter((i) => i.revoke);
+  const acme = request.issuers.filter((i) => i.revoke !== undefined);
   const { state } = await readState(request.stateDir);
   const wanted = request.issuer ?? state.groups[request.group.name]?.issuer;
   const issuer = wanted ? acme.find((i) => i.name === wanted) : acme[0];
   if (issuer) return issuer;
   const names = acme.map((i) => i.name).join(', ') || 'none';
   throw new RenewalError(
-    wanted ? `no ACME issuer named "${wanted}" to revoke with (ACME issuers: ${names}); pass --issuer NAME` : 'no ACME issuer is configured: nothing can revoke',
+    wanted
+      ? `no ACME issuer named "${wanted}" to revoke with (ACME issuers: ${names}); pass --issuer NAME`
+      : 'no ACME issuer is configured: nothing can revoke',
     'unknown',
     request.group.name,
   );

@@ -11,7 +11,10 @@ import crypto from 'node:crypto';
 export function spkiSha256(source: string | crypto.X509Certificate | crypto.KeyObject): string {
   const key = source instanceof crypto.X509Certificate ? source.publicKey : typeof source === 'string' ? crypto.createPublicKey(source) : source;
   const publicKey = key.type === 'private' ? crypto.createPublicKey(key) : key;
-  return crypto.createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 /** The certificates of a PEM chain, leaf first; blocks that do not parse are skipped. */

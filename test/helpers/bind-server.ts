@@ -112,7 +112,13 @@ async function waitReady(child: ChildProcess, port: number, zone: string, out: (
     if (child.exitCode !== null) throw new Error(`named exited with ${child.exitCode}:\n${out()}`);
     const resolver = new dns.promises.Resolver({ timeout: 500, tries: 1 });
     resolver.setServers([`127.0.0.1:${port}`]);
-    if (await resolver.resolveSoa(zone).then(() => true, () => false)) return;
+    if (
+      await resolver.resolveSoa(zone).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`named did not answer within 15 s:\n${out()}`);

@@ -93,7 +93,13 @@ export async function startPebble(options: PebbleOptions = {}): Promise<RunningP
     ),
   );
   const pebbleArgs = ['-config', configFile, '-dnsserver', options.dnsServer ?? `127.0.0.1:${ports.dns}`, ...(options.strict ? ['-strict'] : [])];
-  const env = { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', ...(options.alwaysValid ? { PEBBLE_VA_ALWAYS_VALID: '1' } : {}), ...(options.noAuthzReuse ? { PEBBLE_AUTHZREUSE: '0' } : {}) };
+  const env = {
+    ...process.env,
+    PEBBLE_VA_NOSLEEP: '1',
+    PEBBLE_WFE_NONCEREJECT: '0',
+    ...(options.alwaysValid ? { PEBBLE_VA_ALWAYS_VALID: '1' } : {}),
+    ...(options.noAuthzReuse ? { PEBBLE_AUTHZREUSE: '0' } : {}),
+  };
   const pebble = collect(spawn('pebble', pebbleArgs, { stdio: ['ignore', 'pipe', 'pipe'], env }));
   const stop = async () => {
     await Promise.all([kill(pebble), kill(cts)]);
@@ -122,7 +128,11 @@ export async function startPebble(options: PebbleOptions = {}): Promise<RunningP
     challtestsrv: { managementUrl: ctsUrl, dnsPort: ports.dns },
     roots: async () => (await get(`${managementUrl}/roots/0`, ca)).body,
     intermediates: async () => (await get(`${managementUrl}/intermediates/0`, ca)).body,
-    certStatus: async (serial) => JSON.parse((await get(`${managementUrl}/cert-status-by-serial/${serial.toLowerCase().replace(/^0+/, '')}`, ca)).body) as { Status: string; Reason?: number },
+    certStatus: async (serial) =>
+      JSON.parse((await get(`${managementUrl}/cert-status-by-serial/${serial.toLowerCase().replace(/^0+/, '')}`, ca)).body) as {
+        Status: string;
+        Reason?: number;
+      },
     setTxt: async (host, value) => void (await post(`${ctsUrl}/set-txt`, { host: fqdn(host), value })),
     clearTxt: async (host) => void (await post(`${ctsUrl}/clear-txt`, { host: fqdn(host) })),
     log: () => out,

@@ -172,7 +172,9 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
 
     test('a profile the CA does not offer: reason config, naming what it offers, nothing ordered', async () => {
       const before = proxy.seen.filter((s) => s.path === '/order-plz').length;
-      const err = await failure(issuer({ directory: proxy.directoryUrl, profile: 'tlsserver' }).issue({ name: 'p.example.test', domains: ['p.example.test'] }, { log }));
+      const err = await failure(
+        issuer({ directory: proxy.directoryUrl, profile: 'tlsserver' }).issue({ name: 'p.example.test', domains: ['p.example.test'] }, { log }),
+      );
       expect(err.reason).toBe('config');
       expect(err.message).toContain('"tlsserver" is not offered');
       expect(err.message).toContain('offers only classic, shortlived');

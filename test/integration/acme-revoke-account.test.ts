@@ -43,7 +43,15 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'revoke and acco
             { name: 'self.example.test', domains: ['self.example.test'] },
           ],
           key: { reuse: true },
-          issuers: [{ type: 'acme', name: 'pebble', directory: pebble.directoryUrl, ca: [pebble.caFile], challenge: { type: 'http-01', listen: `127.0.0.1:${pebble.httpPort}` } }],
+          issuers: [
+            {
+              type: 'acme',
+              name: 'pebble',
+              directory: pebble.directoryUrl,
+              ca: [pebble.caFile],
+              challenge: { type: 'http-01', listen: `127.0.0.1:${pebble.httpPort}` },
+            },
+          ],
         },
       }),
     );
@@ -110,7 +118,9 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'revoke and acco
     expect(self.stderr).toBe(`xmpp-cert: self.example.test: ${cert} is self-signed; there is nothing to revoke at a CA\n`);
     const bad = cli('revoke', 'example.test', '--reason', 'bored');
     expect(bad.status).not.toBe(0);
-    expect(bad.stderr).toContain("option '--reason <reason>' argument 'bored' is invalid. Allowed choices are unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation");
+    expect(bad.stderr).toContain(
+      "option '--reason <reason>' argument 'bored' is invalid. Allowed choices are unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation",
+    );
   });
 
   test('account show and rollover: the CA accepts the new key; the same account keeps ordering', () => {

@@ -83,7 +83,14 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'key reuse, TLSA
 
   const spki = () => opensslSpkiSha256(live('fullchain.pem'), 'cert');
   const serial = () => new crypto.X509Certificate(fs.readFileSync(live('fullchain.pem'))).serialNumber;
-  const env = () => Object.fromEntries(fs.readFileSync(reloadEnv, 'utf8').trim().split('\n').map((l) => l.split('=') as [string, string]));
+  const env = () =>
+    Object.fromEntries(
+      fs
+        .readFileSync(reloadEnv, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split('=') as [string, string]),
+    );
 
   let first: string;
   let tlsaOutput: string;

@@ -58,7 +58,13 @@ describeWithTools(['named', 'tsig-keygen', 'nsupdate', 'pebble', 'pebble-challte
               {
                 match: '*.example.test',
                 type: 'dns-01',
-                rfc2136: { server: '127.0.0.1', port: bind.port, tsig: { name: bind.keyName, secretFile: bind.keyFile }, propagationTimeout: '10s', ...rfc2136 },
+                rfc2136: {
+                  server: '127.0.0.1',
+                  port: bind.port,
+                  tsig: { name: bind.keyName, secretFile: bind.keyFile },
+                  propagationTimeout: '10s',
+                  ...rfc2136,
+                },
               },
             ],
           },
@@ -77,7 +83,9 @@ describeWithTools(['named', 'tsig-keygen', 'nsupdate', 'pebble', 'pebble-challte
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toContain(`example.test (group example.test, issuer pebble): http-01, standalone on 127.0.0.1:${pebble.httpPort}`);
-    expect(result.stdout).toContain(`conference.example.test (group example.test, issuer pebble): dns-01, RFC 2136 update at 127.0.0.1:${bind.port} with key acme-key`);
+    expect(result.stdout).toContain(
+      `conference.example.test (group example.test, issuer pebble): dns-01, RFC 2136 update at 127.0.0.1:${bind.port} with key acme-key`,
+    );
     expect(result.stdout).toContain(`*.example.test (group example.test, issuer pebble): dns-01, RFC 2136`);
   });
 
@@ -96,7 +104,13 @@ describeWithTools(['named', 'tsig-keygen', 'nsupdate', 'pebble', 'pebble-challte
 
   test('a wrong TSIG key: challenge_setup naming the key, nothing installed, no record left', async () => {
     const before = fs.readFileSync(live, 'utf8');
-    const result = runCli(['renew', 'example.test', '--force', '--config', writeConfig('wrong-key.yml', { tsig: { name: bind.keyName, secretFile: bind.wrongKeyFile } })]);
+    const result = runCli([
+      'renew',
+      'example.test',
+      '--force',
+      '--config',
+      writeConfig('wrong-key.yml', { tsig: { name: bind.keyName, secretFile: bind.wrongKeyFile } }),
+    ]);
     expect(result.status).toBe(1);
     expect(result.stdout).toContain('failed (challenge_setup)');
     expect(result.stdout).toContain(`key ${bind.keyName}`);
@@ -116,7 +130,9 @@ describeWithTools(['named', 'tsig-keygen', 'nsupdate', 'pebble', 'pebble-challte
     expect(result.stdout).toContain(`not answered by every authoritative server within 2 s: _acme-challenge.`);
     expect(result.stdout).toContain(`127.0.0.1:${silent}`);
     expect(result.stdout).not.toMatch(new RegExp(`at [^;]*127\\.0\\.0\\.1:${bind.port}[,;]`)); // BIND itself answered
-    expect(bind.log()).toMatch(/adding an RR at '_acme-challenge\.conference\.example\.test' TXT[\s\S]*deleting an RR at _acme-challenge\.conference\.example\.test TXT/);
+    expect(bind.log()).toMatch(
+      /adding an RR at '_acme-challenge\.conference\.example\.test' TXT[\s\S]*deleting an RR at _acme-challenge\.conference\.example\.test TXT/,
+    );
     expect(await records()).toEqual([]);
     expect(fs.readFileSync(live, 'utf8')).toBe(before);
   });

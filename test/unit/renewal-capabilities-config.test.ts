@@ -59,14 +59,25 @@ describe('challenge rules', () => {
     expect(challengeFor(challenge, 'example.org')).toMatchObject({ type: 'http-01', webroot: path.join(tmp, 'www') });
     expect(challengeFor(challenge, 'upload.example.org')).toMatchObject({
       type: 'dns-01',
-      rfc2136: { server: '192.0.2.53', port: 53, ttl: 60, propagationTimeout: 120, tsig: { name: 'acme', algorithm: 'hmac-sha256', secretFile: path.join(tmp, 'acme.key') } },
+      rfc2136: {
+        server: '192.0.2.53',
+        port: 53,
+        ttl: 60,
+        propagationTimeout: 120,
+        tsig: { name: 'acme', algorithm: 'hmac-sha256', secretFile: path.join(tmp, 'acme.key') },
+      },
     });
     expect(challengeFor(challenge, 'example.net')?.type).toBe('dns-01');
     expect(challengeFor(challenge, 'example.com')).toBeUndefined();
   });
 
   test('config check plan: one line per name and issuer; no match and wildcard-over-http-01 are problems', () => {
-    const renewal = load({ issuers: [{ type: 'acme', challenge: rules }, { type: 'acme', challenge: { type: 'http-01', listen: ':80' } }] });
+    const renewal = load({
+      issuers: [
+        { type: 'acme', challenge: rules },
+        { type: 'acme', challenge: { type: 'http-01', listen: ':80' } },
+      ],
+    });
     const [issuer, http] = renewal.issuers.map((config, i) => ({ name: ['ca', 'web'][i]!, config: config as AcmeIssuerConfig }));
     const plan = challengePlan([issuer!, http!], [{ name: 'example.org', domains: ['example.org', 'conference.example.org', '*.example.org', 'example.com'] }]);
     expect(plan.lines).toContain(`example.org (group example.org, issuer ca): http-01, webroot ${path.join(tmp, 'www')}`);
@@ -127,6 +138,9 @@ describe('key, hooks, key types, wildcard names', () => {
     [{ key: { rotate: true } }, 'renewal.key.rotate: unknown key (check the spelling against docs/config.md)'],
     [{ hooks: { pre: 'systemctl stop nginx' } }, 'renewal.hooks.pre: expected a list, got "systemctl stop nginx"'],
     [{ hooks: { deploy: ['x'] } }, 'renewal.hooks.deploy: unknown key (check the spelling against docs/config.md)'],
-    [{ certificates: [{ name: 'a', domains: ['*.*.example.org'] }] }, 'renewal.certificates[0].domains[0]: expected a domain name such as example.org, or a wildcard such as *.example.org, got "*.*.example.org"'],
+    [
+      { certificates: [{ name: 'a', domains: ['*.*.example.org'] }] },
+      'renewal.certificates[0].domains[0]: expected a domain name such as example.org, or a wildcard such as *.example.org, got "*.*.example.org"',
+    ],
   ])('refused: %j', (renewal, message) => expect(problems(renewal)).toEqual([message]));
 });

@@ -17,7 +17,8 @@ import { createWebrootResponder } from './webroot';
 export type { ChallengeResponder, ChallengeRouter } from './responder';
 
 export function createResponder(config: SingleChallengeConfig, log: Logger): ChallengeResponder {
-  if (config.type === 'dns-01') return 'rfc2136' in config ? createRfc2136Responder(config.rfc2136, log) : createDnsHookResponder(config.hook, config.propagation, log);
+  if (config.type === 'dns-01')
+    return 'rfc2136' in config ? createRfc2136Responder(config.rfc2136, log) : createDnsHookResponder(config.hook, config.propagation, log);
   if ('webroot' in config) return createWebrootResponder(config.webroot);
   return createStandaloneResponder(config.listen, log);
 }

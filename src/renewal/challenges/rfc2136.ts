@@ -5,8 +5,8 @@
  * a failure too). Several values for one name (a name and its wildcard) live side by side.
  *
  * Why the system's nsupdate (bind9-dnsutils) and not a library: TSIG signing is security code,
- * and no kept npm package signs DNS UPDATE with TSIG (dns-packet builds and parses messages but has
- * no TSIG); nsupdate is BIND's own client, interoperates with BIND, Knot and PowerDNS, and reads the
+ * and the kept DNS message library (dns-packet) has no TSIG record type and computes no
+ * signatures; nsupdate is BIND's own client, interoperates with BIND, Knot and PowerDNS, and reads the
  * secret from standard input here, never from argv. The secret is read from `tsig.secretFile` at
  * each update (a rotated key is picked up) and never logged.
  */
@@ -68,7 +68,11 @@ async function findZone(name: string, target: DnsServer, domain: string): Promis
     const zone = await zoneOf(name, await addressOf(target));
     if (zone) return zone;
   } catch (err) {
-    throw setupError(`cannot ask ${serverText(target)} for the zone of ${name} (${messageOf(err)}); check rfc2136.server and port, or set rfc2136.zone`, domain, err);
+    throw setupError(
+      `cannot ask ${serverText(target)} for the zone of ${name} (${messageOf(err)}); check rfc2136.server and port, or set rfc2136.zone`,
+      domain,
+      err,
+    );
   }
   throw setupError(`${serverText(target)} is authoritative for no zone holding ${name}; set rfc2136.zone or check rfc2136.server`, domain);
 }
@@ -99,7 +103,10 @@ async function update(config: Rfc2136Config, zone: string, change: string, domai
     return;
   }
   const where = `${serverText({ host: config.server, port: config.port })} (zone ${zone}, key ${config.tsig.name})`;
-  throw setupError(`DNS UPDATE (${action} _acme-challenge TXT for ${domain}) at ${where} ${describeFailure(result, NSUPDATE_TIMEOUT_MS)}; ${hint(result)}`, domain);
+  throw setupError(
+    `DNS UPDATE (${action} _acme-challenge TXT for ${domain}) at ${where} ${describeFailure(result, NSUPDATE_TIMEOUT_MS)}; ${hint(result)}`,
+    domain,
+  );
 }
 
 function hint(result: CommandResult): string {
@@ -119,7 +126,11 @@ async function readSecret(file: string, domain: string): Promise<string> {
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw setupError(`cannot read rfc2136.tsig.secretFile ${file} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)}); check the path and that this user may read it`, domain, err);
+    throw setupError(
+      `cannot read rfc2136.tsig.secretFile ${file} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)}); check the path and that this user may read it`,
+      domain,
+      err,
+    );
   }
   const secret = /secret\s+"([^"]+)"/.exec(text)?.[1] ?? text.trim();
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(secret)) {

@@ -22,7 +22,6 @@ export interface AcmeRenewalSettings {
   email?: string;
 }
 
-
 export interface AccountInfo {
   directory: string;
   keyFile: string;

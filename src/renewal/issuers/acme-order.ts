@@ -101,12 +101,9 @@ export class AcmeOrderRun {
     const challenge = authz.challenges.find((c) => c.type === responder.type);
     if (!challenge) {
       const offered = authz.challenges.map((c) => c.type).join(', ');
-      throw new RenewalError(
-        `the CA offers no ${responder.type} challenge for ${domain} (only ${offered}); wildcards need dns-01`,
-        'challenge_setup',
-        domain,
-        { challenge: responder.type },
-      );
+      throw new RenewalError(`the CA offers no ${responder.type} challenge for ${domain} (only ${offered}); wildcards need dns-01`, 'challenge_setup', domain, {
+        challenge: responder.type,
+      });
     }
     const keyAuthorization = await this.client.getChallengeKeyAuthorization(challenge);
     await responder.add(authz.identifier.value, challenge.token, keyAuthorization);

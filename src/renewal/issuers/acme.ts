@@ -31,7 +31,7 @@ export type { AcmeRenewalSettings } from './acme-account';
 /** RFC 5280's upper bound for a CN; longer names go in the SANs only. */
 const MAX_COMMON_NAME = 64;
 
-export function createAcmeIssuer(config: AcmeIssuerConfig, renewal: AcmeRenewalSettings, log?: Logger): AcmeIssuer {
+export function createAcmeIssuer(config: AcmeIssuerConfig, renewal: AcmeRenewalSettings, log?: Logger): Issuer {
   return new AcmeIssuer(config, renewal, log ?? createLogger('silent'));
 }
 
@@ -41,10 +41,10 @@ export function createAcmeAccount(config: AcmeIssuerConfig, renewal: AcmeRenewal
   return new AcmeAccount(config, renewal, directory.url, config.name ?? directory.name);
 }
 
-export class AcmeIssuer implements Issuer {
+class AcmeIssuer implements Issuer {
   readonly type = 'acme' as const;
   readonly name: string;
-  readonly account: AcmeAccount;
+  private readonly account: AcmeAccount;
   readonly keyType: AcmeIssuerConfig['keyType'];
   private readonly router: ChallengeRouter;
 
@@ -119,11 +119,7 @@ export class AcmeIssuer implements Issuer {
     const offered = meta?.profiles && typeof meta.profiles === 'object' ? Object.keys(meta.profiles) : [];
     if (offered.includes(profile)) return;
     const what = offered.length > 0 ? `offers only ${offered.join(', ')}` : 'offers no profiles (its directory has no meta.profiles)';
-    throw new RenewalError(
-      `renewal.issuers[].profile "${profile}" is not offered by ${this.name}: the CA ${what}; change or remove profile`,
-      'config',
-      domain,
-    );
+    throw new RenewalError(`renewal.issuers[].profile "${profile}" is not offered by ${this.name}: the CA ${what}; change or remove profile`, 'config', domain);
   }
 
   /** ARI's certificate ID of the certificate being replaced, when the CA offers ARI. */
