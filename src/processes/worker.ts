@@ -42,6 +42,8 @@ export class Worker {
   private readonly abort = new AbortController();
   private job: schedule.Job | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** The heartbeat write in flight: stop() waits for it, so no state lock outlives the worker. */
+  private beating: Promise<void> = Promise.resolve();
   private checking: Promise<RenewOutcome[]> | undefined;
   private recovered = new Set<string>();
   private readonly notifier: Notifier;
@@ -111,6 +113,7 @@ export class Worker {
     this.job?.cancel();
     clearInterval(this.heartbeat);
     await this.checking?.catch(() => undefined);
+    await this.beating;
     await this.notifier.stop();
     await closeIssuers(this.issuers);
   }
@@ -191,12 +194,15 @@ export class Worker {
   }
 
   private beat(): void {
-    updateState(
+    this.beating = updateState(
       this.config.renewal.stateDir,
       (s) => {
         s.heartbeat = Date.now() / 1000;
       },
       this.log,
-    ).catch((err: unknown) => this.log.error({ err }, `cannot write the state file in ${this.config.renewal.stateDir}`));
+    ).then(
+      () => undefined,
+      (err: unknown) => this.log.error({ err }, `cannot write the state file in ${this.config.renewal.stateDir}`),
+    );
   }
 }

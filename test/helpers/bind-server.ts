@@ -12,6 +12,7 @@ import dns from 'node:dns';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { kill } from './pebble';
 import { freePort } from './prosody-server';
 
 export interface BindOptions {
@@ -122,13 +123,4 @@ async function waitReady(child: ChildProcess, port: number, zone: string, out: (
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`named did not answer within 15 s:\n${out()}`);
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
 }

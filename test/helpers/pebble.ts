@@ -220,7 +220,8 @@ async function waitUntil(ready: () => Promise<boolean>, children: ChildProcess[]
   throw new Error(`pebble did not answer within 15 s:\n${out()}`);
 }
 
-async function kill(child: ChildProcess): Promise<void> {
+/** SIGTERM, SIGKILL after 5 s; resolves when the process has exited. */
+export async function kill(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
