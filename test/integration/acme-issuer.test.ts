@@ -101,6 +101,18 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
       expect(urls[1]).toBe(urls[0]);
     });
 
+    test('rsa-3072, and a given key (key reuse) is the one certified', async () => {
+      const group = { name: 'rsa.example.test', domains: ['rsa.example.test'] };
+      const rsa = await issuer({ keyType: 'rsa-3072' }).issue(group, { log });
+      checkPair(rsa, root);
+      expect(crypto.createPrivateKey(rsa.privateKeyPem).asymmetricKeyDetails?.modulusLength).toBe(3072);
+      const again = await issuer({ keyType: 'rsa-3072' }).issue(group, { log, privateKeyPem: rsa.privateKeyPem });
+      expect(again.privateKeyPem).toBe(rsa.privateKeyPem);
+      expect(new crypto.X509Certificate(again.certificatePem).publicKey.export({ type: 'spki', format: 'der' })).toEqual(
+        new crypto.X509Certificate(rsa.certificatePem).publicKey.export({ type: 'spki', format: 'der' }),
+      );
+    });
+
     test('http-01 webroot: token files served by another web server, removed afterwards', async () => {
       const webroot = path.join(work, 'webroot');
       const requests: string[] = [];
