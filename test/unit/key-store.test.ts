@@ -23,7 +23,7 @@ beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-keystore-')))
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 async function installedPair(keyPem: string) {
-  const pair = await issueSelfSigned(['g.example'], 86400, new Date(now * 1000), keyTypeOf(keyPem)!, keyPem);
+  const pair = await issueSelfSigned(['g.example'], 86400, new Date(now * 1000), keyTypeOf(keyPem), keyPem);
   return { keyPem, certificatePem: pair.certificatePem };
 }
 
