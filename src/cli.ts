@@ -7,11 +7,14 @@
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import { Command, Option } from 'commander';
+import type { AccountAction } from './commands/account';
+import { challengePlan } from './commands/challenge-plan';
 import { registerDashboard } from './commands/dashboard';
 import { registerNotify } from './commands/notify';
 import { monitorExitCode, monitorJson, monitorTable } from './commands/monitor';
 import { printStep, renewExitCode, renewSummary } from './commands/renew';
 import { registerSetup } from './commands/setup';
+import { tlsaCommand } from './commands/tlsa';
 import { loadConfig, displayConfig, type LoadedConfig } from './config';
 import { statusJson } from './evaluate';
 import { Exporter, scanOnce } from './processes/exporter';
@@ -19,6 +22,9 @@ import { ConfigError, XmppCertError, messageOf } from './shared/errors';
 import { createLogger, type Logger } from './shared/log';
 import { VERSION } from './shared/version';
 import { InventoryScanner } from './sources/inventory';
+import { certificateGroups } from './renewal/groups';
+import { resolveDirectory } from './renewal/issuers/directory';
+import { REVOCATION_REASONS, type RevocationReason } from './renewal/types';
 import YAML from 'yaml';
 
 interface GlobalOptions {
@@ -149,20 +155,75 @@ program
   .description("renew the certificate holding DOMAIN (with renewal.retry's attempts); exit 1 if it failed")
   .option('--force', 'renew even when not due, and ignore a pending Retry-After or backoff')
   .option('--issuer <name>', 'use only this issuer from renewal.issuers (no fallback)')
+  .option('--rotate-key', 'with renewal.key.reuse: switch to the prepared next key now (implies --force)')
   .action(
-    action(async (domain: string, opts: { force?: boolean; issuer?: string }) => {
+    action(async (domain: string, opts: { force?: boolean; issuer?: string; rotateKey?: boolean }) => {
       const loaded = load();
       const worker = await createWorker(loaded, createLogger(loaded.config.logging.level, 2), { step: printStep });
       try {
         const outcome = await worker.renewDomain(domain.toLowerCase(), {
           ...(opts.force ? { force: true } : {}),
           ...(opts.issuer ? { issuer: opts.issuer } : {}),
+          ...(opts.rotateKey ? { rotateKey: true } : {}),
         });
         process.stdout.write(renewSummary([outcome]));
         return renewExitCode([outcome]);
       } finally {
         await worker.stop();
       }
+    }),
+  );
+
+program
+  .command('revoke <domain>')
+  .description('revoke the installed certificate of the group holding DOMAIN at its CA, then renew it; exit 1 if either failed')
+  .addOption(new Option('--reason <reason>', 'RFC 5280 reason').choices(Object.keys(REVOCATION_REASONS)).default('unspecified'))
+  .option('--issuer <name>', 'the ACME issuer to revoke with (default: the one that issued it, per the state file)')
+  .option('--no-renew', 'revoke only; the revoked certificate stays installed until the next renewal')
+  .action(
+    action(async (domain: string, opts: { reason: RevocationReason; issuer?: string; renew: boolean }) => {
+      const loaded = load();
+      const worker = await createWorker(loaded, createLogger(loaded.config.logging.level, 2), { step: printStep });
+      try {
+        const { outcome } = await worker.revokeDomain(domain.toLowerCase(), opts.reason, {
+          renew: opts.renew,
+          ...(opts.issuer ? { issuer: opts.issuer } : {}),
+        });
+        if (!outcome) return 0;
+        process.stdout.write(renewSummary([outcome]));
+        return renewExitCode([outcome]);
+      } finally {
+        await worker.stop();
+      }
+    }),
+  );
+
+program
+  .command('account [action]')
+  .description('the ACME account: show (default), rollover (a new account key), deactivate (with --yes; cannot be undone)')
+  .option('--issuer <name>', 'the ACME issuer (default: the first in renewal.issuers)')
+  .option('--yes', 'confirm deactivate')
+  .action(
+    action(async (what: string | undefined, opts: { issuer?: string; yes?: boolean }) => {
+      const actionName = (what ?? 'show') as AccountAction;
+      if (!['show', 'rollover', 'deactivate'].includes(actionName)) throw new ConfigError(`account: expected show, rollover or deactivate, got "${what}"`);
+      const loaded = load();
+      const { accountCommand } = await import('./commands/account');
+      process.stdout.write(await accountCommand(loaded.config, actionName, opts, createLogger(loaded.config.logging.level, 2)));
+    }),
+  );
+
+program
+  .command('tlsa <domain>')
+  .description('print the TLSA records (3 1 1 current and next key, 2 1 1 issuing CA) for the certificate holding DOMAIN')
+  .option('--host <name...>', 'owner host names (the SRV targets); default DOMAIN')
+  .option('--port <port...>', 'ports', ['5222', '5269'])
+  .action(
+    action(async (domain: string, opts: { host?: string[]; port: string[] }) => {
+      const ports = opts.port.map(Number);
+      if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535))
+        throw new ConfigError(`tlsa --port: expected ports from 1 to 65535, got ${opts.port.join(', ')}`);
+      process.stdout.write(await tlsaCommand(load().config, domain.toLowerCase(), { hosts: opts.host ?? [domain.toLowerCase()], ports }));
     }),
   );
 
@@ -212,18 +273,33 @@ configCmd
   .command('check')
   .description('validate the configuration; exit 0 when valid, 1 otherwise')
   .action(
-    action(() => {
+    action(async () => {
+      let loaded: LoadedConfig;
       try {
-        const loaded = load();
-        process.stdout.write(`configuration OK${loaded.file ? `: ${loaded.file}` : ' (defaults and environment)'}\n`);
-        return 0;
+        loaded = load();
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         process.stderr.write(`${err.message}\n`);
         return 1;
       }
+      process.stdout.write(`configuration OK${loaded.file ? `: ${loaded.file}` : ' (defaults and environment)'}\n`);
+      return printChallengePlan(loaded);
     }),
   );
+
+/** The challenge each watched name gets (config check); 1 when an order would fail for want of one. */
+async function printChallengePlan(loaded: LoadedConfig): Promise<number> {
+  const { renewal } = loaded.config;
+  const issuers = renewal.issuers.flatMap((config) =>
+    config.type === 'acme' ? [{ name: config.name ?? resolveDirectory(config.directory, renewal.testMode).name, config }] : [],
+  );
+  if (issuers.length === 0) return 0;
+  const inventory = await new InventoryScanner(loaded.config).scan();
+  const plan = challengePlan(issuers, certificateGroups(inventory.domains, renewal.certificates));
+  process.stdout.write(plan.lines.length > 0 ? `challenges:\n${plan.lines.map((l) => `  ${l}\n`).join('')}` : 'challenges: no names to renew yet\n');
+  for (const problem of plan.problems) process.stderr.write(`${problem}\n`);
+  return plan.problems.length > 0 ? 1 : 0;
+}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`xmpp-cert: ${messageOf(err)}\n`);

@@ -81,6 +81,15 @@ export const domainName = () =>
     return /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*$/.test(name) ? name : undefined;
   });
 
+/** A certificate name: a domain name, or a wildcard `*.example.org` (dns-01 only). */
+export const certificateName = () =>
+  parsed('a domain name such as example.org, or a wildcard such as *.example.org', (v) => {
+    if (typeof v !== 'string') return undefined;
+    const wildcard = /^\s*\*\./.test(v);
+    const base = domainName().safeParse(wildcard ? v.trim().slice(2) : v);
+    return base.success ? `${wildcard ? '*.' : ''}${base.data}` : undefined;
+  });
+
 export const list = <T extends z.ZodType>(item: T) => z.array(item, { error: (iss) => `expected a list, got ${show(iss.input)}` });
 
 export const section = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape, { error: (iss) => `expected a mapping, got ${show(iss.input)}` });

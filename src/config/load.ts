@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { resolveNotifyPaths } from './notify-schema';
-import type { IssuerConfig, RenewalConfig } from './renewal-schema';
+import type { IssuerConfig, RenewalConfig, SingleChallengeConfig } from './renewal-schema';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, messageOf } from '../shared/errors';
@@ -129,10 +129,17 @@ function resolvePaths(config: Config, baseDir: string): Config {
 function resolveRenewalPaths(renewal: RenewalConfig, abs: (p: string) => string): RenewalConfig {
   const issuers = renewal.issuers.map((issuer): IssuerConfig => {
     if (issuer.type !== 'acme') return issuer;
-    const challenge = 'webroot' in issuer.challenge ? { ...issuer.challenge, webroot: abs(issuer.challenge.webroot) } : issuer.challenge;
+    const challenge = Array.isArray(issuer.challenge) ? issuer.challenge.map((c) => resolveChallenge(c, abs)) : resolveChallenge(issuer.challenge, abs);
     const eab = issuer.eab?.hmacKeyFile ? { ...issuer.eab, hmacKeyFile: abs(issuer.eab.hmacKeyFile) } : issuer.eab;
     return { ...issuer, ca: issuer.ca.map(abs), challenge, ...(eab ? { eab } : {}) };
   });
   const reload = renewal.reload && 'pidfile' in renewal.reload ? { ...renewal.reload, pidfile: abs(renewal.reload.pidfile) } : renewal.reload;
   return { ...renewal, stateDir: abs(renewal.stateDir), issuers, reload };
+}
+
+function resolveChallenge<T extends SingleChallengeConfig>(challenge: T, abs: (p: string) => string): T {
+  if ('webroot' in challenge) return { ...challenge, webroot: abs(challenge.webroot) };
+  if ('rfc2136' in challenge)
+    return { ...challenge, rfc2136: { ...challenge.rfc2136, tsig: { ...challenge.rfc2136.tsig, secretFile: abs(challenge.rfc2136.tsig.secretFile) } } };
+  return challenge;
 }

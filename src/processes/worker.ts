@@ -21,9 +21,11 @@ import { recoverInstall } from '../renewal/install';
 import { withGroupLock } from '../state/lock';
 import { closeIssuers, createIssuers } from '../renewal/issuers';
 import { Renewer, type RenewOptions, type RenewOutcome } from '../renewal/renew';
+import { KeyStore } from '../renewal/key-store';
+import { revokeInstalled, type Revoked } from '../renewal/revoke';
 import { inLanes } from '../shared/lanes';
 import { updateState } from '../state/state';
-import type { CertificateGroup, Issuer } from '../renewal/types';
+import type { CertificateGroup, Issuer, RevocationReason } from '../renewal/types';
 
 const HEARTBEAT_MS = 60_000;
 
@@ -40,6 +42,8 @@ export class Worker {
   private readonly abort = new AbortController();
   private job: schedule.Job | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** The heartbeat write in flight: stop() waits for it, so no state lock outlives the worker. */
+  private beating: Promise<void> = Promise.resolve();
   private checking: Promise<RenewOutcome[]> | undefined;
   private recovered = new Set<string>();
   private readonly notifier: Notifier;
@@ -81,11 +85,35 @@ export class Worker {
     return outcome;
   }
 
+  /**
+   * Revokes the installed certificate of the group holding `domain`, then (unless `renew` is
+   * false) renews it at once; after a key compromise with a fresh key, the prepared next one too.
+   */
+  async revokeDomain(
+    domain: string,
+    reason: RevocationReason,
+    options: { issuer?: string; renew: boolean },
+  ): Promise<{ revoked: Revoked; outcome?: RenewOutcome }> {
+    const { inventory, renewer } = await this.prepare();
+    if (!renewer || !inventory.certsDir) throw new Error('no certificate directory: set prosody.certs');
+    const group = groupFor(domain, this.groups(inventory));
+    const { stateDir } = this.config.renewal;
+    const keys = new KeyStore(stateDir, this.config.renewal.key, () => Date.now() / 1000);
+    const request = { certsDir: inventory.certsDir, stateDir, group, reason, issuers: this.issuers, keys, log: this.log };
+    const revoked = await revokeInstalled({ ...request, ...(options.issuer ? { issuer: options.issuer } : {}) });
+    this.options.step?.(group, `revoked serial ${revoked.serial} at ${revoked.issuer} (${reason})`);
+    if (!options.renew) return { revoked };
+    const outcome = await renewer.renew(group, { force: true, ...(reason === 'keyCompromise' ? { freshKey: true } : {}) });
+    await this.notifier.renewalOutcome(outcome);
+    return { revoked, outcome };
+  }
+
   async stop(): Promise<void> {
     this.abort.abort();
     this.job?.cancel();
     clearInterval(this.heartbeat);
     await this.checking?.catch(() => undefined);
+    await this.beating;
     await this.notifier.stop();
     await closeIssuers(this.issuers);
   }
@@ -166,12 +194,15 @@ export class Worker {
   }
 
   private beat(): void {
-    updateState(
+    this.beating = updateState(
       this.config.renewal.stateDir,
       (s) => {
         s.heartbeat = Date.now() / 1000;
       },
       this.log,
-    ).catch((err: unknown) => this.log.error({ err }, `cannot write the state file in ${this.config.renewal.stateDir}`));
+    ).then(
+      () => undefined,
+      (err: unknown) => this.log.error({ err }, `cannot write the state file in ${this.config.renewal.stateDir}`),
+    );
   }
 }

@@ -17,14 +17,15 @@ export interface ReloadOutcome {
   did: string;
 }
 
-export async function reload(config: ReloadConfig, group: CertificateGroup, lineage: string): Promise<ReloadOutcome> {
-  if ('command' in config) return runCommand(config.command, group, lineage);
+/** `env`: more variables for a command (the TLSA values of the new certificate). */
+export async function reload(config: ReloadConfig, group: CertificateGroup, lineage: string, env: Record<string, string> = {}): Promise<ReloadOutcome> {
+  if ('command' in config) return runCommand(config.command, group, lineage, env);
   return signalPidfile(config.signal, config.pidfile, group);
 }
 
-function runCommand(command: readonly string[], group: CertificateGroup, lineage: string): Promise<ReloadOutcome> {
+function runCommand(command: readonly string[], group: CertificateGroup, lineage: string, extra: Record<string, string>): Promise<ReloadOutcome> {
   const [file, ...args] = command as [string, ...string[]];
-  const env = { ...process.env, RENEWED_LINEAGE: lineage, RENEWED_DOMAINS: group.domains.join(' ') };
+  const env = { ...process.env, ...extra, RENEWED_LINEAGE: lineage, RENEWED_DOMAINS: group.domains.join(' ') };
   return new Promise((resolve, reject) => {
     execFile(file, args, { env, timeout: COMMAND_TIMEOUT_MS, maxBuffer: 1024 * 1024 }, (err, _stdout, stderr) => {
       if (!err) return resolve({ did: `ran ${command.join(' ')}` });

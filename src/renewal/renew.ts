@@ -3,6 +3,8 @@
  * certificate, decide (policy.ts), try the CA issuers in order with `renewal.retry` attempts
  * each, fall back to self-signed only when policy allows, install atomically, reload, verify the
  * served leaf, and record every attempt in the state file. Each step is reported through `step`.
+ * Around a run that orders: the pre/post hooks (hooks.ts); which key is certified: key-store.ts;
+ * the reload command gets the new certificate's TLSA values (tlsa.ts).
  * What is written to the state file is in record.ts. It does not schedule (processes/worker.ts) nor find
  * groups (groups.ts).
  */
@@ -17,8 +19,11 @@ import type { FailureReason } from '../state/failure-reasons';
 import { installPair } from './install';
 import { withGroupLock } from '../state/lock';
 import { decide, mayInstallFallback, type Decision } from './policy';
+import { RunHooks } from './hooks';
+import { KeyStore, type InstalledKey, type KeyChoice } from './key-store';
 import { GroupRecorder } from './record';
 import { reload } from './reload';
+import { tlsaEnvironment } from './tlsa';
 import { readState } from '../state/state';
 import type { GroupState } from '../state/state-types';
 import type { CertificateGroup, IssuedPair, Issuer, RenewalWindow } from './types';
@@ -44,6 +49,10 @@ export interface RenewOptions {
   force?: boolean;
   /** Only this issuer (by name); no fallback unless it is the self-signed one. */
   issuer?: string;
+  /** With renewal.key.reuse: switch to the prepared next key (implies force). */
+  rotateKey?: boolean;
+  /** A fresh key, the prepared next one discarded too (after a key compromise; implies force). */
+  freshKey?: boolean;
 }
 
 export interface RenewerDeps {
@@ -61,15 +70,19 @@ export interface RenewerDeps {
 }
 
 /** Failures where trying again within the same run cannot help (or would hammer the CA). */
-const FINAL_REASONS: ReadonlySet<FailureReason> = new Set(['unauthorized', 'bad_csr', 'rate_limited']);
+const FINAL_REASONS: ReadonlySet<FailureReason> = new Set(['unauthorized', 'bad_csr', 'rate_limited', 'config']);
 
 export class Renewer {
   private readonly now: () => number;
   private readonly record: GroupRecorder;
+  private readonly keys: KeyStore;
+  private readonly hooks: RunHooks;
 
   constructor(private readonly deps: RenewerDeps) {
     this.now = deps.now ?? (() => Date.now() / 1000);
     this.record = new GroupRecorder(deps.config, deps.log, this.now);
+    this.keys = new KeyStore(deps.config.renewal.stateDir, deps.config.renewal.key, this.now);
+    this.hooks = new RunHooks(deps.config.renewal.hooks, deps.log, (group, text) => this.step(group, text));
   }
 
   /** Resolves after `ms`, or at once when the worker is stopping. */
@@ -108,27 +121,52 @@ export class Renewer {
     const replacing = current && !current.selfSigned ? pem : undefined;
     const { state } = await readState(this.stateDir);
     const decision = await this.decide(group, current, replacing, state.groups[group.name]);
-    if (!decision.due && !options.force) {
+    const force = options.force || options.rotateKey || options.freshKey;
+    if (!decision.due && !force) {
       this.step(group, `not due: renewal point ${new Date(decision.dueAt * 1000).toISOString()} (${decision.reason})`);
       return { group, result: 'not_due', decision };
     }
-    if (decision.waitUntil && !options.force) {
+    if (decision.waitUntil && !force) {
       this.step(group, `due (${decision.reason}) but waiting until ${new Date(decision.waitUntil * 1000).toISOString()} (Retry-After or backoff)`);
       return { group, result: 'waiting', decision, nextAttempt: decision.waitUntil };
     }
-    this.step(group, options.force && !decision.due ? 'forced renewal' : `due: ${describeDue(decision)}`);
+    this.step(group, force && !decision.due ? 'forced renewal' : `due: ${describeDue(decision)}`);
+    const installed: InstalledKey = { keyPem: await this.currentKey(group), ...(pem ? { certificatePem: pem } : {}) };
+    return this.hooks.around(
+      group,
+      this.lineage(group),
+      () => this.order(group, decision, current, replacing, installed, options),
+      async (error) => {
+        await this.record.attemptFailed(group, error);
+        return this.recordRunFailure(group, decision, error);
+      },
+    );
+  }
+
+  /** The CA issuers in order, then the self-signed fallback when policy allows; install the first pair. */
+  private async order(
+    group: CertificateGroup,
+    decision: Decision,
+    current: Certificate | undefined,
+    replacing: string | undefined,
+    installed: InstalledKey,
+    options: RenewOptions,
+  ): Promise<RenewOutcome> {
     const chosen = this.chooseIssuers(options.issuer);
+    const request = { ...(options.rotateKey ? { rotate: true } : {}), ...(options.freshKey ? { fresh: true } : {}) };
     let failure: RenewalError | undefined;
     for (const issuer of chosen.primary) {
-      const issued = await this.tryIssuer(issuer, group, replacing);
-      if ('pair' in issued) return this.complete(group, issued.pair, issuer, false, decision);
+      const key = await this.chooseKey(group, issuer, installed, request);
+      const issued = await this.tryIssuer(issuer, group, replacing, undefined, key);
+      if ('pair' in issued) return this.complete(group, issued.pair, issuer, false, decision, undefined, key);
       failure = issued.error;
     }
     const fallback = chosen.fallback;
     if (fallback && mayInstallFallback(current, this.now(), decision.reason)) {
       this.step(group, `no CA could issue; falling back to a self-signed certificate (${fallback.name})`);
-      const issued = await this.tryIssuer(fallback, group, replacing, 1);
-      if ('pair' in issued) return this.complete(group, issued.pair, fallback, true, decision, failure);
+      const key = await this.chooseKey(group, fallback, installed, request);
+      const issued = await this.tryIssuer(fallback, group, replacing, 1, key);
+      if ('pair' in issued) return this.complete(group, issued.pair, fallback, true, decision, failure, key);
       failure = issued.error;
     } else if (fallback && current) {
       this.step(group, 'keeping the current certificate: a valid certificate is never replaced by a self-signed one');
@@ -169,18 +207,27 @@ export class Renewer {
     return { primary, ...(selfSigned ? { fallback: selfSigned } : {}) };
   }
 
+  /** renewal.key: the key to certify with this issuer, or undefined (the issuer makes one). */
+  private async chooseKey(group: CertificateGroup, issuer: Issuer, installed: InstalledKey, request: { rotate?: boolean; fresh?: boolean }) {
+    const key = await this.keys.choose(group.name, issuer.keyType, installed, request);
+    if (key) this.step(group, `key: ${key.why}`);
+    return key;
+  }
+
   /** Up to `retry.count` attempts, `retry.delay` apart; never earlier than a CA's Retry-After. */
   private async tryIssuer(
     issuer: Issuer,
     group: CertificateGroup,
     replacing: string | undefined,
     attempts = this.deps.config.renewal.retry.count || 1,
+    key?: KeyChoice,
   ): Promise<{ pair: IssuedPair } | { error: RenewalError }> {
     let error: RenewalError | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       this.step(group, `attempt ${attempt}/${attempts} with ${issuer.name}`);
       try {
-        const pair = await issuer.issue(group, { log: this.deps.log, ...(replacing ? { replacing } : {}) });
+        const context = { log: this.deps.log, ...(replacing ? { replacing } : {}), ...(key ? { privateKeyPem: key.pem } : {}) };
+        const pair = await issuer.issue(group, context);
         this.step(group, `issued by ${issuer.name}, valid until ${pair.notAfter.toISOString()}`);
         return { pair };
       } catch (err) {
@@ -208,6 +255,7 @@ export class Renewer {
     fallback: boolean,
     decision: Decision,
     caFailure?: RenewalError,
+    key?: KeyChoice,
   ): Promise<RenewOutcome> {
     const { install, reload: reloadConfig } = this.deps.config.renewal;
     const leaf = parseLeaf(pair.certificatePem);
@@ -215,7 +263,8 @@ export class Renewer {
     try {
       const installed = await installPair(this.deps.certsDir, group.name, pair, install);
       this.step(group, `installed ${installed.certificate} and ${installed.key} (key mode ${install.keyMode.toString(8).padStart(4, '0')})`);
-      if (reloadConfig) this.step(group, (await reload(reloadConfig, group, this.lineage(group))).did);
+      const env = await this.recordKey(group, pair, issuer, key);
+      if (reloadConfig) this.step(group, (await reload(reloadConfig, group, this.lineage(group), env)).did);
     } catch (err) {
       const error = asRenewalError(err, group, 'install');
       await this.record.attemptFailed(group, error);
@@ -270,6 +319,20 @@ export class Renewer {
       `${result === 'fallback' ? 'self-signed fallback in place' : 'renewal failed'}; next attempt not before ${new Date(nextAttempt * 1000).toISOString()}`,
     );
     return { group, result, decision, error, nextAttempt, ...(issuer ? { issuer } : {}), ...(verify ? { verify } : {}) };
+  }
+
+  /** After an install: the key store learns the key in use; returns the TLSA values for the reload command. */
+  private async recordKey(group: CertificateGroup, pair: IssuedPair, issuer: Issuer, key: KeyChoice | undefined): Promise<Record<string, string>> {
+    try {
+      await this.keys.installed(group.name, pair.privateKeyPem, issuer.keyType, key?.source);
+    } catch (err) {
+      this.step(group, `cannot record the key for reuse in ${this.stateDir}/keys (${messageOf(err)}); the next renewal makes a fresh key`);
+    }
+    return tlsaEnvironment(pair.certificatePem, this.deps.config.renewal.key.reuse ? await this.keys.next(group.name) : undefined);
+  }
+
+  private async currentKey(group: CertificateGroup): Promise<string | undefined> {
+    return fs.promises.readFile(path.join(this.lineage(group), 'privkey.pem'), 'utf8').catch(() => undefined);
   }
 
   private async currentPem(group: CertificateGroup): Promise<string> {

@@ -2,6 +2,7 @@
  * Shapes shared by the renewal modules: a certificate group, what an issuer returns, and the
  * issuer interface the worker calls. Plain types; no I/O.
  */
+import type { KeyType } from '../config/renewal-schema';
 import type { Logger } from '../shared/log';
 
 /**
@@ -33,15 +34,25 @@ export interface IssueContext {
   log: Logger;
   /** The current certificate's PEM (leaf first) when one exists: ARI's `replaces`. */
   replacing?: string;
+  /** The key to certify (renewal.key.reuse); unset: the issuer makes a fresh one of its keyType. */
+  privateKeyPem?: string;
 }
+
+/** RFC 5280 CRLReason codes a subscriber may ask for (the ones Let's Encrypt accepts). */
+export const REVOCATION_REASONS = { unspecified: 0, keyCompromise: 1, affiliationChanged: 3, superseded: 4, cessationOfOperation: 5 } as const;
+export type RevocationReason = keyof typeof REVOCATION_REASONS;
 
 export interface Issuer {
   /** Config `name`, or a default from the type/directory (`letsencrypt`, `selfsigned`). */
   readonly name: string;
   readonly type: 'acme' | 'selfsigned';
+  /** The key type it certifies (renewal.key.reuse keeps a key only while it matches). */
+  readonly keyType?: KeyType;
   issue(group: CertificateGroup, context: IssueContext): Promise<IssuedPair>;
   /** ACME only, when the directory offers `renewalInfo`: the CA's window for this certificate. */
   renewalInfo?(certificatePem: string, log: Logger): Promise<RenewalWindow | undefined>;
+  /** ACME only: revokes a certificate (PEM, leaf first) with the issuer's account. */
+  revoke?(certificatePem: string, reason: RevocationReason, domain: string, log: Logger): Promise<void>;
   /** Releases listeners and sockets (the http-01 responder). */
   close?(): Promise<void>;
 }

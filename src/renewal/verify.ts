@@ -31,7 +31,8 @@ export async function verifyServed(
   if (!config.renewal.verify.enabled || !config.probes.enabled)
     return { result: 'skipped', detail: 'verification is off (renewal.verify.enabled / probes.enabled)' };
   const expected = certificateFromX509(new crypto.X509Certificate(certificatePem), 0).fingerprint;
-  const found = await Promise.all(group.domains.map((d) => endpointsOf(d, config.probes)));
+  // A wildcard name has no endpoint of its own: the names it covers are probed where they are watched.
+  const found = await Promise.all(group.domains.filter((d) => !d.startsWith('*.')).map((d) => endpointsOf(d, config.probes)));
   let pending = found.flatMap((f) => f.endpoints).filter((e) => isProbed(e, components));
   if (pending.length === 0) return { result: 'skipped', detail: 'no endpoint to probe (configure probes.endpoints or DNS SRV)' };
   const ca = trustStore(config.probes.ca, log);

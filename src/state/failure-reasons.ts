@@ -13,7 +13,9 @@ export const FAILURE_REASONS = [
   'bad_csr',
   'server_error', // 5xx / serverInternal
   'order_invalid', // the order went invalid without a failed challenge
-  'challenge_setup', // our side: responder cannot listen, webroot not writable, dns hook failed
+  'challenge_setup', // our side: responder cannot listen, webroot not writable, dns hook or DNS UPDATE failed
+  'config', // the config asks what the CA does not offer (an ACME profile); retrying cannot help
+  'hook', // renewal.hooks.pre failed: nothing was ordered
   'install',
   'reload',
   'verify',

@@ -1,7 +1,9 @@
 /**
  * A recording, fault-injecting HTTPS proxy in front of Pebble, for what a real Pebble cannot do on
  * demand: answer 429 with Retry-After, show what a new-order carried (Pebble 2.4 accepts and ignores
- * unknown fields such as `profile` and `replaces`), and offer ARI (Pebble 2.4 has no renewalInfo).
+ * unknown fields such as `profile` and `replaces`), offer ARI (Pebble 2.4 has no renewalInfo) and
+ * offer profiles in the directory's meta.profiles (Pebble 2.4 has none: this is the stand-in for a
+ * CA that has them, such as Let's Encrypt).
  * It terminates TLS with Pebble's listener certificate (clients trust it with the same caFile) and
  * forwards with the Host header kept: Pebble builds its URLs from Host, so every URL it hands out
  * points back at the proxy.
@@ -30,6 +32,8 @@ export interface AcmeProxyOptions {
   fault?: (seen: Seen) => ProxyAnswer | undefined;
   /** Answers GET /renewal-info/<certID>; when set, the directory advertises renewalInfo. */
   renewalInfo?: (certId: string) => ProxyAnswer;
+  /** Added to the directory as meta.profiles (name -> description). */
+  profiles?: Record<string, string>;
 }
 
 export interface AcmeProxy {
@@ -51,7 +55,7 @@ export async function startAcmeProxy(pebble: RunningPebble, options: AcmeProxyOp
       seen.push(entry);
       const answer = options.fault?.(entry) ?? renewalInfoAnswer(entry, options);
       if (answer) return send(res, answer);
-      forward(req, body, target, ca, res, options.renewalInfo !== undefined && entry.path === target.pathname);
+      forward(req, body, target, ca, res, entry.path === target.pathname ? options : {});
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -72,9 +76,10 @@ function renewalInfoAnswer(entry: Seen, options: AcmeProxyOptions): ProxyAnswer 
   return match && options.renewalInfo && entry.method === 'GET' ? options.renewalInfo(match[1]!) : undefined;
 }
 
-function forward(req: http.IncomingMessage, body: Buffer, target: URL, ca: Buffer, res: http.ServerResponse, addRenewalInfo: boolean): void {
+/** `directory`: the options that change the directory, when this request is for it. */
+function forward(req: http.IncomingMessage, body: Buffer, target: URL, ca: Buffer, res: http.ServerResponse, directory: AcmeProxyOptions): void {
   const upstream = https.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers, ca }, (up) => {
-    if (!addRenewalInfo) {
+    if (!directory.renewalInfo && !directory.profiles) {
       res.writeHead(up.statusCode ?? 502, up.headers);
       up.pipe(res);
       return;
@@ -82,9 +87,10 @@ function forward(req: http.IncomingMessage, body: Buffer, target: URL, ca: Buffe
     let text = '';
     up.on('data', (d: Buffer) => (text += d.toString()));
     up.on('end', () => {
-      const directory = JSON.parse(text) as Record<string, unknown>;
-      directory.renewalInfo = `https://${req.headers.host}/renewal-info`;
-      send(res, { status: up.statusCode ?? 200, body: directory });
+      const document = JSON.parse(text) as Record<string, unknown>;
+      if (directory.renewalInfo) document.renewalInfo = `https://${req.headers.host}/renewal-info`;
+      if (directory.profiles) document.meta = { ...(document.meta as object), profiles: directory.profiles };
+      send(res, { status: up.statusCode ?? 200, body: document });
     });
   });
   upstream.on('error', (err) => send(res, { status: 502, body: { detail: err.message } }));

@@ -40,3 +40,11 @@ export function opensslEndDate(file: string, inform: 'PEM' | 'DER' = 'PEM'): num
   if (!match) throw new Error(`openssl printed no notAfter: ${out}`);
   return Date.parse(match[1]!) / 1000;
 }
+
+/** The DANE `x 1 1` value as openssl computes it: SHA-256 of the DER SubjectPublicKeyInfo, hex. */
+export function opensslSpkiSha256(file: string, kind: 'cert' | 'key'): string {
+  const pem = kind === 'cert' ? execFileSync('openssl', ['x509', '-in', file, '-noout', '-pubkey']) : execFileSync('openssl', ['pkey', '-in', file, '-pubout']);
+  const der = execFileSync('openssl', ['pkey', '-pubin', '-outform', 'DER'], { input: pem });
+  const out = execFileSync('openssl', ['dgst', '-sha256', '-r'], { input: der, encoding: 'utf8' });
+  return out.split(' ')[0]!.trim();
+}

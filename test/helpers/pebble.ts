@@ -6,6 +6,8 @@
  * at `httpPort` for any name; TXT records for dns-01 are set through its management API.
  * PEBBLE_VA_NOSLEEP=1 and PEBBLE_WFE_NONCEREJECT=0 keep tests fast and free of random badNonce.
  * Pebble regenerates its root on each start: roots() fetches it. stop() kills both processes.
+ * With `dnsServer`, Pebble resolves through that server instead (a real BIND, bind-server.ts).
+ * certStatus() reads the management API's /cert-status-by-serial (Valid or Revoked).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,6 +25,10 @@ export interface PebbleOptions {
   strict?: boolean;
   /** PEBBLE_VA_ALWAYS_VALID=1: every challenge passes without a request. */
   alwaysValid?: boolean;
+  /** PEBBLE_AUTHZREUSE=0: every order validates again (by default Pebble reuses half the valid authorizations). */
+  noAuthzReuse?: boolean;
+  /** "127.0.0.1:PORT": resolve through this server (a real BIND) instead of challtestsrv. */
+  dnsServer?: string;
 }
 
 export interface RunningPebble {
@@ -37,6 +43,8 @@ export interface RunningPebble {
   challtestsrv: { managementUrl: string; dnsPort: number };
   roots(): Promise<string>;
   intermediates(): Promise<string>;
+  /** The management API's record of a certificate by serial (hex): Status "Valid" or "Revoked", Reason. */
+  certStatus(serialHex: string): Promise<{ Status: string; Reason?: number }>;
   setTxt(host: string, value: string): Promise<void>;
   clearTxt(host: string): Promise<void>;
   log(): string;
@@ -84,8 +92,14 @@ export async function startPebble(options: PebbleOptions = {}): Promise<RunningP
       { stdio: ['ignore', 'pipe', 'pipe'] },
     ),
   );
-  const pebbleArgs = ['-config', configFile, '-dnsserver', `127.0.0.1:${ports.dns}`, ...(options.strict ? ['-strict'] : [])];
-  const env = { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', ...(options.alwaysValid ? { PEBBLE_VA_ALWAYS_VALID: '1' } : {}) };
+  const pebbleArgs = ['-config', configFile, '-dnsserver', options.dnsServer ?? `127.0.0.1:${ports.dns}`, ...(options.strict ? ['-strict'] : [])];
+  const env = {
+    ...process.env,
+    PEBBLE_VA_NOSLEEP: '1',
+    PEBBLE_WFE_NONCEREJECT: '0',
+    ...(options.alwaysValid ? { PEBBLE_VA_ALWAYS_VALID: '1' } : {}),
+    ...(options.noAuthzReuse ? { PEBBLE_AUTHZREUSE: '0' } : {}),
+  };
   const pebble = collect(spawn('pebble', pebbleArgs, { stdio: ['ignore', 'pipe', 'pipe'], env }));
   const stop = async () => {
     await Promise.all([kill(pebble), kill(cts)]);
@@ -114,6 +128,11 @@ export async function startPebble(options: PebbleOptions = {}): Promise<RunningP
     challtestsrv: { managementUrl: ctsUrl, dnsPort: ports.dns },
     roots: async () => (await get(`${managementUrl}/roots/0`, ca)).body,
     intermediates: async () => (await get(`${managementUrl}/intermediates/0`, ca)).body,
+    certStatus: async (serial) =>
+      JSON.parse((await get(`${managementUrl}/cert-status-by-serial/${serial.toLowerCase().replace(/^0+/, '')}`, ca)).body) as {
+        Status: string;
+        Reason?: number;
+      },
     setTxt: async (host, value) => void (await post(`${ctsUrl}/set-txt`, { host: fqdn(host), value })),
     clearTxt: async (host) => void (await post(`${ctsUrl}/clear-txt`, { host: fqdn(host) })),
     log: () => out,
@@ -201,7 +220,8 @@ async function waitUntil(ready: () => Promise<boolean>, children: ChildProcess[]
   throw new Error(`pebble did not answer within 15 s:\n${out()}`);
 }
 
-async function kill(child: ChildProcess): Promise<void> {
+/** SIGTERM, SIGKILL after 5 s; resolves when the process has exited. */
+export async function kill(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');

@@ -101,6 +101,18 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
       expect(urls[1]).toBe(urls[0]);
     });
 
+    test('rsa-3072, and a given key (key reuse) is the one certified', async () => {
+      const group = { name: 'rsa.example.test', domains: ['rsa.example.test'] };
+      const rsa = await issuer({ keyType: 'rsa-3072' }).issue(group, { log });
+      checkPair(rsa, root);
+      expect(crypto.createPrivateKey(rsa.privateKeyPem).asymmetricKeyDetails?.modulusLength).toBe(3072);
+      const again = await issuer({ keyType: 'rsa-3072' }).issue(group, { log, privateKeyPem: rsa.privateKeyPem });
+      expect(again.privateKeyPem).toBe(rsa.privateKeyPem);
+      expect(new crypto.X509Certificate(again.certificatePem).publicKey.export({ type: 'spki', format: 'der' })).toEqual(
+        new crypto.X509Certificate(rsa.certificatePem).publicKey.export({ type: 'spki', format: 'der' }),
+      );
+    });
+
     test('http-01 webroot: token files served by another web server, removed afterwards', async () => {
       const webroot = path.join(work, 'webroot');
       const requests: string[] = [];
@@ -145,7 +157,10 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
     let proxy: AcmeProxy;
     const window = { start: '2030-01-01T00:00:00Z', end: '2030-01-02T00:00:00Z' };
     beforeAll(async () => {
-      proxy = await startAcmeProxy(pebble, { renewalInfo: () => ({ status: 200, headers: { 'Retry-After': '21600' }, body: { suggestedWindow: window } }) });
+      proxy = await startAcmeProxy(pebble, {
+        renewalInfo: () => ({ status: 200, headers: { 'Retry-After': '21600' }, body: { suggestedWindow: window } }),
+        profiles: { classic: 'the default', shortlived: 'six days' },
+      });
     });
     afterAll(() => proxy?.stop());
 
@@ -165,6 +180,23 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'ACME issuer aga
       expect(info).toMatchObject({ start: Date.parse(window.start) / 1000, end: Date.parse(window.end) / 1000 });
       expect(info!.retryAfter! - Date.now() / 1000).toBeCloseTo(21600, -1);
       expect(proxy.seen.some((s) => s.path === `/renewal-info/${ariCertId(second.certificatePem)}`)).toBe(true);
+    });
+
+    test('a profile the CA does not offer: reason config, naming what it offers, nothing ordered', async () => {
+      const before = proxy.seen.filter((s) => s.path === '/order-plz').length;
+      const err = await failure(
+        issuer({ directory: proxy.directoryUrl, profile: 'tlsserver' }).issue({ name: 'p.example.test', domains: ['p.example.test'] }, { log }),
+      );
+      expect(err.reason).toBe('config');
+      expect(err.message).toContain('"tlsserver" is not offered');
+      expect(err.message).toContain('offers only classic, shortlived');
+      expect(proxy.seen.filter((s) => s.path === '/order-plz')).toHaveLength(before);
+    });
+
+    test('Pebble itself offers no profiles: a configured profile is refused with a clear error', async () => {
+      const err = await failure(issuer({ profile: 'shortlived' }).issue({ name: 'np.example.test', domains: ['np.example.test'] }, { log }));
+      expect(err.reason).toBe('config');
+      expect(err.message).toContain('offers no profiles (its directory has no meta.profiles)');
     });
 
     test('Pebble itself offers no renewalInfo: undefined', async () => {

@@ -40,11 +40,11 @@ describe('config: bad values are rejected with their key and what was expected',
     ['renewal:\n  issuers:\n    - type: letsencrypt\n', 'renewal.issuers[0].type: expected an issuer with type acme or selfsigned, got "letsencrypt"'],
     [
       'renewal:\n  issuers:\n    - type: acme\n      challenge: {type: http-01}\n',
-      'renewal.issuers[0].challenge: expected {type: http-01, listen: "host:port"}, {type: http-01, webroot: DIR} or {type: dns-01, hook: [command, ...]}',
+      'renewal.issuers[0].challenge: expected {type: http-01, listen: "host:port"}, {type: http-01, webroot: DIR}, {type: dns-01, hook: [command, ...]} or {type: dns-01, rfc2136: {...}}, or a list of them each with match: PATTERN',
     ],
     [
       'renewal:\n  issuers:\n    - type: acme\n      keyType: ed25519\n',
-      'renewal.issuers[0].keyType: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-4096, got "ed25519"',
+      'renewal.issuers[0].keyType: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, got "ed25519"',
     ],
     ['renewal:\n  issuers:\n    - type: acme\n      eab: {kid: k}\n', 'renewal.issuers[0].eab: expected exactly one of hmacKey or hmacKeyFile'],
     ['renewal:\n  issuers: []\n', 'renewal.issuers: expected at least one issuer'],

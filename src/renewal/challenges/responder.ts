@@ -17,3 +17,14 @@ export interface ChallengeResponder {
   /** Releases listeners; safe to call more than once. */
   close(): Promise<void>;
 }
+
+/**
+ * Which responder proves which name: one for every name, or the first `challenge` rule whose
+ * `match` fits (config/challenge-match.ts). `name` is the ordered name, `*.` kept for a wildcard.
+ */
+export interface ChallengeRouter {
+  /** Undefined when no rule matches `name`. */
+  responderFor(name: string): ChallengeResponder | undefined;
+  /** Releases every responder's listeners. */
+  close(): Promise<void>;
+}

@@ -22,6 +22,8 @@ function keyPair(keyType: KeyType): crypto.KeyPairKeyObjectResult {
       return crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
     case 'rsa-2048':
       return crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    case 'rsa-3072':
+      return crypto.generateKeyPairSync('rsa', { modulusLength: 3072 });
     case 'rsa-4096':
       return crypto.generateKeyPairSync('rsa', { modulusLength: 4096 });
   }
@@ -65,6 +67,24 @@ function writeNew(file: string, content: string): void {
   } finally {
     fs.rmSync(temp, { force: true });
   }
+}
+
+/** Writes `content` to `file` (0600), fsynced; for a key that replaces another later (replaceKeyFile). */
+export function stageKeyFile(file: string, content: string): void {
+  const fd = fs.openSync(file, 'w', 0o600);
+  try {
+    fs.fchmodSync(fd, 0o600);
+    fs.writeFileSync(fd, content);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Renames a staged key over `file`, then makes the rename durable. */
+export function replaceKeyFile(staged: string, file: string): void {
+  fs.renameSync(staged, file);
+  syncDir(path.dirname(file));
 }
 
 function syncDir(dir: string): void {

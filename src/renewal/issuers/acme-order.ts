@@ -10,7 +10,7 @@
 import type { Authorization, Client, Order } from 'acme-client';
 import { RenewalError, messageOf } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
-import type { ChallengeResponder } from '../challenges';
+import type { ChallengeResponder, ChallengeRouter } from '../challenges';
 import { ChallengeFailedError, OrderInvalidError, type AcmeProblem } from '../failure';
 import type { AcmeTransport } from './acme-transport';
 
@@ -25,6 +25,7 @@ export interface OrderRequest {
 }
 
 interface Published {
+  responder: ChallengeResponder;
   domain: string;
   token: string;
   keyAuthorization: string;
@@ -40,7 +41,7 @@ export class AcmeOrderRun {
   constructor(
     private readonly client: Client,
     private readonly transport: AcmeTransport,
-    private readonly responder: ChallengeResponder,
+    private readonly router: ChallengeRouter,
     private readonly log: Logger,
   ) {}
 
@@ -79,7 +80,8 @@ export class AcmeOrderRun {
         published.push(entry);
         challenges.push(challenge);
       }
-      await this.responder.ready();
+      // Each responder once (a dns-01 one waits for propagation), in the order first used.
+      for (const responder of new Set(published.map((p) => p.responder))) await responder.ready();
       for (const challenge of challenges) await this.transport.call(() => this.client.completeChallenge(challenge));
       const settled = await this.poll(order, ['ready', 'valid', 'invalid'], name);
       if (settled.status === 'invalid') throw await this.blame(settled);
@@ -95,25 +97,33 @@ export class AcmeOrderRun {
 
   private async publish(authz: Authorization) {
     const domain = displayName(authz);
-    const challenge = authz.challenges.find((c) => c.type === this.responder.type);
+    const responder = this.responderFor(domain);
+    const challenge = authz.challenges.find((c) => c.type === responder.type);
     if (!challenge) {
       const offered = authz.challenges.map((c) => c.type).join(', ');
-      throw new RenewalError(
-        `the CA offers no ${this.responder.type} challenge for ${domain} (only ${offered}); wildcards need dns-01`,
-        'challenge_setup',
-        domain,
-        { challenge: this.responder.type },
-      );
+      throw new RenewalError(`the CA offers no ${responder.type} challenge for ${domain} (only ${offered}); wildcards need dns-01`, 'challenge_setup', domain, {
+        challenge: responder.type,
+      });
     }
     const keyAuthorization = await this.client.getChallengeKeyAuthorization(challenge);
-    await this.responder.add(authz.identifier.value, challenge.token, keyAuthorization);
+    await responder.add(authz.identifier.value, challenge.token, keyAuthorization);
     this.log.debug({ domain, challenge: challenge.type }, 'challenge published');
-    return { challenge, entry: { domain: authz.identifier.value, token: challenge.token, keyAuthorization } };
+    return { challenge, entry: { responder, domain: authz.identifier.value, token: challenge.token, keyAuthorization } };
+  }
+
+  private responderFor(domain: string): ChallengeResponder {
+    const responder = this.router.responderFor(domain);
+    if (responder) return responder;
+    throw new RenewalError(
+      `no challenge entry matches ${domain}: add a {match: ..., type: ...} entry for it to the issuer's challenge list (or a last one with match: "*")`,
+      'challenge_setup',
+      domain,
+    );
   }
 
   private async unpublish(published: Published[]): Promise<void> {
     for (const p of published) {
-      await this.responder.remove(p.domain, p.token, p.keyAuthorization).catch((err: unknown) => {
+      await p.responder.remove(p.domain, p.token, p.keyAuthorization).catch((err: unknown) => {
         this.log.warn({ domain: p.domain, err: messageOf(err) }, 'cannot remove a published challenge; remove it by hand');
       });
     }
@@ -123,8 +133,9 @@ export class AcmeOrderRun {
   private async blame(order: Order): Promise<Error> {
     const authzs = await this.transport.call(() => this.client.getAuthorizations(order));
     for (const authz of authzs.filter((a) => a.status === 'invalid')) {
-      const failed = authz.challenges.find((c) => c.status === 'invalid') ?? authz.challenges.find((c) => c.type === this.responder.type);
-      return new ChallengeFailedError(displayName(authz), failed?.type ?? this.responder.type, failed?.error);
+      const type = this.router.responderFor(displayName(authz))?.type;
+      const failed = authz.challenges.find((c) => c.status === 'invalid') ?? authz.challenges.find((c) => c.type === type);
+      return new ChallengeFailedError(displayName(authz), failed?.type ?? type ?? 'unknown', failed?.error);
     }
     return new OrderInvalidError((order as { error?: AcmeProblem }).error);
   }

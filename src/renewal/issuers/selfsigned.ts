@@ -17,6 +17,7 @@ const ALGORITHMS: Record<KeyType, Algorithm> = {
   'ecdsa-p256': { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' },
   'ecdsa-p384': { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' },
   'rsa-2048': { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+  'rsa-3072': { name: 'RSASSA-PKCS1-v1_5', modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
   'rsa-4096': { name: 'RSASSA-PKCS1-v1_5', modulusLength: 4096, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
 };
 
@@ -24,9 +25,10 @@ export function createSelfSignedIssuer(config: SelfSignedIssuerConfig): Issuer {
   return {
     name: config.name ?? 'selfsigned',
     type: 'selfsigned',
-    async issue(group) {
+    keyType: config.keyType,
+    async issue(group, context) {
       try {
-        return await issueSelfSigned(group.domains, config.lifetime, new Date(), config.keyType);
+        return await issueSelfSigned(group.domains, config.lifetime, new Date(), config.keyType, context.privateKeyPem);
       } catch (err) {
         throw new RenewalError(messageOf(err), 'unknown', group.name, {}, { cause: err });
       }
@@ -39,13 +41,15 @@ export async function issueSelfSigned(
   lifetimeSeconds: number,
   now = new Date(),
   keyType: KeyType = 'ecdsa-p256',
+  /** Certify this key (PKCS#8 PEM of `keyType`) instead of a fresh one: key reuse. */
+  privateKeyPem?: string,
 ): Promise<IssuedPair> {
   const [primary] = names;
   if (!primary) throw new IssueError('a certificate needs at least one name', '');
   try {
     x509.cryptoProvider.set(crypto.webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
     const algorithm = ALGORITHMS[keyType];
-    const keys = await crypto.webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
+    const keys = privateKeyPem ? await importPair(privateKeyPem, algorithm) : await crypto.webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
     // Backdate an hour so a peer with a slightly slow clock accepts it at once.
     const notBefore = new Date(now.getTime() - 3600_000);
     const notAfter = new Date(now.getTime() + lifetimeSeconds * 1000);
@@ -72,4 +76,16 @@ export async function issueSelfSigned(
   } catch (err) {
     throw new IssueError(`cannot create a self-signed certificate for ${primary}: ${messageOf(err)}`, primary, { cause: err });
   }
+}
+
+/** A PEM private key as a WebCrypto pair (the public half derived by node crypto). */
+async function importPair(pem: string, algorithm: Algorithm): Promise<crypto.webcrypto.CryptoKeyPair> {
+  const privateKey = crypto.createPrivateKey(pem);
+  const subtle = crypto.webcrypto.subtle;
+  const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
+  const spki = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+  return {
+    privateKey: await subtle.importKey('pkcs8', pkcs8, algorithm, true, ['sign']),
+    publicKey: await subtle.importKey('spki', spki, algorithm, true, ['verify']),
+  };
 }
