@@ -41,8 +41,9 @@ function withInput(value: Json): Json {
 
 /** The dashboard as Grafana's import expects it: `__inputs` first, no database id. */
 export function exportForImport(dashboard: { [key: string]: Json }): { [key: string]: Json } {
-  const grafana = GRAFANA_FOR_SCHEMA[Number(dashboard.schemaVersion)];
-  if (!grafana) throw new Error(`schemaVersion ${String(dashboard.schemaVersion)} has no Grafana release in GRAFANA_FOR_SCHEMA (src/commands/dashboard.ts)`);
+  const schema = Number(dashboard.schemaVersion);
+  const grafana = GRAFANA_FOR_SCHEMA[schema];
+  if (!grafana) throw new Error(`schemaVersion ${schema} has no Grafana release in GRAFANA_FOR_SCHEMA (src/commands/dashboard.ts)`);
   const prepared = withInput(dashboard) as { [key: string]: Json };
   return {
     __inputs: [

@@ -35,15 +35,29 @@ export function rulesWithoutFor(dir: string, keep: readonly string[] = []): stri
 }
 
 export interface Receivers {
-  smtpPort: number;
-  smtpPasswordFile: string;
+  smtp: SmtpCapture;
+  /** The password the SMTP capture expects; written to a 0600 file as in production. */
+  smtpPassword: string;
+  /** The CA of the SMTP server's certificate. */
   caFile: string;
-  slackUrlFile: string;
-  webhookUrl: string;
+  /** Slack's messages go to its /slack, the generic webhook's to /webhook. */
+  hooks: WebhookCapture;
 }
 
-/** The shipped alertmanager.yml with only addresses, secrets, the SMTP server's CA and the given route timings changed. */
-export function alertmanagerConfig(dir: string, r: Receivers, timings: { group_wait: string; group_interval: string }): string {
+/**
+ * The shipped alertmanager.yml with only addresses, secrets (written as files, mode 0600, as in
+ * production), the SMTP server's CA and the given route timings changed; written into `dir`.
+ */
+export function alertmanagerConfig(dir: string, receivers: Receivers, timings: { group_wait: string; group_interval: string }): string {
+  const r = {
+    smtpPort: receivers.smtp.port,
+    smtpPasswordFile: path.join(dir, 'smtp_password'),
+    caFile: receivers.caFile,
+    slackUrlFile: path.join(dir, 'slack_api_url'),
+    webhookUrl: receivers.hooks.url('/webhook'),
+  };
+  fs.writeFileSync(r.smtpPasswordFile, receivers.smtpPassword, { mode: 0o600 });
+  fs.writeFileSync(r.slackUrlFile, receivers.hooks.url('/slack'), { mode: 0o600 });
   const config = YAML.parse(fs.readFileSync(path.join(ROOT, 'alertmanager/alertmanager.yml'), 'utf8'));
   config.global.smtp_smarthost = `127.0.0.1:${r.smtpPort}`;
   config.global.smtp_auth_password_file = r.smtpPasswordFile;

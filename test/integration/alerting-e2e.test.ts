@@ -84,17 +84,8 @@ describeWithTools(['prometheus', alertmanagerBinary()], 'alerting end to end: ex
     const exporter = await startCli(['serve', '--config', exporterConfig, '--listen', '127.0.0.1:0']);
     stopAll.push(exporter.stop);
 
-    // Secrets as files, as in production (mode 0600: Alertmanager only reads them).
-    const smtpPasswordFile = path.join(dir, 'smtp_password');
-    fs.writeFileSync(smtpPasswordFile, smtpPassword, { mode: 0o600 });
-    const slackUrlFile = path.join(dir, 'slack_api_url');
-    fs.writeFileSync(slackUrlFile, hooks.url('/slack'), { mode: 0o600 });
     alertmanager = await startAlertmanager({
-      configFile: alertmanagerConfig(
-        dir,
-        { smtpPort: smtp.port, smtpPasswordFile, caFile, slackUrlFile, webhookUrl: hooks.url('/webhook') },
-        { group_wait: '1s', group_interval: '1s' },
-      ),
+      configFile: alertmanagerConfig(dir, { smtp, smtpPassword: smtpPassword, caFile, hooks }, { group_wait: '1s', group_interval: '1s' }),
     });
     stopAll.push(alertmanager.stop);
 

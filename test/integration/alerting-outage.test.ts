@@ -126,16 +126,8 @@ describeWithTools(['prometheus', alertmanagerBinary()], 'alerting through an exp
     exporterArgs = ['serve', '--config', exporterConfig, '--listen', new URL(exporter.url).host];
     stopAll.push(() => exporter.stop());
 
-    const smtpPasswordFile = path.join(dir, 'smtp_password');
-    fs.writeFileSync(smtpPasswordFile, 'pw', { mode: 0o600 });
-    const slackUrlFile = path.join(dir, 'slack_api_url');
-    fs.writeFileSync(slackUrlFile, hooks.url('/slack'), { mode: 0o600 });
     alertmanager = await startAlertmanager({
-      configFile: alertmanagerConfig(
-        dir,
-        { smtpPort: smtp.port, smtpPasswordFile, caFile, slackUrlFile, webhookUrl: hooks.url('/webhook') },
-        { group_wait: '10s', group_interval: '2s' },
-      ),
+      configFile: alertmanagerConfig(dir, { smtp, smtpPassword: 'pw', caFile, hooks }, { group_wait: '10s', group_interval: '2s' }),
     });
     stopAll.push(alertmanager.stop);
     prometheus = await startPrometheus({
