@@ -42,6 +42,8 @@ export interface FileReport {
 
 export interface Report {
   generatedAt: number;
+  /** When the scan this report judges finished (generatedAt moves on with every probe round too). */
+  scannedAt: number;
   certsDir?: string;
   overall: Status;
   domains: DomainReport[];

@@ -29,6 +29,7 @@ export function evaluate(inventory: Inventory, thresholds: Config['thresholds'],
   const statuses = [...domains.map((d) => d.status), ...files.filter((f) => !f.servesConfiguredDomain).map((f) => f.status), ...served.map((s) => s.status)];
   return {
     generatedAt: now,
+    scannedAt: inventory.scannedAt,
     ...(inventory.certsDir ? { certsDir: inventory.certsDir } : {}),
     overall: worst(statuses),
     domains,

@@ -136,7 +136,8 @@ family('xmpp_cert_source_up', '1 when the source (prosody_config, certs_dir, fil
   }
 });
 family('xmpp_cert_last_scan_timestamp_seconds', 'When the last scan finished, as a Unix timestamp.', [], function* (r) {
-  yield [{}, r.generatedAt];
+  // The scan's own time: a report is judged again after every probe round, a hung scan is not.
+  yield [{}, r.scannedAt];
 });
 
 /** The text of `report`'s families (just the endpoint ones with `endpointsOnly`); without a Report, HELP and TYPE only. */

@@ -2,6 +2,7 @@ import { coversName, nameCoverage, type Certificate, type FileResult } from '../
 import { monitorExitCode } from '../../src/commands/monitor';
 import { configSchema } from '../../src/config';
 import { certificateStatus, evaluate, exitCode, resolveThresholds, thresholdsFor, worst, type Report } from '../../src/evaluate';
+import { renderReport } from '../../src/metrics/report-gauges';
 import type { Inventory } from '../../src/model/inventory';
 
 const DAY = 86400;
@@ -153,6 +154,13 @@ describe('a file that serves no watched domain (thresholds.unusedFiles)', () => 
     for (const path of ['/c/old/expired.pem', '/c/old/early.pem']) expect(byPath(report)[path]).toMatchObject({ unusedSeverity: 'none', status: 'ok' });
     expect(report.overall).toBe('ok');
     expect(monitorExitCode(report)).toBe(0);
+  });
+
+  test('the last scan is the time the scan finished, not the time of a later judgement (after a probe round)', () => {
+    const report = evaluate(inventory, thresholdsOf({}), NOW + 300);
+    expect(report).toMatchObject({ generatedAt: NOW + 300, scannedAt: NOW });
+    const text = Buffer.concat(renderReport(report)).toString();
+    expect(text).toMatch(new RegExp(`^xmpp_cert_last_scan_timestamp_seconds ${NOW}$`, 'm'));
   });
 
   test("a domain's overrides apply to the file Prosody uses for it, not to a leftover with the same name", () => {
