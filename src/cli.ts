@@ -15,7 +15,7 @@ import { monitorExitCode, monitorJson, monitorTable } from './commands/monitor';
 import { printStep, renewExitCode, renewSummary } from './commands/renew';
 import { registerSetup } from './commands/setup';
 import { tlsaCommand } from './commands/tlsa';
-import { loadConfig, displayConfig, type LoadedConfig } from './config';
+import { loadConfig, displayConfig, parseDuration, type LoadedConfig } from './config';
 import { statusJson } from './evaluate';
 import { Exporter, scanOnce } from './processes/exporter';
 import { ConfigError, XmppCertError, messageOf } from './shared/errors';
@@ -136,10 +136,14 @@ program
 program
   .command('auto-renew')
   .description('one shot: renew every certificate that is due; exit 1 if any renewal failed')
+  .option('--timer-interval <duration>', 'how often a timer runs this (recorded with the heartbeat for its alert)', '1d')
   .action(
-    action(async () => {
+    action(async (opts: { timerInterval: string }) => {
+      const timerInterval = parseDuration(opts.timerInterval);
+      if (timerInterval === undefined || timerInterval <= 0)
+        throw new ConfigError(`--timer-interval: expected a duration such as 1d or 12h, got "${opts.timerInterval}"`);
       const loaded = load();
-      const worker = await createWorker(loaded, createLogger(loaded.config.logging.level, 2), { step: printStep });
+      const worker = await createWorker(loaded, createLogger(loaded.config.logging.level, 2), { step: printStep, timerInterval });
       try {
         const outcomes = await worker.check();
         process.stdout.write(renewSummary(outcomes));

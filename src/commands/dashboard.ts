@@ -21,6 +21,14 @@ const INPUT = 'DS_PROMETHEUS';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+/**
+ * The first Grafana release that writes each dashboard schema version the file may carry: what the
+ * export's `__requires` names. A Grafana older than that would load the file with a schema it does
+ * not know. Grafana 10.0 writes 38 (table cell options); 39 came with a later 10.x (time-series
+ * table options, which this dashboard does not use).
+ */
+const GRAFANA_FOR_SCHEMA: Record<number, string> = { 38: '10.0.0' };
+
 /** Replaces every reference to the provisioned datasource with the import input. */
 function withInput(value: Json): Json {
   if (Array.isArray(value)) return value.map(withInput);
@@ -33,6 +41,9 @@ function withInput(value: Json): Json {
 
 /** The dashboard as Grafana's import expects it: `__inputs` first, no database id. */
 export function exportForImport(dashboard: { [key: string]: Json }): { [key: string]: Json } {
+  const schema = Number(dashboard.schemaVersion);
+  const grafana = GRAFANA_FOR_SCHEMA[schema];
+  if (!grafana) throw new Error(`schemaVersion ${schema} has no Grafana release in GRAFANA_FOR_SCHEMA (src/commands/dashboard.ts)`);
   const prepared = withInput(dashboard) as { [key: string]: Json };
   return {
     __inputs: [
@@ -46,7 +57,7 @@ export function exportForImport(dashboard: { [key: string]: Json }): { [key: str
       },
     ],
     __requires: [
-      { type: 'grafana', id: 'grafana', name: 'Grafana', version: '10.0.0' },
+      { type: 'grafana', id: 'grafana', name: 'Grafana', version: grafana },
       { type: 'datasource', id: 'prometheus', name: 'Prometheus', version: '1.0.0' },
     ],
     ...prepared,

@@ -1,4 +1,4 @@
 export { loadConfig, formatIssue, type LoadOptions, type LoadedConfig } from './load';
 export { configSchema, DEFAULT_PORT, type Config, type ThresholdSet } from './schema';
 export { displayConfig } from './redact';
-export { formatThreshold, type Threshold } from './units';
+export { formatThreshold, parseDuration, type Threshold } from './units';

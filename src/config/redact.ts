@@ -22,10 +22,10 @@ const thresholdText = (set: Partial<Record<string, Threshold>>) =>
   Object.fromEntries(Object.entries(set).flatMap(([k, v]) => (v ? [[k, formatThreshold(v)]] : [])));
 
 export function displayConfig(config: Config): Record<string, unknown> {
-  const { overrides, ...levels } = config.thresholds;
+  const { overrides, unusedFiles, ...levels } = config.thresholds;
   return {
     ...config,
-    thresholds: { ...thresholdText(levels), overrides: Object.fromEntries(Object.entries(overrides).map(([d, set]) => [d, thresholdText(set)])) },
+    thresholds: { ...thresholdText(levels), unusedFiles, overrides: Object.fromEntries(Object.entries(overrides).map(([d, set]) => [d, thresholdText(set)])) },
     server: {
       ...config.server,
       listen: `${config.server.listen.host.includes(':') ? `[${config.server.listen.host}]` : config.server.listen.host}:${config.server.listen.port}`,

@@ -11,6 +11,9 @@ import { domainName, duration, flag, list, listen, section, size, text, threshol
 /** Not on Prometheus's default port allocation list (9100-9999 is full; see docs/config.md). */
 export const DEFAULT_PORT = 10522;
 
+/** The severity of a certificate file that serves no watched domain: its own alert, or none. */
+export const UNUSED_FILE_SEVERITIES = ['warning', 'none'] as const;
+
 const thresholdSet = section({
   warning: threshold(false).optional(),
   critical: threshold(false).optional(),
@@ -43,6 +46,8 @@ export const configSchema = section({
     critical: threshold(false).default({ kind: 'percent', percent: 10 }),
     renewal: threshold(true).default({ kind: 'auto' }),
     overrides: z.record(z.string(), thresholdSet).default({}),
+    /** What an expired or not yet valid file that serves no watched domain counts as (its own alert's severity). */
+    unusedFiles: z.enum(UNUSED_FILE_SEVERITIES, { error: (iss) => `expected warning or none, got ${JSON.stringify(iss.input)}` }).default('warning'),
   }).prefault({}),
   scan: section({
     interval: duration(1).default(60),

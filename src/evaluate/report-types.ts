@@ -3,6 +3,7 @@
  * all, which /metrics, /status and the monitor read. Plain types; report.ts and served.ts fill them.
  */
 import type { Certificate, FileResult, ReadError, ReadErrorReason } from '../cert';
+import type { Config } from '../config';
 import type { DomainOrigin, SourceState } from '../model/inventory';
 import type { Endpoint, ProbeFailureReason } from '../model/probe';
 import type { Status } from './status';
@@ -25,11 +26,15 @@ export interface DomainReport {
   error?: ReadError;
 }
 
+export type UnusedFileSeverity = Config['thresholds']['unusedFiles'];
+
 export interface FileReport {
   path: string;
   /** The domains this file serves; for a file serving none, the leaf's own name. */
   domains: string[];
   servesConfiguredDomain: boolean;
+  /** For a file that serves no watched domain: the severity `thresholds.unusedFiles` gives it. */
+  unusedSeverity?: UnusedFileSeverity;
   status: Status;
   result: FileResult;
   thresholds?: ThresholdSeconds;
@@ -37,6 +42,8 @@ export interface FileReport {
 
 export interface Report {
   generatedAt: number;
+  /** When the scan this report judges finished (generatedAt moves on with every probe round too). */
+  scannedAt: number;
   certsDir?: string;
   overall: Status;
   domains: DomainReport[];

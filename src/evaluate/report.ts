@@ -1,16 +1,18 @@
 /**
  * Judges an Inventory at a moment: per domain its status, the file serving it, whether that file's
  * leaf covers the domain, and the thresholds in seconds; per file its status and the domains it
- * serves; read errors by reason. Pure: a function of (inventory, thresholds config, now).
+ * serves; read errors by reason. A file that serves no watched domain is judged by the default
+ * thresholds and counts only when expired or not yet valid, at `thresholds.unusedFiles`.
+ * Pure: a function of (inventory, thresholds config, now).
  */
 import { READ_ERROR_REASONS, nameCoverage, type Certificate, type FileResult, type ReadErrorReason } from '../cert';
 import type { Config } from '../config';
 import type { Inventory } from '../model/inventory';
 import type { TimedProbe } from '../model/probe';
-import type { DomainReport, FileReport, Report } from './report-types';
+import type { DomainReport, FileReport, Report, UnusedFileSeverity } from './report-types';
 import { judgeServed } from './served';
-import { certificateStatus, worst } from './status';
-import { resolveThresholds, thresholdsFor } from './thresholds';
+import { certificateStatus, worst, type Status } from './status';
+import { defaultThresholds, resolveThresholds, thresholdsFor } from './thresholds';
 
 export type { DomainReport, FileReport, Report, ServedReport } from './report-types';
 
@@ -27,6 +29,7 @@ export function evaluate(inventory: Inventory, thresholds: Config['thresholds'],
   const statuses = [...domains.map((d) => d.status), ...files.filter((f) => !f.servesConfiguredDomain).map((f) => f.status), ...served.map((s) => s.status)];
   return {
     generatedAt: now,
+    scannedAt: inventory.scannedAt,
     ...(inventory.certsDir ? { certsDir: inventory.certsDir } : {}),
     overall: worst(statuses),
     domains,
@@ -61,14 +64,24 @@ function evaluateDomain(entry: Inventory['domains'][number], files: Map<string, 
 function evaluateFiles(files: Map<string, FileResult>, domains: DomainReport[], config: Config['thresholds'], now: number): FileReport[] {
   const servedBy = new Map<string, string[]>();
   for (const d of domains) if (d.file) servedBy.set(d.file, [...(servedBy.get(d.file) ?? []), d.domain]);
-  return [...files].map(([path, result]) => {
+  return [...files].map(([path, result]): FileReport => {
     const served = servedBy.get(path) ?? [];
-    const domainsOfFile = served.length > 0 ? served : [ownName(result)];
-    if (!result.ok) return { path, domains: domainsOfFile, servesConfiguredDomain: served.length > 0, status: 'error' as const, result };
+    const used = served.length > 0;
+    const base = { path, domains: used ? served : [ownName(result)], servesConfiguredDomain: used, ...(used ? {} : { unusedSeverity: config.unusedFiles }) };
+    if (!result.ok) return { ...base, status: 'error', result };
     const leaf = result.certificates[0]!;
-    const thresholds = resolveThresholds(thresholdsFor(domainsOfFile[0]!, config), lifetime(leaf));
-    return { path, domains: domainsOfFile, servesConfiguredDomain: served.length > 0, status: certificateStatus(leaf, thresholds, now), result, thresholds };
+    // A domain's thresholds (overrides) apply only to the file Prosody uses for it; a file that
+    // serves none is judged by the defaults, and counts only when clients could not use it at all.
+    const thresholds = resolveThresholds(used ? thresholdsFor(served[0]!, config) : defaultThresholds(config), lifetime(leaf));
+    const status = certificateStatus(leaf, thresholds, now);
+    return { ...base, status: used ? status : unusedStatus(leaf, now, config.unusedFiles), result, thresholds };
   });
+}
+
+/** An unused file is `warning` (or, by config, nothing) when expired or not yet valid, else ok. */
+function unusedStatus(leaf: Certificate, now: number, severity: UnusedFileSeverity): Status {
+  const broken = now >= leaf.notAfter || now < leaf.notBefore;
+  return broken && severity === 'warning' ? 'warning' : 'ok';
 }
 
 /** A file that serves no watched domain is labelled with its leaf's first name (empty without one). */

@@ -23,6 +23,11 @@ export function thresholdSeconds(threshold: Threshold, lifetimeSeconds: number):
   }
 }
 
+/** The configured defaults, without any domain's overrides. */
+export function defaultThresholds(thresholds: Config['thresholds']): Record<Level, Threshold> {
+  return { warning: thresholds.warning, critical: thresholds.critical, renewal: thresholds.renewal };
+}
+
 export function thresholdsFor(domain: string, thresholds: Config['thresholds']): Record<Level, Threshold> {
   const override = thresholds.overrides[domain] ?? {};
   return {

@@ -66,7 +66,7 @@ export function probeRoute(deps: ProbeRouteDeps) {
     );
     // Only the endpoint families are rendered, so the disk parts of this Report stay empty.
     const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Report['readErrors'];
-    const report: Report = { generatedAt: now, overall: 'ok', domains: [], files: [], readErrors, sources: [], served };
+    const report: Report = { generatedAt: now, scannedAt: now, overall: 'ok', domains: [], files: [], readErrors, sources: [], served };
     const chunks = deps.render(report, { endpointsOnly: true });
     res.type(deps.contentType).send(Buffer.concat(chunks));
   };

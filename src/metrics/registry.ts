@@ -18,8 +18,8 @@ export interface ExporterMetrics {
   registry: Registry;
   /** Called by the scanner after each scan. */
   scanFinished(seconds: number, filesParsed: number): void;
-  /** Called after each config (re)load attempt. */
-  configReloaded(ok: boolean, at: number): void;
+  /** Called after each config (re)load attempt, with the config's scan.interval when it loaded. */
+  configReloaded(ok: boolean, at: number, scanIntervalSeconds?: number): void;
   /** One exposition, as byte chunks to write in order; records its duration. */
   expose(): Promise<Buffer[]>;
 }
@@ -42,6 +42,12 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
     help: 'When the config was last loaded successfully.',
     registers,
   });
+  // Exported so the stalled-scan alert follows the config, as the expiry alerts follow the thresholds.
+  const scanInterval = new Gauge({
+    name: 'xmpp_cert_scan_interval_seconds',
+    help: 'The configured scan.interval: a scan starts this long after the last one finished.',
+    registers,
+  });
   const scanSeconds = new Gauge({ name: 'xmpp_cert_scan_duration_seconds', help: 'How long the last scan of every source took.', registers });
   const parsed = new Counter({ name: 'xmpp_cert_files_parsed_total', help: 'Certificate files parsed (a rescan parses only files that changed).', registers });
   const scrape = new Summary({ name: 'xmpp_cert_scrape_duration_seconds', help: 'Time to build each /metrics response.', percentiles: [], registers });
@@ -54,9 +60,10 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
       scanSeconds.set(seconds);
       parsed.inc(filesParsed);
     },
-    configReloaded(ok, at) {
+    configReloaded(ok, at, scanIntervalSeconds) {
       reloadOk.set(ok ? 1 : 0);
       if (ok) reloadAt.set(at);
+      if (ok && scanIntervalSeconds !== undefined) scanInterval.set(scanIntervalSeconds);
     },
     async expose() {
       const end = scrape.startTimer();

@@ -8,7 +8,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { FAILURE_REASONS } from '../state/failure-reasons';
 import { readStateForScrape } from '../state/state';
-import type { GroupState, WorkerState } from '../state/state-types';
+import { SERVICE_HEARTBEAT_SECONDS, type GroupState, type WorkerState } from '../state/state-types';
 
 export interface RenewalGauges {
   refresh(): void;
@@ -56,6 +56,12 @@ export function createRenewalGauges(registry: Registry, stateDir: () => string):
   // reset(), and a 0 heartbeat would page every setup that runs no worker ("last seen 1970").
   const heartbeatName = 'xmpp_cert_worker_heartbeat_timestamp_seconds';
   const heartbeat = new Gauge({ name: heartbeatName, help: 'Last heartbeat of the renewal worker (written every minute while it runs).', registers: [] });
+  const heartbeatInterval = new Gauge({
+    name: 'xmpp_cert_worker_heartbeat_interval_seconds',
+    help: 'Seconds between heartbeats of the setup that wrote the last one: mode="service" (the worker, every minute) or mode="timer" (auto-renew, the timer period).',
+    labelNames: ['mode'],
+    registers,
+  });
   const readOk = new Gauge({
     name: 'xmpp_cert_renewal_state_read_success',
     help: '1 when the worker state file was read (or does not exist yet), 0 when it is unreadable or corrupt.',
@@ -80,13 +86,17 @@ export function createRenewalGauges(registry: Registry, stateDir: () => string):
   };
 
   const apply = (state: WorkerState | undefined, ok: boolean) => {
-    for (const metric of perGroup) metric.reset();
+    for (const metric of [...perGroup, heartbeatInterval]) metric.reset();
     readOk.set(ok ? 1 : 0);
     const beat = state?.heartbeat;
     const shown = registry.getSingleMetric(heartbeatName) !== undefined;
     if (beat === undefined && shown) registry.removeSingleMetric(heartbeatName);
     if (beat !== undefined && !shown) registry.registerMetric(heartbeat);
-    if (beat !== undefined) heartbeat.set(beat);
+    if (beat !== undefined) {
+      heartbeat.set(beat);
+      // A file from before the mode was recorded was written by the service.
+      heartbeatInterval.set({ mode: state?.heartbeatMode ?? 'service' }, state?.heartbeatInterval ?? SERVICE_HEARTBEAT_SECONDS);
+    }
     if (!state) return;
     for (const [name, g] of Object.entries(state.groups)) fill(name, g);
   };

@@ -114,6 +114,15 @@ family(
 family('xmpp_cert_key_found', '1 when the private key beside the certificate Prosody would use exists, else 0.', ['domain', 'file', 'key_file'], function* (r) {
   for (const d of r.domains) if (d.file && d.keyFile) yield [{ domain: d.domain, file: d.file, key_file: d.keyFile }, d.keyFound ? 1 : 0];
 });
+family(
+  'xmpp_cert_file_unused',
+  'A readable certificate file that serves no watched domain; always 1. severity is thresholds.unusedFiles (warning, or none: no alert).',
+  ['domain', 'source', 'target', 'severity'],
+  function* (r) {
+    for (const f of r.files)
+      if (f.result.ok && f.unusedSeverity) yield [{ domain: f.domains[0]!, source: 'file', target: f.path, severity: f.unusedSeverity }, 1];
+  },
+);
 family('xmpp_cert_file_errors', 'Certificate files that could not be used, by reason.', ['reason'], function* (r) {
   for (const reason of READ_ERROR_REASONS) yield [{ reason }, r.readErrors[reason]];
 });
@@ -127,7 +136,8 @@ family('xmpp_cert_source_up', '1 when the source (prosody_config, certs_dir, fil
   }
 });
 family('xmpp_cert_last_scan_timestamp_seconds', 'When the last scan finished, as a Unix timestamp.', [], function* (r) {
-  yield [{}, r.generatedAt];
+  // The scan's own time: a report is judged again after every probe round, a hung scan is not.
+  yield [{}, r.scannedAt];
 });
 
 /** The text of `report`'s families (just the endpoint ones with `endpointsOnly`); without a Report, HELP and TYPE only. */

@@ -53,7 +53,7 @@ export class Exporter {
       () => this.report,
       () => this.loaded.config.renewal.stateDir,
     );
-    this.metrics.configReloaded(true, nowSeconds());
+    this.metrics.configReloaded(true, nowSeconds(), loaded.config.scan.interval);
     this.prober = new LiveProber(loaded.config.probes, log, () => this.publish());
   }
 
@@ -127,7 +127,7 @@ export class Exporter {
       this.server?.updateTls(web);
       this.scanner = new InventoryScanner(loaded.config);
       this.prober.reconfigure(loaded.config.probes);
-      this.metrics.configReloaded(true, nowSeconds());
+      this.metrics.configReloaded(true, nowSeconds(), loaded.config.scan.interval);
       this.log.info({ file: loaded.file }, 'configuration reloaded');
       await this.scan();
       this.schedule();

@@ -4,7 +4,8 @@
  * The schedule: a check at start-up, then one every `renewal.checkInterval` plus a random
  * jitter, and one at each group's own next time (its renewal point, or the end of a Retry-After or
  * backoff), whichever comes first. A check scans like the exporter, forms the groups and renews
- * the due ones, `renewal.concurrency` at a time. A heartbeat goes to the state file every minute.
+ * the due ones, `renewal.concurrency` at a time. A heartbeat goes to the state file every minute
+ * (a one-shot `auto-renew` writes one per run, marked as a timer's with the timer's period).
  * stop() starts no new attempt, waits for the one in progress (an install is never cut short).
  * node-schedule holds the timer: a check interval may exceed setTimeout's 24.8-day limit.
  * Each outcome goes to the notifier (src/notify/), which queues and delivers renewal events.
@@ -25,15 +26,21 @@ import { KeyStore } from '../renewal/key-store';
 import { revokeInstalled, type Revoked } from '../renewal/revoke';
 import { inLanes } from '../shared/lanes';
 import { updateState } from '../state/state';
+import { SERVICE_HEARTBEAT_SECONDS } from '../state/state-types';
 import type { CertificateGroup, Issuer, RevocationReason } from '../renewal/types';
 
-const HEARTBEAT_MS = 60_000;
+const HEARTBEAT_MS = SERVICE_HEARTBEAT_SECONDS * 1000;
 
 export interface WorkerOptions {
   /** Each step of each renewal (the worker logs them; one-shot commands print them). */
   step?: (group: CertificateGroup, text: string) => void;
   /** After a check that installed something: `run` rescans so /metrics shows it at once. */
   onInstalled?: () => void;
+  /**
+   * A one-shot run started by a timer (`auto-renew`): its heartbeat says so, with the timer's
+   * period in seconds, so the heartbeat alert waits for the next run instead of a minute.
+   */
+  timerInterval?: number;
 }
 
 export class Worker {
@@ -194,10 +201,13 @@ export class Worker {
   }
 
   private beat(): void {
+    const timer = this.options.timerInterval;
     this.beating = updateState(
       this.config.renewal.stateDir,
       (s) => {
         s.heartbeat = Date.now() / 1000;
+        s.heartbeatMode = timer === undefined ? 'service' : 'timer';
+        s.heartbeatInterval = timer ?? SERVICE_HEARTBEAT_SECONDS;
       },
       this.log,
     ).then(

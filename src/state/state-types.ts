@@ -35,10 +35,21 @@ export interface GroupState {
   verify?: { result: VerifyResult; at: number; detail?: string };
 }
 
+/** Who writes the heartbeat: the worker service (`worker`, `run`) or a timer's one-shot `auto-renew`. */
+export const HEARTBEAT_MODES = ['service', 'timer'] as const;
+export type HeartbeatMode = (typeof HEARTBEAT_MODES)[number];
+
+/** The worker service writes a heartbeat this often (seconds). */
+export const SERVICE_HEARTBEAT_SECONDS = 60;
+
 export interface WorkerState {
   version: typeof STATE_VERSION;
-  /** Updated by the worker on every check and at least every minute while it runs. */
+  /** Updated by the worker on every check and at least every minute while it runs; by `auto-renew` once per run. */
   heartbeat?: number;
+  /** Which setup wrote the last heartbeat; absent in files from before it was recorded (a service). */
+  heartbeatMode?: HeartbeatMode;
+  /** Seconds until the writer's next heartbeat: 60 for the service, the timer's period for `auto-renew`. */
+  heartbeatInterval?: number;
   groups: Record<string, GroupState>;
 }
 

@@ -16,7 +16,7 @@ import type { Logger } from '../shared/log';
 import { realOps, writeFileDurably, type FsOps } from './durable-fs';
 import { FAILURE_REASONS, type FailureReason } from './failure-reasons';
 import { withStateLock } from './lock';
-import { STATE_VERSION, emptyState, type WorkerState } from './state-types';
+import { HEARTBEAT_MODES, STATE_VERSION, emptyState, type WorkerState } from './state-types';
 
 export const STATE_FILE = 'state.json';
 
@@ -71,6 +71,8 @@ const groupSchema = z.object({
 const stateSchema = z.object({
   version: z.literal(STATE_VERSION),
   heartbeat: seconds.optional(),
+  heartbeatMode: z.enum(HEARTBEAT_MODES).optional().catch(undefined),
+  heartbeatInterval: z.number().finite().positive().optional().catch(undefined),
   groups: z.record(z.string(), groupSchema),
 });
 

@@ -58,6 +58,27 @@ export async function makeCA(name = 'Test CA', lifetimeDays = 3650): Promise<Tes
   return { cert, keys: caKeys, pem: cert.toString('pem') + '\n' };
 }
 
+/** An intermediate CA signed by `root`, expiring `notAfter` seconds from now: for chains. */
+export async function makeIntermediate(root: TestCA, name: string, notAfter: number): Promise<TestCA> {
+  const caKeys = await crypto.webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${name}`,
+    issuer: root.cert.subject,
+    notBefore: new Date(now - 30 * 86400_000),
+    notAfter: new Date(Math.floor((now + notAfter * 1000) / 1000) * 1000),
+    signingAlgorithm: ALG,
+    publicKey: caKeys.publicKey,
+    signingKey: root.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
+  });
+  return { cert, keys: caKeys, pem: cert.toString('pem') + '\n' };
+}
+
 export async function mint(options: MintOptions): Promise<Minted> {
   const leafKeys = await keys();
   const now = Date.now();

@@ -34,12 +34,19 @@ export interface Series {
   value: [number, string];
 }
 
+export interface PrometheusAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  state: string;
+  activeAt?: string;
+}
+
 export interface RunningPrometheus {
   url: string;
   dir: string;
   query(promql: string): Promise<Series[]>;
-  /** Active alerts as the HTTP API reports them (/api/v1/alerts). */
-  alerts(): Promise<Array<{ labels: Record<string, string>; annotations: Record<string, string>; state: string }>>;
+  /** Active alerts as the HTTP API reports them (/api/v1/alerts); activeAt is when each became pending. */
+  alerts(): Promise<PrometheusAlert[]>;
   log(): string;
   /** A function, not a method: callers push it onto their list of things to stop. */
   stop: () => Promise<void>;
@@ -99,8 +106,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
       if (data.resultType !== 'vector') throw new Error(`expected a vector from ${promql}, got ${data.resultType}`);
       return data.result;
     },
-    alerts: async () =>
-      (await api<{ alerts: Array<{ labels: Record<string, string>; annotations: Record<string, string>; state: string }> }>('/api/v1/alerts')).alerts,
+    alerts: async () => (await api<{ alerts: PrometheusAlert[] }>('/api/v1/alerts')).alerts,
     log: () => log,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');

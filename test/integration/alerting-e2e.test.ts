@@ -10,15 +10,16 @@
  * the warning threshold. Proven: the critical reaches e-mail and Slack, warn.test's warning reaches
  * both too, and crit.test's warnings are never sent (Alertmanager holds them as inhibited).
  *
- * What differs from production, in temp copies only: every `for:` in the rules becomes 0s (the real
- * ones are minutes to a day); in alertmanager.yml the smarthost, the secret files, the webhook URL,
- * the SMTP server's CA (tls_config) and group_wait/group_interval (1s). Routes, inhibit rules and
- * templates are the shipped ones.
+ * What differs from production, in temp copies only (test/helpers/alerting.ts): every `for:` in
+ * the rules becomes 0s (the real ones are minutes to an hour); in alertmanager.yml the smarthost,
+ * the secret files, the webhook URL, the SMTP server's CA (tls_config) and group_wait/group_interval
+ * (1s). Routes, inhibit rules and templates are the shipped ones. alerting-outage.test.ts stops
+ * the exporter while alerts fire.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
+import { alertmanagerConfig, rulesWithoutFor, sinks } from '../helpers/alerting';
 import { startAlertmanager, alertmanagerBinary, type RunningAlertmanager } from '../helpers/alertmanager-server';
 import { DAY, makeCA, mint } from '../helpers/certs';
 import { startCli, waitFor } from '../helpers/process';
@@ -27,53 +28,7 @@ import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp-capture';
 import { describeWithTools } from '../helpers/tools';
 import { startWebhookCapture, type WebhookCapture } from '../helpers/webhook-capture';
 
-const ROOT = path.resolve(__dirname, '../..');
-
-interface SlackAttachment {
-  title?: string;
-  text?: string;
-  color?: string;
-}
-interface SlackMessage {
-  channel?: string;
-  attachments?: SlackAttachment[];
-}
-
-/** The shipped rules with every `for:` set to 0s: alerts fire on the first evaluation. */
-function rulesWithoutFor(dir: string): string {
-  const text = fs.readFileSync(path.join(ROOT, 'prometheus/rules/xmpp-cert.rules.yml'), 'utf8');
-  const rewritten = text.replace(/^(\s+for:\s*)\S+$/gm, '$10s');
-  if (rewritten === text) throw new Error('no `for:` found to rewrite');
-  const file = path.join(dir, 'xmpp-cert.rules.yml');
-  fs.writeFileSync(file, rewritten);
-  return file;
-}
-
-interface Receivers {
-  smtpPort: number;
-  smtpPasswordFile: string;
-  caFile: string;
-  slackUrlFile: string;
-  webhookUrl: string;
-}
-
-/** The shipped alertmanager.yml with only addresses, secrets, the SMTP server's CA and timings changed. */
-function alertmanagerConfig(dir: string, r: Receivers): string {
-  const config = YAML.parse(fs.readFileSync(path.join(ROOT, 'alertmanager/alertmanager.yml'), 'utf8'));
-  config.global.smtp_smarthost = `127.0.0.1:${r.smtpPort}`;
-  config.global.smtp_auth_password_file = r.smtpPasswordFile;
-  config.templates = [path.join(ROOT, 'alertmanager/templates/*.tmpl')];
-  config.route.group_wait = '1s';
-  config.route.group_interval = '1s';
-  for (const receiver of config.receivers) {
-    for (const email of receiver.email_configs ?? []) email.tls_config = { ca_file: r.caFile, server_name: 'localhost' };
-    for (const slack of receiver.slack_configs ?? []) slack.api_url_file = r.slackUrlFile;
-    for (const hook of receiver.webhook_configs ?? []) hook.url = r.webhookUrl;
-  }
-  const file = path.join(dir, 'alertmanager.yml');
-  fs.writeFileSync(file, YAML.stringify(config));
-  return file;
-}
+const RUNBOOK = 'https://git.example.org/ops/xmpp-cert-exporter/-/blob/main/docs/runbook.md';
 
 describeWithTools(['prometheus', alertmanagerBinary()], 'alerting end to end: exporter -> Prometheus -> Alertmanager -> e-mail and Slack', () => {
   jest.setTimeout(60_000);
@@ -86,9 +41,9 @@ describeWithTools(['prometheus', alertmanagerBinary()], 'alerting end to end: ex
   const smtpUser = 'alertmanager@example.org'; // the shipped smtp_auth_username
   const smtpPassword = 'test-only-password';
 
-  const slackMessages = () => hooks.received.filter((h) => h.path === '/slack').map((h) => h.body as SlackMessage);
-  const slackTitles = () => slackMessages().flatMap((m) => (m.attachments ?? []).map((a) => a.title ?? ''));
-  const subjects = () => smtp.mails.map((m) => m.parsed.subject ?? '');
+  const slackMessages = () => sinks(smtp, hooks).slackMessages();
+  const slackTitles = () => sinks(smtp, hooks).slackTitles();
+  const subjects = () => sinks(smtp, hooks).subjects();
 
   beforeAll(async () => {
     const started = Date.now();
@@ -129,13 +84,8 @@ describeWithTools(['prometheus', alertmanagerBinary()], 'alerting end to end: ex
     const exporter = await startCli(['serve', '--config', exporterConfig, '--listen', '127.0.0.1:0']);
     stopAll.push(exporter.stop);
 
-    // Secrets as files, as in production (mode 0600: Alertmanager only reads them).
-    const smtpPasswordFile = path.join(dir, 'smtp_password');
-    fs.writeFileSync(smtpPasswordFile, smtpPassword, { mode: 0o600 });
-    const slackUrlFile = path.join(dir, 'slack_api_url');
-    fs.writeFileSync(slackUrlFile, hooks.url('/slack'), { mode: 0o600 });
     alertmanager = await startAlertmanager({
-      configFile: alertmanagerConfig(dir, { smtpPort: smtp.port, smtpPasswordFile, caFile, slackUrlFile, webhookUrl: hooks.url('/webhook') }),
+      configFile: alertmanagerConfig(dir, { smtp, smtpPassword: smtpPassword, caFile, hooks }, { group_wait: '1s', group_interval: '1s' }),
     });
     stopAll.push(alertmanager.stop);
 
@@ -167,7 +117,9 @@ describeWithTools(['prometheus', alertmanagerBinary()], 'alerting end to end: ex
       20_000,
       'XmppCertExpiringWarning and XmppCertExpiringCritical firing for crit.test',
     );
-    expect(firing.find((a) => a.labels.alertname === 'XmppCertExpiringCritical')!.annotations.summary).toMatch(/^Certificate for crit\.test expires in 1d 23h/);
+    const critical = firing.find((a) => a.labels.alertname === 'XmppCertExpiringCritical')!;
+    expect(critical.annotations.summary).toBe('Certificate for crit.test is inside its critical threshold');
+    expect(critical.annotations.description).toMatch(/ for crit\.test expires in 1d 23h/);
     // The thresholds the rules compare with are the exporter's config (5 days critical).
     const thresholds = await prometheus.query('xmpp_cert_threshold_seconds{job="xmpp-cert",level="critical"}');
     expect(thresholds.map((s) => [s.metric.domain, s.value[1]]).sort()).toEqual([
@@ -186,10 +138,15 @@ describeWithTools(['prometheus', alertmanagerBinary()], 'alerting end to end: ex
     expect(mail.user).toBe(smtpUser);
     expect(smtp.failedLogins).toEqual([]);
     expect(mail.envelopeTo).toEqual(['xmpp-admins@example.org']);
-    expect(mail.parsed.subject).toMatch(/^\[CRITICAL\] Certificate for crit\.test expires in 1d 23h/);
-    expect(mail.parsed.text).toContain('inside the critical threshold');
-    expect(mail.parsed.text).toContain('runbook: docs/runbook.md#xmppcertexpiringcritical');
-    expect(mail.parsed.html).toContain('<a href="docs/runbook.md#xmppcertexpiringcritical">');
+    // The subject stays the same on every repeat (no ticking time left); the body has it.
+    expect(mail.parsed.subject).toBe('[CRITICAL] Certificate for crit.test is inside its critical threshold');
+    expect(mail.parsed.text).toMatch(/expires in 1d 23h.*inside the critical threshold/);
+    expect(mail.parsed.text).toContain(`runbook: ${RUNBOOK}#xmppcertexpiringcritical`);
+    expect(mail.parsed.html).toContain(`<a href="${RUNBOOK}#xmppcertexpiringcritical">`);
+    expect(mail.parsed.text).toContain(
+      `Silence:      ${alertmanager.url}/#/silences/new?filter=%7Balertname%3D%22XmppCertExpiringCritical%22%2Cdomain%3D%22crit.test%22%7D`,
+    );
+    expect(mail.parsed.headers.get('references')).toBe('<XmppCertExpiringCritical-crit-test@xmpp-cert.alertmanager>');
 
     const slack = await waitFor(
       () => slackMessages().find((m) => m.attachments?.some((a) => /^\[CRITICAL\] .*crit\.test/.test(a.title ?? ''))),
@@ -199,13 +156,14 @@ describeWithTools(['prometheus', alertmanagerBinary()], 'alerting end to end: ex
     expect(slack.channel).toBe('#xmpp-alerts');
     const attachment = slack.attachments![0]!;
     expect(attachment.color).toBe('danger');
-    expect(attachment.text).toContain('*Certificate for crit.test expires in 1d 23h');
-    expect(attachment.text).toContain('Runbook: docs/runbook.md#xmppcertexpiringcritical');
+    expect(attachment.title).toBe('[CRITICAL] Certificate for crit.test is inside its critical threshold');
+    expect(attachment.text).toMatch(/for crit\.test expires in 1d 23h/);
+    expect(attachment.text).toContain(`Runbook: ${RUNBOOK}#xmppcertexpiringcritical`);
   });
 
   test('a warning alone (warn.test) reaches Slack and e-mail', async () => {
     await waitFor(
-      () => subjects().some((s) => /^\[WARNING\] Certificate for warn\.test expires in 9d 23h/.test(s)),
+      () => subjects().some((s) => s === '[WARNING] Certificate for warn.test is inside its warning threshold'),
       20_000,
       `a warning e-mail for warn.test (got: ${subjects().join(' | ')})`,
     );

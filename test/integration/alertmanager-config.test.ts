@@ -1,14 +1,18 @@
 /**
  * alertmanager/alertmanager.yml and its templates as the real amtool (0.25) reads them:
  * `amtool check-config` (which also parses the templates), `amtool config routes test` for where
- * each severity goes, `amtool template render` for what a message says, and the inhibit rules
- * against the alert names in the rules file. It does not send anything: alerting-e2e.test.ts does.
+ * each severity goes, `amtool template render` for what a message says, and every inhibit rule on
+ * a real Alertmanager: alerts added with `amtool alert add`, read back with `amtool alert query
+ * --inhibited`. It does not send anything (group_wait is an hour there): alerting-e2e.test.ts and
+ * alerting-outage.test.ts do.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { alertmanagerBinary, startAlertmanager, type RunningAlertmanager } from '../helpers/alertmanager-server';
+import { waitFor } from '../helpers/process';
 import { describeWithTools } from '../helpers/tools';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -141,10 +145,10 @@ describeWithTools(['amtool'], 'Alertmanager configuration', () => {
     expect(fs.readFileSync(path.join(ROOT, 'alertmanager/smtp_password.example'), 'utf8')).not.toMatch(/\n$/);
   });
 
-  test('the templates render the domain, the time left and the runbook link', () => {
+  test('the templates render the domain, the time left, the runbook and silence links; resolved says it stopped', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-amtpl-'));
     try {
-      const data = {
+      const data: { status: string; alerts: Array<{ annotations: Record<string, string> } & Record<string, unknown>> } & Record<string, unknown> = {
         receiver: 'email',
         status: 'firing',
         alerts: [
@@ -159,9 +163,9 @@ describeWithTools(['amtool'], 'Alertmanager configuration', () => {
               instance: 'exporter:10522',
             },
             annotations: {
-              summary: 'Certificate for gone.example expired 2h 0m 0s ago',
-              description: 'The certificate seen at c2s_starttls xmpp.gone.example:5222 for gone.example has already expired (2h 0m 0s ago).',
-              runbook_url: 'docs/runbook.md#xmppcertexpired',
+              summary: 'Certificate for gone.example has expired',
+              description: 'The certificate seen at c2s_starttls xmpp.gone.example:5222 for gone.example expired 2h 0m 0s ago.',
+              runbook_url: 'https://docs.example.org/runbook.md#xmppcertexpired',
             },
             startsAt: '2025-06-01T10:00:00Z',
             endsAt: '0001-01-01T00:00:00Z',
@@ -171,7 +175,7 @@ describeWithTools(['amtool'], 'Alertmanager configuration', () => {
         ],
         groupLabels: { alertname: 'XmppCertExpired', domain: 'gone.example' },
         commonLabels: { alertname: 'XmppCertExpired', severity: 'critical', domain: 'gone.example' },
-        commonAnnotations: { summary: 'Certificate for gone.example expired 2h 0m 0s ago' },
+        commonAnnotations: { summary: 'Certificate for gone.example has expired' },
         externalURL: 'http://alertmanager:9093',
       };
       const file = path.join(dir, 'data.json');
@@ -188,20 +192,215 @@ describeWithTools(['amtool'], 'Alertmanager configuration', () => {
         expect(run.stderr).toBe('');
         return run.stdout;
       };
-      expect(render('xmpp_cert.email.subject')).toBe('[CRITICAL] Certificate for gone.example expired 2h 0m 0s ago');
+      expect(render('xmpp_cert.email.subject')).toBe('[CRITICAL] Certificate for gone.example has expired');
+      expect(render('xmpp_cert.email.thread')).toBe('<XmppCertExpired-gone-example@xmpp-cert.alertmanager>');
       const text = render('xmpp_cert.email.text');
-      expect(text).toContain('has already expired (2h 0m 0s ago)');
+      const silence = 'http://alertmanager:9093/#/silences/new?filter=%7Balertname%3D%22XmppCertExpired%22%2Cdomain%3D%22gone.example%22%7D';
+      expect(text).toContain('expired 2h 0m 0s ago');
       expect(text).toContain('seen at: c2s_starttls xmpp.gone.example:5222');
       expect(text).toContain('since:   2025-06-01 10:00 UTC');
-      expect(text).toContain('runbook: docs/runbook.md#xmppcertexpired');
-      expect(render('xmpp_cert.email.html', 'html')).toContain('<a href="docs/runbook.md#xmppcertexpired">');
-      expect(render('xmpp_cert.slack.title')).toBe('[CRITICAL] Certificate for gone.example expired 2h 0m 0s ago');
+      expect(text).toContain('runbook: https://docs.example.org/runbook.md#xmppcertexpired');
+      expect(text).toContain(`Silence:      ${silence}`);
+      const html = render('xmpp_cert.email.html', 'html');
+      expect(html).toContain('<a href="https://docs.example.org/runbook.md#xmppcertexpired">');
+      expect(html).toContain(`<a href="${silence}">Silence</a>`);
+      expect(render('xmpp_cert.slack.title')).toBe('[CRITICAL] Certificate for gone.example has expired');
       expect(render('xmpp_cert.slack.color')).toBe('danger');
       const slack = render('xmpp_cert.slack.text');
       expect(slack).toContain('Domain: `gone.example`');
-      expect(slack).toContain('Runbook: docs/runbook.md#xmppcertexpired');
+      expect(slack).toContain('Runbook: https://docs.example.org/runbook.md#xmppcertexpired');
+      expect(slack).toContain(`<${silence}|Silence>`);
+      // A relative runbook_url (a rule of your own) is shown as it is while no base is set.
+      data.alerts[0]!.annotations.runbook_url = 'docs/runbook.md#xmppcertexpired';
+      fs.writeFileSync(file, JSON.stringify(data));
+      expect(render('xmpp_cert.email.text')).toContain('runbook: docs/runbook.md#xmppcertexpired');
+
+      // Resolved: the same subject (the thread stays together), a text that says it stopped.
+      data.status = 'resolved';
+      Object.assign(data.alerts[0]!, { status: 'resolved', endsAt: '2025-06-02T11:30:00Z' });
+      fs.writeFileSync(file, JSON.stringify(data));
+      expect(render('xmpp_cert.email.subject')).toBe('[RESOLVED] Certificate for gone.example has expired');
+      const resolved = render('xmpp_cert.slack.text');
+      expect(resolved).toContain(
+        'Resolved: XmppCertExpired for gone.example (c2s_starttls xmpp.gone.example:5222) no longer fires since 2025-06-02 11:30 UTC; it fired from 2025-06-01 10:00 UTC.',
+      );
+      expect(resolved).not.toContain('expired 2h 0m 0s ago');
+      expect(render('xmpp_cert.slack.color')).toBe('good');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** One inhibition case: while `source` fires, `target` is held back (or not, when `inhibited` is false). */
+interface InhibitionCase {
+  why: string;
+  source: Record<string, string>;
+  target: Record<string, string>;
+  inhibited: boolean;
+  /** The other way round: the target holds back the source. */
+  sourceInhibited?: boolean;
+}
+
+const endpoint = { source: 'c2s_starttls', target: 'xmpp.example:5222' };
+/** Each case gets its own domain (and instance), so cases never inhibit one another. */
+const INHIBITIONS: InhibitionCase[] = [
+  {
+    why: 'expiring critical holds back expiring warning',
+    source: { alertname: 'XmppCertExpiringCritical', severity: 'critical' },
+    target: { alertname: 'XmppCertExpiringWarning', severity: 'warning' },
+    inhibited: true,
+  },
+  {
+    why: 'expired holds back expiring critical',
+    source: { alertname: 'XmppCertExpired', severity: 'critical' },
+    target: { alertname: 'XmppCertExpiringCritical', severity: 'critical' },
+    inhibited: true,
+  },
+  {
+    why: 'expired holds back expiring warning',
+    source: { alertname: 'XmppCertExpired', severity: 'critical' },
+    target: { alertname: 'XmppCertExpiringWarning', severity: 'warning' },
+    inhibited: true,
+  },
+  {
+    why: 'any expiry alert holds back renewal overdue (warning)',
+    source: { alertname: 'XmppCertExpiringWarning', severity: 'warning' },
+    target: { alertname: 'XmppCertRenewalOverdue', severity: 'warning' },
+    inhibited: true,
+  },
+  {
+    why: 'any expiry alert holds back renewal overdue (expired)',
+    source: { alertname: 'XmppCertExpired', severity: 'critical' },
+    target: { alertname: 'XmppCertRenewalOverdue', severity: 'warning' },
+    inhibited: true,
+  },
+  {
+    why: 'expired holds back not trusted at the same endpoint',
+    source: { alertname: 'XmppCertExpired', severity: 'critical', ...endpoint },
+    target: { alertname: 'XmppCertNotTrusted', severity: 'critical', ...endpoint },
+    inhibited: true,
+  },
+  {
+    why: 'not yet valid holds back not trusted at the same endpoint',
+    source: { alertname: 'XmppCertNotYetValid', severity: 'critical', ...endpoint },
+    target: { alertname: 'XmppCertNotTrusted', severity: 'critical', ...endpoint },
+    inhibited: true,
+  },
+  {
+    why: 'an expired file does not hold back not trusted at an endpoint',
+    source: { alertname: 'XmppCertExpired', severity: 'critical', source: 'file', target: '/c/x.pem' },
+    target: { alertname: 'XmppCertNotTrusted', severity: 'critical', ...endpoint },
+    inhibited: false,
+  },
+  {
+    why: 'chain expiring critical holds back its warning',
+    source: { alertname: 'XmppCertChainExpiring', severity: 'critical', position: '1' },
+    target: { alertname: 'XmppCertChainExpiring', severity: 'warning', position: '1' },
+    inhibited: true,
+  },
+  {
+    why: 'renewal failing critical holds back its warning',
+    source: { alertname: 'XmppCertRenewalFailing', severity: 'critical' },
+    target: { alertname: 'XmppCertRenewalFailing', severity: 'warning' },
+    inhibited: true,
+  },
+  {
+    why: 'the self-signed fallback holds back self-signed',
+    source: { alertname: 'XmppCertRenewalFallbackInUse', severity: 'critical' },
+    target: { alertname: 'XmppCertSelfSigned', severity: 'warning' },
+    inhibited: true,
+  },
+  {
+    why: 'a warning never holds back its critical',
+    source: { alertname: 'XmppCertExpiringWarning', severity: 'warning' },
+    target: { alertname: 'XmppCertExpiringCritical', severity: 'critical' },
+    inhibited: false,
+    sourceInhibited: true,
+  },
+  {
+    why: 'an unrelated alert of the domain is sent',
+    source: { alertname: 'XmppCertNameNotCovered', severity: 'critical' },
+    target: { alertname: 'XmppCertProbeFailing', severity: 'warning' },
+    inhibited: false,
+  },
+  {
+    why: 'an unused file is not held back by an expiry of the domain',
+    source: { alertname: 'XmppCertExpired', severity: 'critical' },
+    target: { alertname: 'XmppCertUnusedFileInvalid', severity: 'warning', source: 'file', target: '/c/old.pem' },
+    inhibited: false,
+  },
+];
+
+describeWithTools(['amtool', alertmanagerBinary()], 'inhibit rules on a real Alertmanager (amtool alert add / query --inhibited)', () => {
+  jest.setTimeout(30_000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-aminhibit-'));
+  let am: RunningAlertmanager;
+
+  beforeAll(async () => {
+    // The shipped file; only the templates' path (relative to the copy) and group_wait change, so
+    // nothing is sent while the test runs.
+    const config = YAML.parse(fs.readFileSync(CONFIG, 'utf8'));
+    config.templates = [path.join(ROOT, 'alertmanager/templates/*.tmpl')];
+    config.route.group_wait = '1h';
+    const file = path.join(dir, 'alertmanager.yml');
+    fs.writeFileSync(file, YAML.stringify(config));
+    am = await startAlertmanager({ configFile: file });
+  });
+
+  afterAll(async () => {
+    await am?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('each inhibit rule holds back exactly what it should, and for the same domain, instance and endpoint only', async () => {
+    const add = (labels: Record<string, string>) => {
+      const run = amtool('alert', 'add', `--alertmanager.url=${am.url}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`));
+      expect([labels, run.stderr]).toEqual([labels, '']);
+    };
+    INHIBITIONS.forEach((c, i) => {
+      const own = { job: 'xmpp-cert', instance: `exporter${i}:10522`, domain: `case${i}.example` };
+      add({ ...own, ...c.source });
+      add({ ...own, ...c.target });
+      // The same target for another domain is never held back by this source.
+      if (c.inhibited) add({ ...own, domain: `other${i}.example`, ...c.target });
+    });
+    const query = async () => {
+      const run = amtool('alert', 'query', `--alertmanager.url=${am.url}`, '--inhibited', '--active', '-o', 'json');
+      return JSON.parse(run.stdout) as Array<{ labels: Record<string, string>; status: { inhibitedBy: string[] } }>;
+    };
+    // Alertmanager works out inhibitions as alerts arrive; wait until every one is in.
+    const expected = INHIBITIONS.reduce((n, c) => n + (c.inhibited ? 3 : 2), 0);
+    await waitFor(async () => (await query()).length === expected, 10_000, `${expected} alerts in Alertmanager`);
+    const alerts = await query();
+    const held = (labels: Record<string, string>) =>
+      alerts.find((a) => Object.entries(labels).every(([k, v]) => a.labels[k] === v))!.status.inhibitedBy.length > 0;
+    const results = INHIBITIONS.map((c, i) => {
+      const own = { instance: `exporter${i}:10522`, domain: `case${i}.example` };
+      return {
+        why: c.why,
+        target: held({ ...own, ...c.target }),
+        source: held({ ...own, ...c.source }),
+        ...(c.inhibited ? { otherDomain: held({ ...own, domain: `other${i}.example`, ...c.target }) } : {}),
+      };
+    });
+    expect(results).toEqual(
+      INHIBITIONS.map((c) => ({
+        why: c.why,
+        target: c.inhibited,
+        source: c.sourceInhibited ?? false,
+        ...(c.inhibited ? { otherDomain: false } : {}),
+      })),
+    );
+  });
+
+  test('every inhibit rule of the file has a case here', () => {
+    const config = YAML.parse(fs.readFileSync(CONFIG, 'utf8')) as { inhibit_rules: InhibitRule[] };
+    for (const rule of config.inhibit_rules) {
+      const covered = INHIBITIONS.some(
+        (c) => c.inhibited && inhibits([rule], { ...c.source, domain: 'd', instance: 'i' }, { ...c.target, domain: 'd', instance: 'i' }),
+      );
+      expect([rule, covered]).toEqual([rule, true]);
     }
   });
 });

@@ -145,6 +145,12 @@ describeWithTools(['prometheus'], 'Grafana dashboard queries against a real Prom
       writePair(domain, cert.pem + ca.pem, cert.keyPem);
     }
     writePair('ok.test', ok.pem + ca.pem, ok.keyPem);
+    // Valid only from tomorrow: critical, as the exporter counts it.
+    const early = await mint({ names: ['early.test'], notBefore: DAY, notAfter: 90 * DAY, issuer: ca });
+    writePair('early.test', early.pem + ca.pem, early.keyPem);
+    // A leftover Prosody uses for no domain (ok.test has its own file): the "Unused" table.
+    const leftover = await mint({ names: ['ok.test'], notBefore: -100 * DAY, notAfter: -DAY, issuer: ca });
+    fs.writeFileSync(path.join(certs, 'leftover.pem'), leftover.pem);
     writePair('broken.test', '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n', ok.keyPem);
 
     // Live endpoints: ok.test serves its file; served.test serves a newer certificate than its file
@@ -157,7 +163,7 @@ describeWithTools(['prometheus'], 'Grafana dashboard queries against a real Prom
 
     const base = {
       prosody: { config: null, certs },
-      domains: ['ok.test', 'warn.test', 'crit.test', 'expired.test', 'served.test', 'broken.test', 'renewed.test'],
+      domains: ['ok.test', 'warn.test', 'crit.test', 'expired.test', 'served.test', 'broken.test', 'renewed.test', 'early.test'],
       thresholds: { warning: 14, critical: 5, renewal: 30 },
       scan: { interval: '1s' },
       probes: {
@@ -238,12 +244,42 @@ describeWithTools(['prometheus'], 'Grafana dashboard queries against a real Prom
     expect(empty).toEqual([]);
   });
 
-  test('the status column follows the exported thresholds: ok 0, warning 1, critical 2, expired 3', async () => {
+  test('the status column follows the exported thresholds and the exporter: ok 0, warning 1, critical 2 (also not yet valid), expired 3', async () => {
     const table = DASHBOARD.panels.find((p) => p.title === 'Time left per domain and source')!;
     const status = table.targets!.find((t) => t.refId === 'B')!.expr!;
     const result = await instantQuery(prometheusUrl, substitute(status));
-    const byDomain = Object.fromEntries(result.filter((s) => s.metric.source === 'file').map((s) => [s.metric.domain, Number(s.value[1])]));
-    expect(byDomain).toMatchObject({ 'ok.test': 0, 'warn.test': 1, 'crit.test': 2, 'expired.test': 3, 'served.test': 0 });
+    const files = result.filter((s) => s.metric.source === 'file');
+    const byDomain = Object.fromEntries(files.map((s) => [s.metric.domain, Number(s.value[1])]));
+    const expected = { 'ok.test': 0, 'warn.test': 1, 'crit.test': 2, 'expired.test': 3, 'served.test': 0, 'early.test': 2, 'renewed.test': 0 };
+    expect(byDomain).toEqual(expected);
+    // The leftover with ok.test's name is not in this table (it would show as expired).
+    expect(files.filter((s) => s.metric.target!.endsWith('leftover.pem'))).toEqual([]);
+    // The exporter's own verdict for the same domains.
+    const exporter = await instantQuery(prometheusUrl, 'xmpp_cert_domain_status == 1');
+    const words = ['ok', 'warning', 'critical', 'expired'];
+    const exporterByDomain = Object.fromEntries(
+      exporter.filter((s) => s.metric.domain! in expected).map((s) => [s.metric.domain, words.indexOf(s.metric.status!)]),
+    );
+    expect(exporterByDomain).toEqual(expected);
+  });
+
+  test('the chain table has every position, with subject and issuer; the unused table has the leftover', async () => {
+    const queryOf = (title: string) => substitute(DASHBOARD.panels.find((p) => p.title === title)!.targets![0]!.expr!);
+    const chain = await instantQuery(prometheusUrl, queryOf('Chain: every certificate, every position'));
+    const ok = chain
+      .filter((s) => s.metric.domain === 'ok.test' && s.metric.source === 'file')
+      .map((s) => [s.metric.position, s.metric.subject, s.metric.issuer]);
+    expect(ok.sort()).toEqual([
+      ['0', 'CN=ok.test', 'CN=Dashboard Test CA'],
+      ['1', 'CN=Dashboard Test CA', 'CN=Dashboard Test CA'],
+    ]);
+    const unused = await instantQuery(prometheusUrl, queryOf('Unused certificate files'));
+    expect(unused.map((s) => [path.basename(s.metric.target!), s.metric.domain, s.metric.severity])).toEqual([['leftover.pem', 'ok.test', 'warning']]);
+  });
+
+  test("auto-renew's heartbeat says a daily timer wrote it (the heartbeat alert's thresholds scale with it)", async () => {
+    const result = await instantQuery(prometheusUrl, 'xmpp_cert_worker_heartbeat_interval_seconds');
+    expect(result.map((s) => [s.metric.mode, s.value[1]])).toEqual([['timer', '86400']]);
   });
 
   test('served vs on disk tells the stale endpoint from the current one', async () => {

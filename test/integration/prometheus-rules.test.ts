@@ -64,15 +64,37 @@ describeWithTools(['promtool'], 'prometheus/prometheus.yml', () => {
   });
 });
 
-test('every alert has a severity, a summary, a description and its runbook_url', () => {
-  const doc = YAML.parse(fs.readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Rule[] }> };
-  const alerts = doc.groups.flatMap((g) => g.rules).filter((r) => r.alert);
+/** The placeholder base of every runbook_url (the rules file's header and docs/alerting.md say how to replace it). */
+const RUNBOOK = 'https://git.example.org/ops/xmpp-cert-exporter/-/blob/main/docs/runbook.md';
+
+const alertRules = (): Rule[] =>
+  (YAML.parse(fs.readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap((g) => g.rules).filter((r) => r.alert);
+
+test('every alert has a severity, a summary, a description and its absolute runbook_url', () => {
+  const alerts = alertRules();
   expect(alerts.length).toBeGreaterThan(15);
   for (const rule of alerts) {
     const name = rule.alert!;
     expect([name, rule.labels?.severity]).toEqual([name, expect.stringMatching(/^(warning|critical)$/)]);
     expect([name, rule.annotations?.summary, rule.annotations?.description]).toEqual([name, expect.any(String), expect.any(String)]);
-    expect([name, rule.annotations?.runbook_url]).toEqual([name, `docs/runbook.md#${name.toLowerCase()}`]);
+    expect([name, rule.annotations?.runbook_url]).toEqual([name, `${RUNBOOK}#${name.toLowerCase()}`]);
+  }
+});
+
+test('the conventions of the rules file: stable summaries, every exporter series read through the gap window', () => {
+  for (const rule of alertRules()) {
+    const name = rule.alert!;
+    // The summary is the e-mail subject and Slack title: no value that ticks, no query.
+    expect([name, rule.annotations!.summary]).toEqual([name, expect.not.stringMatching(/\$value|query/)]);
+    // No `for:` longer than an hour: a longer grace belongs in the expression.
+    const seconds = (d: string) => Number(/^(\d+)([smhd])$/.exec(d)![1]) * { s: 1, m: 60, h: 3600, d: 86400 }[/[smhd]$/.exec(d)![0] as 's' | 'm' | 'h' | 'd'];
+    if (rule.for) expect([name, seconds(rule.for)]).toEqual([name, expect.any(Number)]);
+    if (rule.for) expect([name, seconds(rule.for) <= 3600]).toEqual([name, true]);
+    // Every xmpp_cert_ series is read through the gap window (last_over_time(...[10m]), or of a
+    // subquery [10m:]), or is the instant "another state exists" side of an `unless` (a `!=` selector).
+    const outsideWindows = rule.expr.replace(/last_over_time\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\[10m:?\]\)/g, '');
+    const bare = [...outsideWindows.matchAll(/\bxmpp_cert_[a-z_]+(\{[^}]*\})?/g)].filter((m) => !(m[1] ?? '').includes('!='));
+    expect([name, bare.map((m) => m[0])]).toEqual([name, []]);
   }
 });
 

@@ -66,6 +66,7 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'the worker sche
       );
       expect(steps.some((s) => /^a\.example\.test: due: past the renewal point/.test(s))).toBe(true);
       expect(state().heartbeat).toBeGreaterThan(Date.now() / 1000 - 60);
+      expect(state()).toMatchObject({ heartbeatMode: 'service', heartbeatInterval: 60 });
     } finally {
       await worker.stop();
     }

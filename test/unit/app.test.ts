@@ -197,6 +197,24 @@ test('no worker heartbeat series without a heartbeat in the state file (a 0 woul
   }
 });
 
+test("the heartbeat's setup and period: a timer's auto-renew, or the service (also for a file from before the mode was recorded)", async () => {
+  const file = path.join(stateDir, 'state.json');
+  const saved = fs.readFileSync(file);
+  const interval = async (state: Record<string, unknown>) => {
+    fs.writeFileSync(file, JSON.stringify({ version: 1, heartbeat: 1_750_000_000, groups: {}, ...state }));
+    const text = (await request(app).get('/metrics')).text;
+    return [...text.matchAll(/^xmpp_cert_worker_heartbeat_interval_seconds(\{.*\}) (\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+  };
+  try {
+    expect(await interval({ heartbeatMode: 'timer', heartbeatInterval: 43200 })).toEqual(['{mode="timer"} 43200']);
+    expect(await interval({})).toEqual(['{mode="service"} 60']);
+    // A mode from a newer version is not a corrupt file: read as the service.
+    expect(await interval({ heartbeatMode: 'cron', heartbeatInterval: 60 })).toEqual(['{mode="service"} 60']);
+  } finally {
+    fs.writeFileSync(file, saved);
+  }
+});
+
 test('docs/metrics.md lists exactly the xmpp_cert_ metrics that /metrics emits', async () => {
   const doc = fs.readFileSync(path.join(__dirname, '../../docs/metrics.md'), 'utf8');
   const documented = new Set([...doc.matchAll(/^\| `(xmpp_cert_[a-z_]+)` \|/gm)].map((m) => m[1]!));

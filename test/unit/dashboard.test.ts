@@ -126,6 +126,14 @@ test('the panels the issue asks for are there', () => {
   has(/xmpp_cert_source_up/);
   has(/xmpp_cert_file_errors/);
   has(/xmpp_cert_config_last_reload_successful/);
+  // The whole chain, issuers, TLS versions, unused files apart, not yet valid counted as critical.
+  has(
+    /^\(xmpp_cert_not_after_timestamp_seconds\{instance=~"\$instance",domain=~"\$domain"\} - time\(\)\) \* on \(job, instance, domain, source, target, position\) group_left \(subject, issuer\) xmpp_cert_info/,
+  );
+  has(/count by \(issuer, source\) \(xmpp_cert_info\{position="0"/);
+  has(/xmpp_cert_tls_version_info/);
+  has(/group_left \(severity\) xmpp_cert_file_unused/);
+  has(/clamp_min\(2 \* \(xmpp_cert_not_before_timestamp_seconds\{position="0",.*\} > bool time\(\)\)/);
   const status = visuals.find((p) => p.title === 'Time left per domain and source') as unknown as {
     fieldConfig: { overrides: Array<{ matcher: { options: string }; properties: Array<{ id: string; value: unknown }> }> };
   };
@@ -172,6 +180,10 @@ describe('xmpp-cert dashboard (built CLI)', () => {
     const exported = JSON.parse(run.stdout) as Record<string, unknown>;
     expect(exported.__inputs).toEqual([expect.objectContaining({ name: 'DS_PROMETHEUS', type: 'datasource', pluginId: 'prometheus' })]);
     expect(exported).toMatchObject({ uid: 'xmpp-certificates', title: 'XMPP certificates', id: null });
+    // The Grafana it requires is the one that writes the file's schema version (38: Grafana 10.0),
+    // as docs/grafana.md says ("Grafana 10 or later").
+    expect(exported.schemaVersion).toBe(38);
+    expect(exported.__requires).toContainEqual({ type: 'grafana', id: 'grafana', name: 'Grafana', version: '10.0.0' });
     expect(run.stdout).not.toMatch(/"uid": "prometheus"/);
     const uids = [...run.stdout.matchAll(/"type": "prometheus",\s+"uid": "([^"]+)"/g)].map((m) => m[1]);
     expect(uids.length).toBe(visuals.length + exprs.length + 2);

@@ -1,6 +1,9 @@
-import { coversName, nameCoverage } from '../../src/cert';
+import { coversName, nameCoverage, type Certificate, type FileResult } from '../../src/cert';
+import { monitorExitCode } from '../../src/commands/monitor';
 import { configSchema } from '../../src/config';
-import { certificateStatus, exitCode, resolveThresholds, thresholdsFor, worst } from '../../src/evaluate';
+import { certificateStatus, evaluate, exitCode, resolveThresholds, thresholdsFor, worst, type Report } from '../../src/evaluate';
+import { renderReport } from '../../src/metrics/report-gauges';
+import type { Inventory } from '../../src/model/inventory';
 
 const DAY = 86400;
 const NOW = 1_800_000_000;
@@ -87,5 +90,83 @@ describe('overall status and exit code', () => {
     expect(exitCode(['warning', 'error'])).toBe(3);
     expect(exitCode(['error', 'expired'])).toBe(2);
     expect(exitCode(['missing'])).toBe(2);
+  });
+});
+
+describe('a file that serves no watched domain (thresholds.unusedFiles)', () => {
+  const leaf = (name: string, notBefore: number, notAfter: number): Certificate => ({
+    position: 0,
+    notBefore,
+    notAfter,
+    serial: '01',
+    fingerprint: name,
+    subject: `CN=${name}`,
+    issuer: 'CN=CA',
+    dnsNames: [name],
+    xmppAddrs: [],
+    srvNames: [],
+    keyType: 'ec-prime256v1',
+    selfSigned: false,
+  });
+  const used = '/c/example.org/fullchain.pem';
+  // A leftover file for the same name: Prosody uses `used` for example.org, not this one.
+  const files = new Map<string, FileResult>([
+    [used, { ok: true, certificates: [leaf('example.org', NOW - 80 * DAY, NOW + 10 * DAY)] }],
+    ['/c/old/expired.pem', { ok: true, certificates: [leaf('example.org', NOW - 100 * DAY, NOW - DAY)] }],
+    ['/c/old/early.pem', { ok: true, certificates: [leaf('early.example', NOW + DAY, NOW + 90 * DAY)] }],
+    ['/c/old/soon.pem', { ok: true, certificates: [leaf('soon.example', NOW - 89 * DAY, NOW + DAY)] }],
+  ]);
+  const inventory: Inventory = {
+    scannedAt: NOW,
+    domains: [
+      {
+        name: 'example.org',
+        origin: 'config',
+        served: { host: 'example.org', cert: used, key: 'k', keyFound: true, via: 'fullchain', matchedName: 'example.org' },
+      },
+    ],
+    files,
+    sources: [],
+  };
+  const judge = (raw: Record<string, unknown>) => evaluate(inventory, thresholdsOf(raw), NOW);
+  const byPath = (report: Report) => Object.fromEntries(report.files.map((f) => [f.path, f]));
+
+  test('an expired or not yet valid unused file is a warning, not what clients see; near expiry it is ok', () => {
+    const report = judge({ warning: 14, critical: 7 });
+    const files = byPath(report);
+    expect(files[used]).toMatchObject({ servesConfiguredDomain: true, status: 'warning' });
+    expect(files[used]!.unusedSeverity).toBeUndefined();
+    expect(files['/c/old/expired.pem']).toMatchObject({
+      servesConfiguredDomain: false,
+      unusedSeverity: 'warning',
+      status: 'warning',
+      domains: ['example.org'],
+    });
+    expect(files['/c/old/early.pem']).toMatchObject({ unusedSeverity: 'warning', status: 'warning' });
+    expect(files['/c/old/soon.pem']).toMatchObject({ unusedSeverity: 'warning', status: 'ok' });
+    // The domain's own file is what makes the overall status; the leftovers add only a warning.
+    expect(report.overall).toBe('warning');
+    expect(monitorExitCode(report)).toBe(1);
+  });
+
+  test('unusedFiles: none keeps them out of the status entirely', () => {
+    const report = judge({ warning: 5, critical: 2, unusedFiles: 'none' });
+    for (const path of ['/c/old/expired.pem', '/c/old/early.pem']) expect(byPath(report)[path]).toMatchObject({ unusedSeverity: 'none', status: 'ok' });
+    expect(report.overall).toBe('ok');
+    expect(monitorExitCode(report)).toBe(0);
+  });
+
+  test('the last scan is the time the scan finished, not the time of a later judgement (after a probe round)', () => {
+    const report = evaluate(inventory, thresholdsOf({}), NOW + 300);
+    expect(report).toMatchObject({ generatedAt: NOW + 300, scannedAt: NOW });
+    const text = Buffer.concat(renderReport(report)).toString();
+    expect(text).toMatch(new RegExp(`^xmpp_cert_last_scan_timestamp_seconds ${NOW}$`, 'm'));
+  });
+
+  test("a domain's overrides apply to the file Prosody uses for it, not to a leftover with the same name", () => {
+    const raw = { warning: 14, critical: 7, renewal: 30, overrides: { 'example.org': { warning: 60, critical: 50 } } };
+    const files = byPath(judge(raw));
+    expect(files[used]).toMatchObject({ status: 'critical', thresholds: { warning: 60 * DAY, critical: 50 * DAY } });
+    expect(files['/c/old/expired.pem']!.thresholds).toEqual({ warning: 14 * DAY, critical: 7 * DAY, renewal: 30 * DAY });
   });
 });
