@@ -1,63 +1,281 @@
 /**
- * `xmpp-cert monitor`: one scan, a table (domain, file, not after, days left, status) or JSON,
- * and the Nagios exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). Formatting only.
+ * `xmpp-cert monitor`: one scan (and one round of probes), judged as a Monitoring Plugins check
+ * (the Nagios/Icinga plugin API, monitoring-plugins' development guidelines): the first line is
+ * `XMPP-CERT <STATE> - <summary> | <perfdata>`, the table follows as long output, and the exit
+ * code is the state (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). `--json` prints the JSON report.
+ * This file turns a Report into checks, states and text; reading the world is scanOnce's.
+ *
+ * States: ok -> OK; warning -> WARNING; critical, expired, no certificate at all, a certificate
+ * that does not cover its domain, a served chain that is untrusted (check_ssl_cert's rule) ->
+ * CRITICAL; served != on disk -> WARNING (reload Prosody); a file that cannot be read, a probe
+ * that failed, a source that is down, nothing to check -> UNKNOWN ("could not check").
+ * The worst wins in monitoring-plugins' max_state_alt order, CRITICAL > WARNING > UNKNOWN > OK,
+ * so a file we cannot read never hides a domain's WARNING or CRITICAL. (Their plain max_state
+ * ranks OK above UNKNOWN, which would report OK for a check that could not be made.)
  */
-import { exitCode, statusJson, type Report } from '../evaluate';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { thresholdProblems, type Config, type LoadedConfig } from '../config';
+import { resolveThresholds, statusJson, thresholdsFor, type Report, type Status } from '../evaluate';
+import { scanOnce } from '../processes/exporter';
+import { ConfigError, XmppCertError, messageOf } from '../shared/errors';
+import type { Logger } from '../shared/log';
+import { InventoryScanner } from '../sources/inventory';
 
-export function monitorExitCode(report: Report): 0 | 1 | 2 | 3 {
-  const unattached = report.files.filter((f) => !f.servesConfiguredDomain).map((f) => f.status);
-  const statuses = [...report.domains.map((d) => d.status), ...unattached, ...report.served.map((s) => s.status)];
-  // Nothing watched at all is UNKNOWN, not OK: the configuration found no domain and no file.
-  return statuses.length === 0 ? 3 : exitCode(statuses);
+export const STATE_NAMES = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
+export type State = 0 | 1 | 2 | 3;
+
+/** One line of the check: a domain's file, a served endpoint, a stray file or a source. */
+export interface Check {
+  domain: string;
+  source: string;
+  target: string;
+  state: State;
+  detail: string;
+  notAfter?: number;
+  /** Perfdata: seconds left and the thresholds, when a certificate was read. */
+  perf?: { left: number; warning: number; critical: number; lifetime: number };
 }
 
-export function monitorTable(report: Report): string {
+/** CRITICAL > WARNING > UNKNOWN > OK: monitoring-plugins' max_state_alt. */
+const RANK: Record<State, number> = { 0: 0, 3: 1, 1: 2, 2: 3 };
+export const maxStateAlt = (states: Iterable<State>): State => {
+  let worst: State = 0;
+  for (const s of states) if (RANK[s] > RANK[worst]) worst = s;
+  return worst;
+};
+
+const STATE_OF_STATUS: Record<Status, State> = { ok: 0, warning: 1, critical: 2, expired: 2, missing: 2, error: 3 };
+
+const days = (seconds: number) => (seconds / 86400).toFixed(1);
+
+/** `thresholds`: the config's, to judge a served leaf by its own lifetime (a share of it, or auto). */
+export function checksOf(report: Report, thresholds: Config['thresholds']): Check[] {
   const now = report.generatedAt;
-  const rows: string[][] = [['DOMAIN', 'FILE', 'NOT AFTER', 'DAYS LEFT', 'STATUS', 'DETAIL']];
+  const checks: Check[] = [];
   for (const d of report.domains) {
-    rows.push([
-      d.domain,
-      d.file ?? '-',
-      d.leaf ? new Date(d.leaf.notAfter * 1000).toISOString() : '-',
-      d.leaf ? String(Math.floor((d.leaf.notAfter - now) / 86400)) : '-',
-      d.status.toUpperCase(),
-      d.detail,
-    ]);
+    const covers = !d.leaf || d.coveredBy !== undefined;
+    const state = maxStateAlt([STATE_OF_STATUS[d.status], covers ? 0 : 2]);
+    const perf = d.leaf && d.thresholds ? perfOf(d.leaf, d.thresholds, now) : undefined;
+    checks.push({
+      domain: d.domain,
+      source: 'file',
+      target: d.file ?? '-',
+      state,
+      detail: d.detail,
+      ...(d.leaf ? { notAfter: d.leaf.notAfter } : {}),
+      ...(perf ? { perf } : {}),
+    });
   }
   for (const f of report.files.filter((file) => !file.servesConfiguredDomain)) {
     const leaf = f.result.ok ? f.result.certificates[0] : undefined;
-    const detail = f.result.ok ? '' : `${f.result.error.reason}: ${f.result.error.message}`;
-    rows.push([
-      f.domains[0] || '-',
-      f.path,
-      leaf ? new Date(leaf.notAfter * 1000).toISOString() : '-',
-      leaf ? String(Math.floor((leaf.notAfter - now) / 86400)) : '-',
-      f.status.toUpperCase(),
+    const detail = f.result.ok ? `serves no watched domain; ${days(leaf!.notAfter - now)} days left` : `${f.result.error.reason}: ${f.result.error.message}`;
+    checks.push({
+      domain: f.domains[0] || '-',
+      source: 'file',
+      target: f.path,
+      state: STATE_OF_STATUS[f.status],
       detail,
-    ]);
+      ...(leaf ? { notAfter: leaf.notAfter } : {}),
+    });
   }
   for (const s of report.served) {
     const leaf = s.chain[0];
-    rows.push([
-      s.domain,
-      `${s.source} ${s.target}`,
-      leaf ? new Date(leaf.notAfter * 1000).toISOString() : '-',
-      leaf ? String(Math.floor((leaf.notAfter - now) / 86400)) : '-',
-      s.status.toUpperCase(),
-      s.detail,
-    ]);
+    const state = !s.ok ? 3 : maxStateAlt([STATE_OF_STATUS[s.status], s.trusted ? 0 : 2, s.matchedBy ? 0 : 2, s.matchesDisk === false ? 1 : 0]);
+    const perf = leaf ? perfOf(leaf, resolveThresholds(thresholdsFor(s.domain, thresholds), leaf.notAfter - leaf.notBefore), now) : undefined;
+    checks.push({
+      domain: s.domain,
+      source: s.source,
+      target: s.target,
+      state,
+      detail: s.detail,
+      ...(leaf ? { notAfter: leaf.notAfter } : {}),
+      ...(perf ? { perf } : {}),
+    });
+  }
+  for (const source of report.sources.filter((s) => !s.up)) {
+    checks.push({ domain: '-', source: source.name, target: '-', state: 3, detail: `source down: ${source.error ?? 'unknown error'}` });
+  }
+  return checks;
+}
+
+function perfOf(cert: { notBefore: number; notAfter: number }, thresholds: { warning: number; critical: number }, now: number): Check['perf'] {
+  return { left: cert.notAfter - now, warning: thresholds.warning, critical: thresholds.critical, lifetime: cert.notAfter - cert.notBefore };
+}
+
+/** The overall state; nothing to check at all is UNKNOWN, never OK. */
+export function overallState(checks: readonly Check[]): State {
+  return checks.length === 0 ? 3 : maxStateAlt(checks.map((c) => c.state));
+}
+
+/** Plugin output may not hold `|` outside the perfdata, nor a line break inside a line. */
+const oneLine = (text: string) => text.replace(/\|/g, '/').replace(/\s*\n\s*/g, ' ');
+
+/**
+ * `'label'=value[UOM];[warn];[crit];[min];[max]`: seconds left (0 once expired) with `s`; warn
+ * and crit in the guidelines' range format, `N:` = "alert below N"; min 0; max the lifetime.
+ * Labels are `domain_source`, plus `_host:port` when a source has several endpoints, quoted.
+ */
+export function perfdata(checks: readonly Check[]): string {
+  const withPerf = checks.filter((c) => c.perf);
+  const endpoints = new Map<string, number>();
+  for (const c of withPerf) endpoints.set(`${c.domain}_${c.source}`, (endpoints.get(`${c.domain}_${c.source}`) ?? 0) + 1);
+  return withPerf
+    .map((c) => {
+      const base = `${c.domain}_${c.source}`;
+      const label = (endpoints.get(base) ?? 0) > 1 && c.source !== 'file' ? `${base}_${c.target}` : base;
+      const p = c.perf!;
+      const n = (x: number) => String(Math.max(0, Math.round(x)));
+      return `'${label.replace(/'/g, "''")}'=${n(p.left)}s;${n(p.warning)}:;${n(p.critical)}:;0;${n(p.lifetime)}`;
+    })
+    .join(' ');
+}
+
+function summary(checks: readonly Check[], state: State, now: number): string {
+  if (checks.length === 0) return 'nothing to check: no domain and no certificate file found (check prosody.config, domains and files)';
+  if (state === 0) {
+    const next = checks.filter((c) => c.notAfter !== undefined).sort((a, b) => a.notAfter! - b.notAfter!)[0];
+    const soonest = next ? `; next expiry ${next.domain} (${next.source}) in ${days(next.notAfter! - now)} days` : '';
+    return `${checks.length} check${checks.length === 1 ? '' : 's'} passed${soonest}`;
+  }
+  const problems = checks.filter((c) => c.state !== 0).sort((a, b) => RANK[b.state] - RANK[a.state]);
+  const counts = ([2, 1, 3] as const)
+    .map((s) => [s, problems.filter((c) => c.state === s).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${STATE_NAMES[s].toLowerCase()}`);
+  const shown = problems.slice(0, 3).map((c) => `${c.domain === '-' ? c.source : `${c.domain} ${c.source}`}: ${c.detail}`);
+  const more = problems.length > shown.length ? ` (+${problems.length - shown.length} more)` : '';
+  return `${counts.join(', ')} of ${checks.length}: ${shown.join('; ')}${more}`;
+}
+
+function table(checks: readonly Check[], now: number): string[] {
+  const rows = [['STATE', 'DOMAIN', 'SOURCE', 'FILE OR ENDPOINT', 'NOT AFTER', 'DAYS LEFT', 'DETAIL']];
+  for (const c of checks) {
+    const after = c.notAfter === undefined ? ['-', '-'] : [new Date(c.notAfter * 1000).toISOString(), String(Math.floor((c.notAfter - now) / 86400))];
+    rows.push([STATE_NAMES[c.state], c.domain, c.source, c.target, ...after, c.detail]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) =>
-    r
-      .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd(),
-  );
-  const down = report.sources.filter((s) => !s.up).map((s) => `source ${s.name} down: ${s.error ?? ''}`);
-  return [...lines, '', `overall: ${report.overall.toUpperCase()}`, ...down].join('\n') + '\n';
+  return rows.map((r) => oneLine(r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).trimEnd());
+}
+
+/** The whole plugin output: status line with perfdata, then the table as long output. */
+export function pluginOutput(report: Report, thresholds: Config['thresholds']): { text: string; state: State } {
+  const checks = checksOf(report, thresholds);
+  const state = overallState(checks);
+  const perf = perfdata(checks);
+  const first = `XMPP-CERT ${STATE_NAMES[state]} - ${oneLine(summary(checks, state, report.generatedAt))}${perf ? ` | ${perf}` : ''}`;
+  return { text: [first, ...(checks.length ? table(checks, report.generatedAt) : [])].join('\n') + '\n', state };
+}
+
+/** A check that could not run (bad flags or config, a timeout): UNKNOWN, the reason on the first line. */
+export function unknownOutput(message: string): string {
+  const [first, ...rest] = message.trim().split('\n');
+  return [`XMPP-CERT UNKNOWN - ${oneLine(first ?? '')}`, ...rest].join('\n') + '\n';
+}
+
+/** Only `domain`: its file, its endpoints; sources stay (a source down may be why it is missing). */
+export function onlyDomain(report: Report, domain: string): Report {
+  return {
+    ...report,
+    domains: report.domains.filter((d) => d.domain === domain),
+    files: report.files.filter((f) => f.servesConfiguredDomain && f.domains.includes(domain)),
+    served: report.served.filter((s) => s.domain === domain),
+  };
 }
 
 export function monitorJson(report: Report): string {
   return JSON.stringify(statusJson(report), null, 2) + '\n';
+}
+
+interface MonitorOptions {
+  json?: boolean;
+  probe: boolean;
+  domain?: string;
+  warning?: string;
+  critical?: string;
+  timeout?: string;
+}
+
+export interface MonitorDeps {
+  /** Loads the config with these flags (by config key) on top of the global options. */
+  load: (flags: Record<string, string | undefined>) => LoadedConfig;
+  logger: (loaded: LoadedConfig) => Logger;
+}
+
+export function registerMonitor(program: Command, deps: MonitorDeps): void {
+  program
+    .command('monitor')
+    .description('one-shot check as a Nagios/Icinga plugin: status line with perfdata, then a table; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .option('-H, --domain <name>', 'check this one domain (its files and endpoints); watched or not')
+    .option('-w, --warning <threshold>', 'warning threshold for every domain: days (14), a duration (36h) or a share of the lifetime (20%)')
+    .option('-c, --critical <threshold>', 'critical threshold for every domain, as --warning')
+    .option('-t, --timeout <seconds>', 'give up after this long (UNKNOWN); also the timeout of each probe')
+    .option('--json', 'print the JSON report instead of the plugin output')
+    .option('--no-probe', 'files only: do not connect to the live endpoints')
+    // A usage error is UNKNOWN (3) with its reason on stdout, which is what Nagios shows.
+    .configureOutput({ outputError: (text) => void process.stdout.write(unknownOutput(text.replace(/^error: /, ''))) })
+    .exitOverride((err) => {
+      process.exit(err.exitCode === 0 ? 0 : 3);
+    })
+    .action(async (opts: MonitorOptions) => {
+      process.exitCode = await monitor(opts, deps);
+    });
+}
+
+async function monitor(opts: MonitorOptions, deps: MonitorDeps): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const loaded = loadForCheck(opts, deps);
+    const domain = opts.domain?.trim().toLowerCase().replace(/\.$/, '');
+    const config = domain && !loaded.config.domains.includes(domain) ? { ...loaded.config, domains: [...loaded.config.domains, domain] } : loaded.config;
+    const check = scanOnce(
+      new InventoryScanner(config),
+      { ...loaded, config },
+      deps.logger(loaded),
+      opts.probe,
+      domain ? (name) => name === domain : undefined,
+    );
+    const deadline = opts.timeout === undefined ? undefined : config.probes.timeout;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      if (deadline !== undefined) timer = setTimeout(() => resolve('timeout'), deadline * 1000);
+    });
+    const outcome = await Promise.race([check, timedOut]);
+    if (outcome === 'timeout') {
+      process.stdout.write(unknownOutput(`the check did not finish within ${deadline} s (--timeout)`));
+      // Probes still in flight would keep the process alive past the timeout.
+      process.exit(3);
+    }
+    const report = domain ? onlyDomain(outcome, domain) : outcome;
+    if (opts.json) {
+      process.stdout.write(monitorJson(report));
+      return overallState(checksOf(report, config.thresholds));
+    }
+    const { text, state } = pluginOutput(report, config.thresholds);
+    process.stdout.write(text);
+    return state;
+  } catch (err) {
+    process.stdout.write(unknownOutput(err instanceof XmppCertError ? err.message : messageOf(err)));
+    return 3;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The config with -w/-c/-t applied; -w/-c replace every per-domain override too, as a plugin's flags should. */
+function loadForCheck(opts: MonitorOptions, deps: MonitorDeps): LoadedConfig {
+  const loaded = deps.load({ 'thresholds.warning': opts.warning, 'thresholds.critical': opts.critical, 'probes.timeout': opts.timeout });
+  const thresholds = loaded.config.thresholds;
+  const overrides = Object.fromEntries(
+    Object.entries(thresholds.overrides).map(([name, set]) => {
+      const { warning, critical, ...rest } = set;
+      return [name, { ...rest, ...(opts.warning ? {} : warning ? { warning } : {}), ...(opts.critical ? {} : critical ? { critical } : {}) }];
+    }),
+  );
+  const config = { ...loaded.config, thresholds: { ...thresholds, overrides } };
+  const problems = thresholdProblems(config);
+  if (problems.length > 0) {
+    const where = loaded.file ? ` (${path.basename(loaded.file)} or the flags)` : '';
+    throw new ConfigError(`thresholds cannot work${where}:\n${problems.join('\n')}`, problems);
+  }
+  return { ...loaded, config };
 }

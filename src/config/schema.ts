@@ -11,6 +11,9 @@ import { domainName, duration, flag, list, listen, section, size, text, threshol
 /** Not on Prometheus's default port allocation list (9100-9999 is full; see docs/config.md). */
 export const DEFAULT_PORT = 10522;
 
+/** The exporter's other endpoints (http/app.ts): the metrics path may not hide one of them. */
+const RESERVED_PATHS = ['/', '/status', '/probe', '/healthz', '/readyz'];
+
 const thresholdSet = section({
   warning: threshold(false).optional(),
   critical: threshold(false).optional(),
@@ -68,6 +71,11 @@ export const configSchema = section({
   server: section({
     listen: listen().default({ host: '', port: DEFAULT_PORT }),
     webConfig: text().nullable().default(null),
+    /** Where the metrics are served (`--web.telemetry-path`), as the Prometheus exporters call it. */
+    telemetryPath: text()
+      .refine((p) => /^\/[^?#\s]*$/.test(p), { error: 'expected a path starting with / (e.g. /metrics), without ? or #' })
+      .refine((p) => !RESERVED_PATHS.includes(p.replace(/\/+$/, '') || '/'), { error: `expected a path other than ${RESERVED_PATHS.join(', ')}` })
+      .default('/metrics'),
   }).prefault({}),
   logging: section({
     level: z
@@ -75,6 +83,8 @@ export const configSchema = section({
         error: (iss) => `expected one of trace, debug, info, warn, error, fatal, silent, got ${JSON.stringify(iss.input)}`,
       })
       .default('info'),
+    /** json for services (one object per line), logfmt for people (time, level, msg, then fields). */
+    format: z.enum(['json', 'logfmt'], { error: (iss) => `expected json or logfmt, got ${JSON.stringify(iss.input)}` }).default('json'),
     alertLog: text().nullable().default(null),
   }).prefault({}),
   renewal: renewalSchema.prefault({}),

@@ -21,6 +21,8 @@ export interface AppDeps {
   log: Logger;
   /** Read per request, so a SIGHUP reload of web-config.yml applies at once. */
   getWebConfig: () => WebConfig | undefined;
+  /** Where the metrics are served (server.telemetryPath, fixed at start); default /metrics. */
+  telemetryPath?: string;
 }
 
 const LINKS = [
@@ -50,15 +52,18 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(401).type('text/plain').send('Unauthorized\n');
   });
 
+  const metricsPath = deps.telemetryPath ?? '/metrics';
+  const links = LINKS.map(([href, text]) => [href === '/metrics' ? metricsPath : href, text]);
+  const html = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
   app.get('/', (_req, res) => {
-    const items = LINKS.map(([href, text]) => `<li><a href="${href.replace(/&/g, '&amp;')}">${href.replace(/&/g, '&amp;')}</a> ${text}</li>`).join('\n');
+    const items = links.map(([href, text]) => `<li><a href="${html(href!)}">${html(href!)}</a> ${text}</li>`).join('\n');
     res.type('html').send(`<!doctype html><html><head><meta charset="utf-8"><title>xmpp-cert-exporter</title></head>
 <body><h1>xmpp-cert-exporter ${VERSION}</h1><ul>
 ${items}
 </ul></body></html>`);
   });
 
-  app.get('/metrics', (req, res, next) => void sendExposition(req, res, (format, encoding) => deps.metrics.expose(format, encoding)).catch(next));
+  app.get(metricsPath, (req, res, next) => void sendExposition(req, res, (format, encoding) => deps.metrics.expose(format, encoding)).catch(next));
 
   app.get('/status', (_req, res) => {
     const report = deps.getReport();
