@@ -143,7 +143,8 @@ function summary(checks: readonly Check[], state: State, now: number): string {
     .map((s) => [s, problems.filter((c) => c.state === s).length] as const)
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${n} ${STATE_NAMES[s].toLowerCase()}`);
-  const shown = problems.slice(0, 3).map((c) => `${c.domain === '-' ? c.source : `${c.domain} ${c.source}`}: ${c.detail}`);
+  const name = (c: Check) => (c.domain !== '-' ? `${c.domain} ${c.source}` : c.target !== '-' ? c.target : c.source);
+  const shown = problems.slice(0, 3).map((c) => `${name(c)}: ${c.detail}`);
   const more = problems.length > shown.length ? ` (+${problems.length - shown.length} more)` : '';
   return `${counts.join(', ')} of ${checks.length}: ${shown.join('; ')}${more}`;
 }
