@@ -102,7 +102,7 @@ describeWithTools(['promtool', 'prometheus', PYTHON], '/metrics read by promtool
       config,
       'prosody:\n  config: null\n  certs: certs\ndomains: [a.example, b.example]\nprobes:\n  enabled: false\nrenewal:\n  stateDir: state\n',
     );
-    exporter = await startCli(['serve', '--config', config, '--listen', '127.0.0.1:0']);
+    exporter = await startCli(['serve', '--config', config, '--web.listen-address', '127.0.0.1:0']);
     target = new URL(exporter.url).host;
     await waitFor(async () => (await fetch(`${exporter.url}/readyz`)).status === 200, 15_000, '/readyz');
   });

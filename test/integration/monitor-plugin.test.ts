@@ -43,7 +43,12 @@ function plugin(result: Run): PluginOutput {
   const out = parsePluginOutput(result.stdout);
   expect(result.code).toBe(STATES.indexOf(out.state));
   if (out.state !== 'OK') expect(out.summary).not.toMatch(/\bOK\b/);
-  const rows = new Map(out.long.slice(1).map((l) => l.split(/\s{2,}/)).map((cells) => [`${cells[1]}_${cells[2]}`, cells]));
+  const rows = new Map(
+    out.long
+      .slice(1)
+      .map((l) => l.split(/\s{2,}/))
+      .map((cells) => [`${cells[1]}_${cells[2]}`, cells]),
+  );
   for (const p of out.perf) {
     expect(p.uom).toBe('s');
     expect(p.min).toBe(0);
