@@ -172,6 +172,7 @@ program
       favourMemory();
       const loaded = load();
       const log = logger(loaded);
+      for (const problem of thresholdProblems(loaded.config)) log.warn(problem);
       const worker = await createWorker(loaded, log);
       onShutdown(log, () => worker.stop());
       await worker.start();
