@@ -65,7 +65,7 @@ function plugin(result: Run): PluginOutput {
 }
 
 /** A certificate directory (Prosody layout) holding `certs`, and a config over it. */
-async function setup(name: string, certs: Record<string, number | 'garbage' | { names: string[]; days: number }>, extra = ''): Promise<string> {
+async function setup(name: string, certs: Record<string, number | 'garbage' | { names: readonly string[]; days: number }>, extra = ''): Promise<string> {
   const dir = path.join(root, name, 'certs');
   fs.mkdirSync(dir, { recursive: true });
   for (const [domain, spec] of Object.entries(certs)) {
@@ -76,7 +76,7 @@ async function setup(name: string, certs: Record<string, number | 'garbage' | { 
       continue;
     }
     const { names, days } = typeof spec === 'number' ? { names: [domain], days: spec } : spec;
-    const cert = await mint({ names, notBefore: days > 0 ? -30 * DAY : (days - 60) * DAY, notAfter: days * DAY });
+    const cert = await mint({ names: [...names], notBefore: days > 0 ? -30 * DAY : (days - 60) * DAY, notAfter: days * DAY });
     fs.writeFileSync(path.join(dir, domain, 'fullchain.pem'), cert.pem);
     fs.writeFileSync(path.join(dir, domain, 'privkey.pem'), cert.keyPem, { mode: 0o600 });
   }
