@@ -7,6 +7,10 @@
  * memory (what shipping the bytes costs here).
  * Prints requests/s, p50/p99 latency, errors (timeouts, non-2xx) and the exporter's RSS after a
  * 10 s warm-up and at the end. Targets: 0 errors; end RSS within 10% of the after-warm-up RSS.
+ * Then gzip beside plain on the same exporter: 200 sequential scrapes each (one connection, as one
+ * Prometheus scrapes), bytes on the wire, scrape p50/p99 to the last byte, and the exporter's CPU
+ * per scrape (user + system from /proc); and the first gzip scrape after a scan, which deflates the
+ * report families once. Target: gzip p50 <= 2x the plain p50.
  * Usage: node bench/load.js [files] [seconds] [connections]   (default 10000 60 50)
  */
 const fs = require('node:fs');
@@ -16,12 +20,60 @@ const path = require('node:path');
 const autocannon = require('autocannon');
 const bcrypt = require('bcryptjs');
 const { spawn } = require('node:child_process');
-const { keepAlive, machine, mintTree, rssMb, startExporter } = require('./lib/common');
+const { keepAlive, machine, mintTree, rssMb, startExporter, stats } = require('./lib/common');
 
 const COUNT = Number(process.argv[2]) || 10000;
 const SECONDS = Number(process.argv[3]) || 60;
 const CONNECTIONS = Number(process.argv[4]) || 50;
 const WARMUP = 10;
+
+const SEQUENTIAL = 200;
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat, fields 14 and 15, in clock ticks). */
+function cpuSeconds(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** One scrape to the last byte; the bytes as they came over the wire (not decoded). */
+function scrape(url, headers) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    http
+      .get(url, { agent: keepAlive, headers }, (res) => {
+        let bytes = 0;
+        res.on('data', (c) => (bytes += c.length));
+        res.on('end', () => resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, bytes, encoding: res.headers['content-encoding'] ?? 'identity' }));
+      })
+      .on('error', reject);
+  });
+}
+
+/** Sequential scrapes with `headers`: p50/p99, bytes per scrape, exporter CPU per scrape. */
+async function sequential(url, pid, headers) {
+  const times = [];
+  let bytes = 0;
+  let encoding;
+  const cpu = cpuSeconds(pid);
+  for (let i = 0; i < SEQUENTIAL; i++) {
+    const r = await scrape(url, headers);
+    times.push(r.ms);
+    bytes = r.bytes;
+    encoding = r.encoding;
+  }
+  return { ...stats(times), bytes, encoding, cpuMs: ((cpuSeconds(pid) - cpu) * 1000) / SEQUENTIAL };
+}
+
+/** gzip vs plain on a fresh exporter: the first gzip scrape (deflates the report once), then each sequentially. */
+async function gzipRows(config) {
+  const { proc, url } = await startExporter(config);
+  const first = await scrape(`${url}/metrics`, { 'accept-encoding': 'gzip' });
+  const gzip = await sequential(`${url}/metrics`, proc.pid, { 'accept-encoding': 'gzip' });
+  const plain = await sequential(`${url}/metrics`, proc.pid, {});
+  proc.kill('SIGTERM');
+  if (gzip.encoding !== 'gzip' || plain.encoding !== 'identity') throw new Error(`expected gzip and identity, got ${gzip.encoding} and ${plain.encoding}`);
+  return { first, gzip, plain };
+}
 
 function cannon(url, seconds, headers = {}) {
   return autocannon({ url, connections: CONNECTIONS, duration: seconds, headers, timeout: 30 });
@@ -80,6 +132,7 @@ async function main() {
   const bodyFile = path.join(root, 'metrics.txt');
   fs.writeFileSync(bodyFile, results.body);
   results.floor = await floor(bodyFile);
+  const zipped = await gzipRows(config);
   keepAlive.destroy();
   fs.rmSync(root, { recursive: true, force: true });
 
@@ -102,6 +155,17 @@ async function main() {
       'within 10% (ours)',
     ),
   );
+  console.log('');
+  const { first, gzip, plain } = zipped;
+  const mib = (n) => (n / 2 ** 20).toFixed(2);
+  console.log(`gzip vs plain, same exporter, ${SEQUENTIAL} sequential scrapes each on one keep-alive connection (as one Prometheus scrapes):\n`);
+  console.log('| figure | plain | gzip | gzip / plain | target |');
+  console.log('|---|---|---|---|---|');
+  console.log(`| bytes on the wire per scrape (MiB) | ${mib(plain.bytes)} | ${mib(gzip.bytes)} | ${f(gzip.bytes / plain.bytes, 3)}x | |`);
+  console.log(`| scrape p50, to the last byte (ms) | ${f(plain.p50)} | ${f(gzip.p50)} | ${f(gzip.p50 / plain.p50, 2)}x | gzip <= 2x plain |`);
+  console.log(`| scrape p99 (ms) | ${f(plain.p99)} | ${f(gzip.p99)} | ${f(gzip.p99 / plain.p99, 2)}x | |`);
+  console.log(`| exporter CPU per scrape (ms, user + system) | ${f(plain.cpuMs)} | ${f(gzip.cpuMs)} | ${f(gzip.cpuMs / plain.cpuMs, 2)}x | |`);
+  console.log(`| first gzip scrape after a scan (ms; deflates the report families once) | | ${f(first.ms)} | | |`);
   console.log('');
 }
 

@@ -2,7 +2,9 @@
 /**
  * The `xmpp-cert` command line: commander wiring only. Each action loads the config, calls the
  * layer that does the work and maps the outcome to an exit code. Config errors exit 1 with the
- * message naming the key.
+ * message naming the key (monitor: 3, UNKNOWN, as a plugin must). Flags are spelled as the
+ * Prometheus exporters spell them (--web.listen-address, --log.level); the earlier spellings
+ * (--listen, --log-level) stay as aliases. No error prints a stack unless --log.level is debug.
  */
 import fs from 'node:fs';
 import v8 from 'node:v8';
@@ -11,16 +13,18 @@ import type { AccountAction } from './commands/account';
 import { challengePlan } from './commands/challenge-plan';
 import { registerDashboard } from './commands/dashboard';
 import { registerNotify } from './commands/notify';
-import { monitorExitCode, monitorJson, monitorTable } from './commands/monitor';
+import { registerMonitor } from './commands/monitor';
 import { printStep, renewExitCode, renewSummary } from './commands/renew';
 import { registerSetup } from './commands/setup';
 import { tlsaCommand } from './commands/tlsa';
-import { loadConfig, displayConfig, parseDuration, type LoadedConfig } from './config';
+import { watchedDomains } from './commands/config-check';
+import { writeOutput } from './commands/output';
+import { loadConfig, displayConfig, overrideWarnings, parseDuration, thresholdProblems, type LoadedConfig } from './config';
 import { statusJson } from './evaluate';
 import { Exporter, scanOnce } from './processes/exporter';
 import { ConfigError, XmppCertError, messageOf } from './shared/errors';
 import { createLogger, type Logger } from './shared/log';
-import { VERSION } from './shared/version';
+import { versionText } from './shared/version';
 import { InventoryScanner } from './sources/inventory';
 import { certificateGroups } from './renewal/groups';
 import { resolveDirectory } from './renewal/issuers/directory';
@@ -30,37 +34,69 @@ import YAML from 'yaml';
 interface GlobalOptions {
   config?: string;
   legacyConf?: string;
-  listen?: string;
-  webConfigFile?: string;
+  'log.level'?: string;
   logLevel?: string;
+  'log.format'?: string;
 }
 
 const program = new Command()
   .name('xmpp-cert')
   .description('Certificate monitoring (Prometheus exporter) and renewal for XMPP (Prosody) servers')
-  .version(VERSION)
-  .addOption(new Option('-c, --config <file>', 'YAML config file').env('XMPP_CERT_CONFIG'))
+  .version(versionText(), '-V, --version', 'print the version, git revision, build date and Node.js version')
+  // No -c: `monitor -c` is the critical threshold, as in check_ssl_cert.
+  .addOption(new Option('--config <file>', 'YAML config file').env('XMPP_CERT_CONFIG'))
   .option('--legacy-conf <file>', "the previous tooling's cert-monitor.conf (KEY=VALUE lines)")
-  .option('--log-level <level>', 'override logging.level')
+  .option('--log.level <level>', 'override logging.level: trace, debug, info, warn, error, fatal or silent')
+  .option('--log-level <level>', 'alias of --log.level')
+  .option('--log.format <format>', 'override logging.format: json (default) or logfmt')
   .showHelpAfterError();
 
 function load(extraFlags: Record<string, string | undefined> = {}): LoadedConfig {
   const opts = program.opts<GlobalOptions>();
-  return loadConfig({ file: opts.config, legacyConf: opts.legacyConf, flags: { 'logging.level': opts.logLevel, ...extraFlags } });
+  return loadConfig({
+    file: opts.config,
+    legacyConf: opts.legacyConf,
+    flags: { 'logging.level': opts['log.level'] ?? opts.logLevel, 'logging.format': opts['log.format'], ...extraFlags },
+  });
 }
 
-/** Runs an action; known errors print their message (no stack) and exit 1. */
+/** The process logger on stdout (serve, run, worker), or on stderr (`fd` 2) for one-shot verbs whose stdout is their output. */
+const logger = (loaded: LoadedConfig, fd = 1) => createLogger(loaded.config.logging.level, fd, loaded.config.logging.format);
+
+/** A stack only for whoever asked for debug output; the flag is read as given, the config may not even load. */
+function debugWanted(): boolean {
+  const opts = program.opts<GlobalOptions>();
+  return ['debug', 'trace'].includes(opts['log.level'] ?? opts.logLevel ?? '');
+}
+
+/** Runs an action; errors print one line (no stack unless --log.level debug) and exit 1. */
 function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void> | number | void) {
   return async (...args: A) => {
     try {
       const code = await fn(...args);
       if (typeof code === 'number') process.exitCode = code;
     } catch (err) {
-      process.stderr.write(`xmpp-cert: ${err instanceof XmppCertError ? err.message : ((err as Error).stack ?? messageOf(err))}\n`);
+      const text =
+        err instanceof XmppCertError
+          ? err.message
+          : debugWanted()
+            ? ((err as Error).stack ?? messageOf(err))
+            : `${messageOf(err)} (--log.level debug shows where)`;
+      process.stderr.write(`xmpp-cert: ${text}\n`);
       process.exitCode = 1;
     }
   };
 }
+
+/**
+ * `xmpp-cert dashboard --export - | head`: the reader goes away mid-output. One line, no stack,
+ * and the exit code the command already had (a shell pipeline reports head's anyway).
+ */
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.stderr.write('xmpp-cert: standard output was closed by the reader (broken pipe); the rest of the output was not written\n');
+  process.exit(process.exitCode ?? 0);
+});
 
 /**
  * For the long-running verbs (serve, run, worker), before they allocate much. V8 sizes its heap
@@ -88,11 +124,24 @@ async function createWorker(loaded: LoadedConfig, log: Logger, options: import('
   return new Worker(loaded, log, options);
 }
 
-async function serve(flags: { listen?: string; webConfigFile?: string }, withWorker: boolean): Promise<void> {
+/** The exporter flags of node_exporter and blackbox_exporter (commander camel-cases after a dash), and the earlier --listen. */
+interface ServerFlags {
+  'web.listenAddress'?: string;
+  listen?: string;
+  'web.config.file'?: string;
+  'web.telemetryPath'?: string;
+}
+
+async function serve(flags: ServerFlags, withWorker: boolean): Promise<void> {
   favourMemory();
-  const serverFlags = { 'server.listen': flags.listen, 'server.webConfig': flags.webConfigFile };
+  const serverFlags = {
+    'server.listen': flags['web.listenAddress'] ?? flags.listen,
+    'server.webConfig': flags['web.config.file'],
+    'server.telemetryPath': flags['web.telemetryPath'],
+  };
   const loaded = load(serverFlags);
-  const log = createLogger(loaded.config.logging.level);
+  const log = logger(loaded);
+  for (const problem of thresholdProblems(loaded.config)) log.warn(problem);
   const exporter = new Exporter(loaded, () => load(serverFlags), log);
   // In one process the worker tells the exporter to rescan after an install, so /metrics shows it at once.
   const worker = withWorker ? await createWorker(loaded, log, { onInstalled: () => void exporter.scan() }) : undefined;
@@ -109,15 +158,17 @@ async function serve(flags: { listen?: string; webConfigFile?: string }, withWor
 }
 
 const serverOptions = (cmd: Command) =>
-  cmd.option('--listen <host:port>', 'override server.listen').option('--web.config.file <file>', "exporter-toolkit's web-config.yml (TLS, basic auth)");
+  cmd
+    .option('--web.listen-address <host:port>', 'override server.listen (e.g. :10522 or 127.0.0.1:10522)')
+    .option('--listen <host:port>', 'alias of --web.listen-address')
+    .option('--web.config.file <file>', "exporter-toolkit's web-config.yml (TLS, basic auth)")
+    .option('--web.telemetry-path <path>', 'override server.telemetryPath, where the metrics are served (default /metrics)');
 
 serverOptions(program.command('serve').description('run the Prometheus exporter (never writes certificates)')).action(
-  action(async (opts: Record<string, string>) => serve({ listen: opts.listen, webConfigFile: opts['web.config.file'] }, false)),
+  action(async (opts: ServerFlags) => serve(opts, false)),
 );
 
-serverOptions(program.command('run').description('exporter and renewal worker in one process')).action(
-  action(async (opts: Record<string, string>) => serve({ listen: opts.listen, webConfigFile: opts['web.config.file'] }, true)),
-);
+serverOptions(program.command('run').description('exporter and renewal worker in one process')).action(action(async (opts: ServerFlags) => serve(opts, true)));
 
 program
   .command('worker')
@@ -126,7 +177,8 @@ program
     action(async () => {
       favourMemory();
       const loaded = load();
-      const log = createLogger(loaded.config.logging.level);
+      const log = logger(loaded);
+      for (const problem of thresholdProblems(loaded.config)) log.warn(problem);
       const worker = await createWorker(loaded, log);
       onShutdown(log, () => worker.stop());
       await worker.start();
@@ -143,7 +195,7 @@ program
       if (timerInterval === undefined || timerInterval <= 0)
         throw new ConfigError(`--timer-interval: expected a duration such as 1d or 12h, got "${opts.timerInterval}"`);
       const loaded = load();
-      const worker = await createWorker(loaded, createLogger(loaded.config.logging.level, 2), { step: printStep, timerInterval });
+      const worker = await createWorker(loaded, logger(loaded, 2), { step: printStep, timerInterval });
       try {
         const outcomes = await worker.check();
         process.stdout.write(renewSummary(outcomes));
@@ -163,7 +215,7 @@ program
   .action(
     action(async (domain: string, opts: { force?: boolean; issuer?: string; rotateKey?: boolean }) => {
       const loaded = load();
-      const worker = await createWorker(loaded, createLogger(loaded.config.logging.level, 2), { step: printStep });
+      const worker = await createWorker(loaded, logger(loaded, 2), { step: printStep });
       try {
         const outcome = await worker.renewDomain(domain.toLowerCase(), {
           ...(opts.force ? { force: true } : {}),
@@ -187,7 +239,7 @@ program
   .action(
     action(async (domain: string, opts: { reason: RevocationReason; issuer?: string; renew: boolean }) => {
       const loaded = load();
-      const worker = await createWorker(loaded, createLogger(loaded.config.logging.level, 2), { step: printStep });
+      const worker = await createWorker(loaded, logger(loaded, 2), { step: printStep });
       try {
         const { outcome } = await worker.revokeDomain(domain.toLowerCase(), opts.reason, {
           renew: opts.renew,
@@ -213,7 +265,7 @@ program
       if (!['show', 'rollover', 'deactivate'].includes(actionName)) throw new ConfigError(`account: expected show, rollover or deactivate, got "${what}"`);
       const loaded = load();
       const { accountCommand } = await import('./commands/account');
-      process.stdout.write(await accountCommand(loaded.config, actionName, opts, createLogger(loaded.config.logging.level, 2)));
+      process.stdout.write(await accountCommand(loaded.config, actionName, opts, logger(loaded, 2)));
     }),
   );
 
@@ -231,19 +283,7 @@ program
     }),
   );
 
-program
-  .command('monitor')
-  .description('one-shot check: table of domains; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
-  .option('--json', 'print the JSON report instead of the table')
-  .option('--no-probe', 'files only: do not connect to the live endpoints')
-  .action(
-    action(async (opts: { json?: boolean; probe: boolean }) => {
-      const loaded = load();
-      const report = await scanOnce(new InventoryScanner(loaded.config), loaded, createLogger(loaded.config.logging.level, 2), opts.probe);
-      process.stdout.write(opts.json ? monitorJson(report) : monitorTable(report));
-      return monitorExitCode(report);
-    }),
-  );
+registerMonitor(program, { load, logger: (loaded) => logger(loaded, 2) });
 
 program
   .command('status')
@@ -253,9 +293,10 @@ program
   .action(
     action(async (opts: { output?: string; probe: boolean }) => {
       const loaded = load();
-      const report = await scanOnce(new InventoryScanner(loaded.config), loaded, createLogger(loaded.config.logging.level, 2), opts.probe);
+      const report = await scanOnce(new InventoryScanner(loaded.config), loaded, logger(loaded, 2), opts.probe);
       const text = JSON.stringify(statusJson(report), null, 2) + '\n';
-      if (opts.output) fs.writeFileSync(opts.output, text);
+      // Atomic: a reader (a web server, a cron job) sees the previous report or this one, never half.
+      if (opts.output) await writeOutput(opts.output, text, '--output');
       else process.stdout.write(text);
     }),
   );
@@ -275,7 +316,7 @@ const configCmd = program
 
 configCmd
   .command('check')
-  .description('validate the configuration; exit 0 when valid, 1 otherwise')
+  .description('validate the configuration, and that its thresholds can work; warn about overrides naming no watched domain; exit 0 when valid, 1 otherwise')
   .action(
     action(async () => {
       let loaded: LoadedConfig;
@@ -284,6 +325,15 @@ configCmd
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         process.stderr.write(`${err.message}\n`);
+        return 1;
+      }
+      const problems = thresholdProblems(loaded.config);
+      const watched = await watchedDomains(loaded.config);
+      for (const warning of [...(watched.note ? [watched.note] : []), ...overrideWarnings(loaded.config, watched.domains)]) {
+        process.stderr.write(`warning: ${warning}\n`);
+      }
+      if (problems.length > 0) {
+        process.stderr.write(`configuration refused${loaded.file ? `: ${loaded.file}` : ''}:\n  ${problems.join('\n  ')}\n`);
         return 1;
       }
       process.stdout.write(`configuration OK${loaded.file ? `: ${loaded.file}` : ' (defaults and environment)'}\n`);

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { messageOf } from '../shared/errors';
+import { writeOutput } from './output';
 
 /** From dist/commands/ (or src/commands/ under ts-jest) up to the package root. */
 const PACKAGE_ROOT = path.resolve(__dirname, '../..');
@@ -74,12 +75,12 @@ export function registerDashboard(program: Command): void {
     .command('dashboard')
     .description('print where the Grafana dashboard and provisioning files are; --export writes the dashboard for importing into Grafana')
     .option('--export <file>', 'write the dashboard JSON prepared for Grafana\'s import screen ("-" for stdout)')
-    .action((opts: { export?: string }) => {
-      process.exitCode = dashboard(opts.export);
+    .action(async (opts: { export?: string }) => {
+      process.exitCode = await dashboard(opts.export);
     });
 }
 
-function dashboard(exportTo: string | undefined): number {
+async function dashboard(exportTo: string | undefined): Promise<number> {
   let text: string;
   try {
     text = JSON.stringify(exportForImport(readDashboard()), null, 2) + '\n';
@@ -103,12 +104,13 @@ function dashboard(exportTo: string | undefined): number {
     process.stdout.write(text);
     return 0;
   }
+  let written: string;
   try {
-    fs.writeFileSync(exportTo, text);
+    written = await writeOutput(exportTo, text, '--export');
   } catch (err) {
-    process.stderr.write(`xmpp-cert: cannot write the dashboard to ${exportTo}: ${messageOf(err)}\n`);
+    process.stderr.write(`xmpp-cert: ${messageOf(err)}\n`);
     return 1;
   }
-  process.stdout.write(`wrote ${path.resolve(exportTo)}: import it in Grafana (Dashboards > New > Import) and pick your Prometheus datasource\n`);
+  process.stdout.write(`wrote ${written}: import it in Grafana (Dashboards > New > Import) and pick your Prometheus datasource\n`);
   return 0;
 }

@@ -14,6 +14,7 @@ import { effectiveCertsDir, enabledHosts, loadProsodyConfig, type ProsodyConfig 
 import { ConfigError, XmppCertError, messageOf } from '../shared/errors';
 import { CHALLENGE_SYNTAX, FLAG_FOR_KEY, challengeText, parseChallenge, renderConfig, type Answers, type Challenge } from './setup/answers';
 import { createPrompter, type Prompter } from './setup/prompt';
+import { LOGROTATE_FILE, installLogrotate } from './setup/logrotate';
 import { cronLines, defaultExec, installUnits } from './setup/systemd';
 
 interface SetupFlags {
@@ -215,6 +216,7 @@ function schedule(flags: SetupFlags, output: string, certsDir: string, challenge
   if (!flags.systemd || (!flags.root && !systemdRuns)) {
     if (flags.systemd) say('systemd is not running here: run these from cron instead');
     process.stdout.write(cronLines(exec, output, WORKER_USER));
+    say(`# for an alert log (logging.alertLog) under /var/log/xmpp-cert: cp ${path.join(PACKAGE_DIR, LOGROTATE_FILE)} /etc/logrotate.d/`);
     return;
   }
   const webroot = challenge.type === 'http-01' && 'webroot' in challenge ? [challenge.webroot] : [];
@@ -225,6 +227,7 @@ function schedule(flags: SetupFlags, output: string, certsDir: string, challenge
     settings: { exec, config: output, writable: [certsDir, ...webroot] },
     say,
   });
+  installLogrotate(PACKAGE_DIR, flags.root, say);
   say(`note: the worker runs as ${WORKER_USER}; it must be able to write ${certsDir} (Debian: chmod g+w ${certsDir})`);
   if (challenge.type !== 'selfsigned') say(`note: renewals use ${challengeText(challenge)}; see docs/deploy.md for what each needs`);
 }

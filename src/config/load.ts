@@ -1,8 +1,10 @@
 /**
  * Builds the effective config: schema defaults <- YAML file <- cert-monitor.conf <- environment
- * <- command-line flags, validated once by the schema. Relative paths are resolved against the
- * YAML file's directory (as Prometheus does), or the working directory without a file.
- * Throws ConfigError listing every problem with its key; never returns a half-valid config.
+ * <- command-line flags, validated once by the schema. Relative paths in the YAML file are
+ * resolved against the file's directory (as Prometheus does), or the working directory without a
+ * file; a relative path given as a flag against the working directory, as any command line does.
+ * Throws ConfigError listing every problem with its key (an unknown key with the nearest known
+ * one); never returns a half-valid config.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +15,22 @@ import type { z } from 'zod';
 import { ConfigError, messageOf } from '../shared/errors';
 import { configSchema, type Config } from './schema';
 import { applySeedNames, parseLegacyConf } from './seed-names';
+import { suggestKey } from './suggest';
+
+/** The command-line flag behind each key set by flags, for "(from flag ...)" in errors. */
+const FLAG_OF_KEY: Record<string, string> = {
+  'server.listen': '--web.listen-address',
+  'server.webConfig': '--web.config.file',
+  'server.telemetryPath': '--web.telemetry-path',
+  'logging.level': '--log.level',
+  'logging.format': '--log.format',
+  'thresholds.warning': '--warning',
+  'thresholds.critical': '--critical',
+  'probes.timeout': '--timeout',
+};
+
+/** Keys holding a path: given as a flag, relative to the working directory. */
+const PATH_KEYS = new Set(['server.webConfig', 'prosody.config', 'prosody.certs', 'logging.alertLog', 'renewal.stateDir']);
 
 export interface LoadOptions {
   /** YAML config file (`--config` or XMPP_CERT_CONFIG). */
@@ -50,13 +68,13 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   );
   for (const [key, value] of Object.entries(options.flags ?? {})) {
     if (value === undefined) continue;
-    setPath(raw, key, value);
-    origins.set(key, `flag --${key.split('.').pop()}`);
+    setPath(raw, key, PATH_KEYS.has(key) ? path.resolve(value) : value);
+    origins.set(key, `flag ${FLAG_OF_KEY[key] ?? `--${key.split('.').pop()}`}`);
   }
 
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    const issues = result.error.issues.map((issue) => formatIssue(issue, origins));
+    const issues = result.error.issues.map((issue) => formatIssue(issue, origins, configSchema));
     const where = file ? ` in ${file}` : '';
     throw new ConfigError(`invalid configuration${where}:\n  ${issues.join('\n  ')}`, issues);
   }
@@ -78,7 +96,15 @@ function readYaml(file: string): Record<string, unknown> {
     const first = doc.errors[0]!;
     throw new ConfigError(`${file}: not valid YAML: ${first.message.split('\n')[0]}`, undefined, { cause: first });
   }
-  const value: unknown = doc.toJS() ?? {};
+  let value: unknown;
+  try {
+    value = doc.toJS() ?? {};
+  } catch (err) {
+    // The yaml package stops after 100 alias expansions: a "billion laughs" file, not a config.
+    throw new ConfigError(`${file}: too many YAML aliases (*name) expand into too much data; a config needs few, if any: write the values out`, undefined, {
+      cause: err,
+    });
+  }
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError(`${file}: expected a mapping of settings at the top level, got ${Array.isArray(value) ? 'a list' : JSON.stringify(value)}`);
   }
@@ -99,14 +125,22 @@ function mergeOrigins(into: Map<string, string>, from: Map<string, string>): voi
   for (const [key, origin] of from) into.set(key, origin);
 }
 
-/** `renewal.retry.count: expected a whole number >= 0, got "three"` (+ where the value came from). */
-export function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string> = new Map()): string {
+/**
+ * `renewal.retry.count: expected a whole number >= 0, got "three"` (+ where the value came from);
+ * with `schema`, an unknown key names the nearest known one.
+ */
+export function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string> = new Map(), schema?: z.core.$ZodType): string {
   const key = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('');
   const origin = [...origins].find(([prefix]) => key === prefix || key.startsWith(`${prefix}.`) || key.startsWith(`${prefix}[`));
   const from = origin ? ` (from ${origin[1]})` : '';
   if (issue.code === 'unrecognized_keys') {
-    const names = issue.keys.map((k) => (key ? `${key}.${k}` : k));
-    return `${names.join(', ')}: unknown key${names.length > 1 ? 's' : ''} (check the spelling against docs/config.md)`;
+    return issue.keys
+      .map((k) => {
+        const name = key ? `${key}.${k}` : k;
+        const near = schema && suggestKey(schema, issue.path, k);
+        return `${name}: unknown key (${near ? `did you mean ${key ? `${key}.${near}` : near}?` : 'check the spelling against docs/config.md'})`;
+      })
+      .join('\n  ');
   }
   return `${key || '(top level)'}: ${issue.message}${from}`;
 }

@@ -14,6 +14,9 @@ export const DEFAULT_PORT = 10522;
 /** The severity of a certificate file that serves no watched domain: its own alert, or none. */
 export const UNUSED_FILE_SEVERITIES = ['warning', 'none'] as const;
 
+/** The exporter's other endpoints (http/app.ts): the metrics path may not hide one of them. */
+const RESERVED_PATHS = ['/', '/status', '/probe', '/healthz', '/readyz'];
+
 const thresholdSet = section({
   warning: threshold(false).optional(),
   critical: threshold(false).optional(),
@@ -73,6 +76,11 @@ export const configSchema = section({
   server: section({
     listen: listen().default({ host: '', port: DEFAULT_PORT }),
     webConfig: text().nullable().default(null),
+    /** Where the metrics are served (`--web.telemetry-path`), as the Prometheus exporters call it. */
+    telemetryPath: text()
+      .refine((p) => /^\/[^?#\s]*$/.test(p), { error: 'expected a path starting with / (e.g. /metrics), without ? or #' })
+      .refine((p) => !RESERVED_PATHS.includes(p.replace(/\/+$/, '') || '/'), { error: `expected a path other than ${RESERVED_PATHS.join(', ')}` })
+      .default('/metrics'),
   }).prefault({}),
   logging: section({
     level: z
@@ -80,6 +88,8 @@ export const configSchema = section({
         error: (iss) => `expected one of trace, debug, info, warn, error, fatal, silent, got ${JSON.stringify(iss.input)}`,
       })
       .default('info'),
+    /** json for services (one object per line), logfmt for people (time, level, msg, then fields). */
+    format: z.enum(['json', 'logfmt'], { error: (iss) => `expected json or logfmt, got ${JSON.stringify(iss.input)}` }).default('json'),
     alertLog: text().nullable().default(null),
   }).prefault({}),
   renewal: renewalSchema.prefault({}),

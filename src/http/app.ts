@@ -4,12 +4,11 @@
  * web-config.yml; TLS is the server's business (http/server.ts). Reads only in-memory state.
  */
 import type { TLSSocket } from 'node:tls';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config';
 import { statusJson, type Report } from '../evaluate';
 import { renderReport, type ExporterMetrics } from '../metrics';
+import { sendExposition } from './exposition';
 import { probeRoute } from './probe-route';
 import type { Logger } from '../shared/log';
 import { VERSION } from '../shared/version';
@@ -22,6 +21,8 @@ export interface AppDeps {
   log: Logger;
   /** Read per request, so a SIGHUP reload of web-config.yml applies at once. */
   getWebConfig: () => WebConfig | undefined;
+  /** Where the metrics are served (server.telemetryPath, fixed at start); default /metrics. */
+  telemetryPath?: string;
 }
 
 const LINKS = [
@@ -51,32 +52,18 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(401).type('text/plain').send('Unauthorized\n');
   });
 
+  const metricsPath = deps.telemetryPath ?? '/metrics';
+  const links = LINKS.map(([href, text]) => [href === '/metrics' ? metricsPath : href, text]);
+  const html = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
   app.get('/', (_req, res) => {
-    const items = LINKS.map(([href, text]) => `<li><a href="${href.replace(/&/g, '&amp;')}">${href.replace(/&/g, '&amp;')}</a> ${text}</li>`).join('\n');
+    const items = links.map(([href, text]) => `<li><a href="${html(href!)}">${html(href!)}</a> ${text}</li>`).join('\n');
     res.type('html').send(`<!doctype html><html><head><meta charset="utf-8"><title>xmpp-cert-exporter</title></head>
 <body><h1>xmpp-cert-exporter ${VERSION}</h1><ul>
 ${items}
 </ul></body></html>`);
   });
 
-  app.get('/metrics', async (_req, res, next) => {
-    try {
-      const chunks = await deps.metrics.expose();
-      res.type(deps.metrics.registry.contentType);
-      res.setHeader(
-        'Content-Length',
-        chunks.reduce((n, c) => n + c.length, 0),
-      );
-      // Chunk by chunk as the client reads (backpressure): 50 scrapers of 20 MB each queued
-      // whole at once starved some connections for 25 s (bench:load p99).
-      // A scraper that hangs up mid-body (its timeout) is not the exporter's error.
-      await pipeline(Readable.from(chunks), res).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
-      });
-    } catch (err) {
-      next(err);
-    }
-  });
+  app.get(metricsPath, (req, res, next) => void sendExposition(req, res, (format, encoding) => deps.metrics.expose(format, encoding)).catch(next));
 
   app.get('/status', (_req, res) => {
     const report = deps.getReport();

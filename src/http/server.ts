@@ -7,7 +7,23 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type express from 'express';
+import { XmppCertError } from '../shared/errors';
 import type { WebConfig } from './web-config';
+
+/** Why a listen failed, in words, with what to do; the errno stays the error's cause. */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'the address is already in use (another exporter, or another program, listens there): stop it or choose another with --web.listen-address',
+  EACCES: 'permission denied (ports below 1024 need privileges): choose a port above 1024 with --web.listen-address',
+  EADDRNOTAVAIL: 'this host has no such address: use one of its own addresses, or :PORT for all of them',
+  ENOTFOUND: 'the host name does not resolve: use an IP address, or :PORT for all addresses',
+  EAI_AGAIN: 'the host name does not resolve: use an IP address, or :PORT for all addresses',
+};
+
+export function listenError(err: NodeJS.ErrnoException, listen: { host: string; port: number }): Error {
+  const where = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+  const why = LISTEN_ERRORS[err.code ?? ''] ?? err.message;
+  return new XmppCertError(`cannot listen on ${where}: ${why} (server.listen)`, { cause: err });
+}
 
 export interface RunningServer {
   /** host:port actually bound (port 0 picks a free one). */
@@ -22,9 +38,10 @@ export async function startServer(app: express.Express, listen: { host: string; 
   const server = tls ? https.createServer({ ...tls }, app) : http.createServer(app);
   server.keepAliveTimeout = 65_000; // longer than Prometheus' idle timeout, so it reuses connections
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: NodeJS.ErrnoException) => reject(listenError(err, listen));
+    server.once('error', failed);
     server.listen(listen.port, listen.host || undefined, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });

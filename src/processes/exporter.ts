@@ -18,13 +18,22 @@ import { LiveProber } from '../sources/live';
 const nowSeconds = () => Date.now() / 1000;
 const componentsOf = (inventory: Inventory | undefined) => new Set(inventory?.domains.filter((d) => d.origin === 'Component').map((d) => d.name));
 
-/** One scan (and with `probe`, when probes are enabled, one round of probes): for run, monitor and status. */
-export async function scanOnce(scanner: InventoryScanner, loaded: LoadedConfig, log: Logger, probe = false): Promise<Report> {
+/**
+ * One scan (and with `probe`, when probes are enabled, one round of probes): for run, monitor and
+ * status. `probeOnly` limits the probes to the domains it accepts (monitor -H).
+ */
+export async function scanOnce(
+  scanner: InventoryScanner,
+  loaded: LoadedConfig,
+  log: Logger,
+  probe = false,
+  probeOnly?: (domain: string) => boolean,
+): Promise<Report> {
   const inventory = await scanner.scan(nowSeconds);
   if (!probe || !loaded.config.probes.enabled) return evaluate(inventory, loaded.config.thresholds, inventory.scannedAt);
   const prober = new LiveProber(loaded.config.probes, log, () => undefined);
   await prober.runOnce(
-    inventory.domains.map((d) => d.name),
+    inventory.domains.map((d) => d.name).filter((name) => !probeOnly || probeOnly(name)),
     componentsOf(inventory),
   );
   return evaluate(inventory, loaded.config.thresholds, nowSeconds(), prober.snapshot());
@@ -69,9 +78,11 @@ export class Exporter {
       getConfig: () => this.loaded.config,
       log: this.log,
       getWebConfig: () => this.web,
+      telemetryPath: this.loaded.config.server.telemetryPath,
     });
     this.server = await startServer(app, this.loaded.config.server.listen, this.web);
-    this.log.info({ listen: this.server.address }, `metrics at ${this.server.url}/metrics, report at ${this.server.url}/status`);
+    const metricsUrl = `${this.server.url}${this.loaded.config.server.telemetryPath}`;
+    this.log.info({ listen: this.server.address }, `metrics at ${metricsUrl}, report at ${this.server.url}/status`);
     void this.scan().finally(() => {
       this.schedule();
       this.prober.start(() => ({ domains: this.inventory?.domains.map((d) => d.name) ?? [], components: componentsOf(this.inventory) }));
@@ -122,6 +133,9 @@ export class Exporter {
       const web = loaded.config.server.webConfig ? loadWebConfig(loaded.config.server.webConfig) : undefined;
       const listenChanged = JSON.stringify(loaded.config.server.listen) !== JSON.stringify(this.loaded.config.server.listen);
       if (listenChanged) this.log.warn('server.listen changed: restart the exporter to listen on the new address');
+      if (loaded.config.server.telemetryPath !== this.loaded.config.server.telemetryPath) {
+        this.log.warn('server.telemetryPath changed: restart the exporter to serve the metrics at the new path');
+      }
       this.loaded = loaded;
       this.web = web;
       this.server?.updateTls(web);

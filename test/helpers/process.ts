@@ -34,7 +34,7 @@ export async function startCli(args: string[], env: Record<string, string> = {})
       reject(new Error(`no "metrics at" line within 20s:\n${out}`));
     }, 20_000);
     const check = () => {
-      const match = /metrics at (https?:\/\/\S+)\/metrics/.exec(out);
+      const match = /metrics at (https?:\/\/[^/\s]+)\//.exec(out);
       if (match) {
         clearTimeout(timer);
         resolve(match[1]!);

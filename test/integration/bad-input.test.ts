@@ -103,11 +103,12 @@ describeWithTools(['openssl'], 'bad input never breaks the exporter', () => {
     const config = path.join(root, 'xmpp-cert.yml');
     const result = runCli(['monitor', '--config', config]);
     expect(result.status).toBe(2);
-    expect(result.stdout).toMatch(/good2\.example\s+\S+fullchain\.pem\s+\S+\s+2\s+CRITICAL/);
-    expect(result.stdout).toContain('too_large');
+    expect(result.stdout).toMatch(/^XMPP-CERT CRITICAL - 1 critical, 9 unknown of 11: good2\.example file: \d\.\d days left; \S+\/certs\/\S+: /);
+    expect(result.stdout).toMatch(/^CRITICAL\s+good2\.example\s+file\s+\S+fullchain\.pem\s+\S+\s+2\s/m);
+    expect(result.stdout).toMatch(/^UNKNOWN\s+-\s+file\s+\S+huge\.pem\s.*too_large/m);
   });
 
-  test('a bad config file: exit 1 and the key is named', () => {
+  test('a bad config file: exit 1 (monitor: 3, UNKNOWN, on stdout) and the key is named', () => {
     const bad = path.join(root, 'bad.yml');
     fs.writeFileSync(bad, 'thresholds:\n  critical: sometime\nscan:\n  intervall: 5m\n');
     for (const args of [
@@ -116,9 +117,12 @@ describeWithTools(['openssl'], 'bad input never breaks the exporter', () => {
       ['monitor', '--config', bad],
     ]) {
       const result = runCli(args);
-      expect(result.status).toBe(1);
-      expect(result.stderr).toContain('thresholds.critical: expected days');
-      expect(result.stderr).toContain('scan.intervall: unknown key');
+      const monitor = args[0] === 'monitor';
+      expect(result.status).toBe(monitor ? 3 : 1);
+      const said = monitor ? result.stdout : result.stderr;
+      if (monitor) expect(said).toMatch(/^XMPP-CERT UNKNOWN - invalid configuration in /);
+      expect(said).toContain('thresholds.critical: expected days');
+      expect(said).toContain('scan.intervall: unknown key (did you mean scan.interval?)');
     }
   });
 });

@@ -36,13 +36,14 @@ describe('monitor', () => {
     ['okay', 40, 0, 'OK'],
     ['warn', 10, 1, 'WARNING'],
     ['crit', 2, 2, 'CRITICAL'],
-    ['gone', -3, 2, 'EXPIRED'],
-    ['none', undefined, 2, 'MISSING'],
-  ])('%s: %s days left -> exit %s (%s)', async (name, days, code, status) => {
+    ['gone', -3, 2, 'CRITICAL'],
+    ['none', undefined, 2, 'CRITICAL'],
+  ])('%s: %s days left -> exit %s (%s)', async (name, days, code, state) => {
     const result = runCli(['monitor', '--config', await setup(name, days)]);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(code);
-    expect(result.stdout).toMatch(new RegExp(`^${name}\\.example\\s.*\\s${status}\\s`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^XMPP-CERT ${state} - `));
+    expect(result.stdout).toMatch(new RegExp(`^${state}\\s+${name}\\.example\\s+file\\s`, 'm'));
   });
 
   test('nothing to watch is UNKNOWN (3)', () => {

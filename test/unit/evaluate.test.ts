@@ -1,5 +1,5 @@
 import { coversName, nameCoverage, type Certificate, type FileResult } from '../../src/cert';
-import { monitorExitCode } from '../../src/commands/monitor';
+import { checksOf, overallState } from '../../src/commands/plugin-output';
 import { configSchema } from '../../src/config';
 import { certificateStatus, evaluate, exitCode, resolveThresholds, thresholdsFor, worst, type Report } from '../../src/evaluate';
 import { renderReport } from '../../src/metrics/report-gauges';
@@ -146,14 +146,14 @@ describe('a file that serves no watched domain (thresholds.unusedFiles)', () => 
     expect(files['/c/old/soon.pem']).toMatchObject({ unusedSeverity: 'warning', status: 'ok' });
     // The domain's own file is what makes the overall status; the leftovers add only a warning.
     expect(report.overall).toBe('warning');
-    expect(monitorExitCode(report)).toBe(1);
+    expect(overallState(checksOf(report, thresholdsOf({ warning: 14, critical: 7 })))).toBe(1);
   });
 
   test('unusedFiles: none keeps them out of the status entirely', () => {
     const report = judge({ warning: 5, critical: 2, unusedFiles: 'none' });
     for (const path of ['/c/old/expired.pem', '/c/old/early.pem']) expect(byPath(report)[path]).toMatchObject({ unusedSeverity: 'none', status: 'ok' });
     expect(report.overall).toBe('ok');
-    expect(monitorExitCode(report)).toBe(0);
+    expect(overallState(checksOf(report, thresholdsOf({ warning: 5, critical: 2, unusedFiles: 'none' })))).toBe(0);
   });
 
   test('the last scan is the time the scan finished, not the time of a later judgement (after a probe round)', () => {
