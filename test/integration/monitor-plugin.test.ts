@@ -102,7 +102,9 @@ describe('state combinations (files)', () => {
     ['stray unreadable file beside an ok domain', { 'a.example': 40, 'stray.example': 'garbage' }, 'UNKNOWN'],
     ['stray unreadable file beside a critical domain', { 'c.example': 2, 'stray.example': 'garbage' }, 'CRITICAL'],
     ['certificate not covering its domain', { 'n.example': { names: ['other.example'], days: 40 } }, 'CRITICAL'],
-    ['stray readable file expiring', { 'a.example': 40, 'stray.example': 10 }, 'WARNING'],
+    // A file that serves no watched domain counts only when expired or not yet valid (thresholds.unusedFiles).
+    ['stray readable file near expiry', { 'a.example': 40, 'stray.example': 10 }, 'OK'],
+    ['stray expired file', { 'a.example': 40, 'stray.example': -2 }, 'WARNING'],
   ] as const)('%s -> %s', async (name, certs, state) => {
     const out = plugin(await run(['monitor', '--config', await setup(name.replace(/\W+/g, '-'), certs)]));
     expect(out.state).toBe(state);

@@ -156,11 +156,11 @@ describe('gzip', () => {
   test('a new Report is deflated anew: the gzip answer follows the scan', async () => {
     const before = zlib.gunzipSync((await raw({ 'Accept-Encoding': 'gzip' })).body).toString();
     const saved = report!;
-    report = { ...saved, generatedAt: saved.generatedAt + 1 };
+    report = { ...saved, scannedAt: saved.scannedAt + 1 };
     try {
       const after = zlib.gunzipSync((await raw({ 'Accept-Encoding': 'gzip' })).body).toString();
-      expect(after).toContain(`xmpp_cert_last_scan_timestamp_seconds ${saved.generatedAt + 1}\n`);
-      expect(before).toContain(`xmpp_cert_last_scan_timestamp_seconds ${saved.generatedAt}\n`);
+      expect(after).toContain(`xmpp_cert_last_scan_timestamp_seconds ${saved.scannedAt + 1}\n`);
+      expect(before).toContain(`xmpp_cert_last_scan_timestamp_seconds ${saved.scannedAt}\n`);
     } finally {
       report = saved;
     }
