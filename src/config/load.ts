@@ -2,7 +2,9 @@
  * Builds the effective config: schema defaults <- YAML file <- cert-monitor.conf <- environment
  * <- command-line flags, validated once by the schema. Relative paths are resolved against the
  * YAML file's directory (as Prometheus does), or the working directory without a file.
- * Throws ConfigError listing every problem with its key; never returns a half-valid config.
+ * Throws ConfigError listing every problem with its key; never returns a half-valid config, and
+ * never quotes a secret field's value (config/secret.ts) in it. Tells the logger the secrets it
+ * read, so no log line of the process shows them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,7 +13,9 @@ import type { IssuerConfig, RenewalConfig } from './renewal-schema';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, messageOf } from '../shared/errors';
+import { CONFIG_SECRETS } from './redact';
 import { configSchema, type Config } from './schema';
+import { protectConfigSecrets, secretIssue } from './secret';
 import { applySeedNames, parseLegacyConf } from './seed-names';
 
 export interface LoadOptions {
@@ -54,9 +58,10 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     origins.set(key, `flag --${key.split('.').pop()}`);
   }
 
+  protectConfigSecrets(CONFIG_SECRETS, raw);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    const issues = result.error.issues.map((issue) => formatIssue(issue, origins));
+    const issues = result.error.issues.map((issue) => formatIssue(secretIssue(CONFIG_SECRETS, raw, issue), origins));
     const where = file ? ` in ${file}` : '';
     throw new ConfigError(`invalid configuration${where}:\n  ${issues.join('\n  ')}`, issues);
   }

@@ -12,7 +12,7 @@ import type https from 'node:https';
 import * as acme from 'acme-client';
 import type { AcmeIssuerConfig } from '../../config/renewal-schema';
 import { ConfigError, RenewalError, messageOf } from '../../shared/errors';
-import { createLogger, type Logger } from '../../shared/log';
+import { createLogger, protectSecrets, type Logger } from '../../shared/log';
 import { ariCertId, fetchRenewalInfo } from '../ari';
 import { createResponder, type ChallengeResponder } from '../challenges';
 import { classifyFailure } from '../failure';
@@ -175,7 +175,9 @@ class AcmeIssuer implements Issuer {
     if (!eab) return undefined;
     if (eab.hmacKey) return { kid: eab.kid, hmacKey: eab.hmacKey };
     try {
-      return { kid: eab.kid, hmacKey: fs.readFileSync(eab.hmacKeyFile ?? '', 'utf8').trim() };
+      const hmacKey = fs.readFileSync(eab.hmacKeyFile ?? '', 'utf8').trim();
+      protectSecrets({ values: [hmacKey] }); // read from a file, so not in the config the logger was told of
+      return { kid: eab.kid, hmacKey };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
       throw new RenewalError(
