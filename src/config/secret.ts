@@ -31,6 +31,8 @@ export type PathSegment = string;
 export interface SecretField {
   path: PathSegment[];
   kind: SecretKind;
+  /** The marked schema (a string, a URL, a mapping of header values, ...). */
+  schema: z.ZodType;
 }
 
 type Def = { type: string; [key: string]: unknown };
@@ -39,7 +41,7 @@ const defOf = (schema: z.ZodType) => schema._zod.def as unknown as Def;
 /** Every marked field under `schema`, e.g. `{ path: ['notify', 'webhooks', '[]', 'url'], kind: 'url' }`. */
 export function secretFields(schema: z.ZodType, path: PathSegment[] = [], seen = new Set<z.ZodType>()): SecretField[] {
   const mark = marks.get(schema);
-  if (mark) return [{ path, kind: mark.kind }];
+  if (mark) return [{ path, kind: mark.kind, schema }];
   if (seen.has(schema)) return [];
   seen.add(schema);
   return children(schema).flatMap(([segment, child]) => secretFields(child, segment === undefined ? path : [...path, segment], seen));
