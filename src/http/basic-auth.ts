@@ -113,10 +113,6 @@ export class BasicAuthGate {
     if (!res.headersSent) return void res.status(503).setHeader('Retry-After', '1').type('text/plain').send('Cannot check credentials now; retry later\n');
     next(err);
   }
-
-  close(): Promise<void> {
-    return this.pool.close();
-  }
 }
 
 class Busy extends Error {

@@ -24,7 +24,7 @@ parentPort.on('message', ({ password, hash }) => {
 
 const IDLE_MS = 60_000;
 
-export const defaultPoolLimits = (): QueueLimits => ({
+const defaultPoolLimits = (): QueueLimits => ({
   concurrency: Math.min(2, Math.max(1, os.availableParallelism() - 1)),
   queue: 256,
   perKey: 64,
@@ -81,11 +81,5 @@ export class BcryptPool {
     }, IDLE_MS);
     timer.unref();
     this.idle.push({ worker, timer });
-  }
-
-  /** Stops the idle threads; one still in a check is parked after it and stops after the idle time. */
-  async close(): Promise<void> {
-    const parked = this.idle.splice(0);
-    await Promise.all(parked.map(({ worker, timer }) => (clearTimeout(timer), worker.terminate())));
   }
 }

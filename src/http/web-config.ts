@@ -44,23 +44,23 @@ const bcryptHash = () =>
       });
   });
 
-/** exporter-toolkit's own list: only these headers, and only these values where the header has fixed ones. */
-const HEADERS: Record<string, readonly string[] | null> = {
-  'Strict-Transport-Security': null,
-  'X-Content-Type-Options': ['nosniff'],
-  'X-Frame-Options': ['deny', 'sameorigin'],
-  'X-XSS-Protection': null,
-  'Content-Security-Policy': null,
-};
+/** exporter-toolkit's own list: only these headers, and only these values where the header has fixed ones (null: any). */
+const HEADERS = new Map<string, readonly string[] | null>([
+  ['Strict-Transport-Security', null],
+  ['X-Content-Type-Options', ['nosniff']],
+  ['X-Frame-Options', ['deny', 'sameorigin']],
+  ['X-XSS-Protection', null],
+  ['Content-Security-Policy', null],
+]);
 
 const headers = z.record(z.string(), z.string().regex(/^[\t\x20-\x7e]*$/, 'expected a single line of printable text')).superRefine((map, ctx) => {
   for (const [name, value] of Object.entries(map)) {
-    const allowed = HEADERS[name];
-    if (allowed === undefined && !Object.hasOwn(HEADERS, name))
+    const allowed = HEADERS.get(name);
+    if (allowed === undefined)
       ctx.addIssue({
         code: 'custom',
         path: [name],
-        message: `header ${JSON.stringify(name)} cannot be set (exporter-toolkit allows ${Object.keys(HEADERS).join(', ')})`,
+        message: `header ${JSON.stringify(name)} cannot be set (exporter-toolkit allows ${[...HEADERS.keys()].join(', ')})`,
       });
     else if (allowed && !allowed.includes(value))
       ctx.addIssue({ code: 'custom', path: [name], message: `expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}` });

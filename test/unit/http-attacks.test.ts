@@ -160,6 +160,7 @@ describe('methods', () => {
     web = loadWebConfig(writeFile('auth-405.yml', `basic_auth_users:\n  prometheus: ${bcrypt.hashSync('right', 4)}\n`));
     try {
       expect((await send(`${server.url}/metrics`, { method: 'POST' })).status).toBe(401);
+      expect((await send(`${server.url}/nope`)).status).toBe(401);
       expect((await send(`${server.url}/metrics`, { method: 'POST', auth: 'prometheus:right' })).status).toBe(405);
     } finally {
       web = undefined;
