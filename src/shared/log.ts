@@ -13,8 +13,8 @@ import { REDACTED, scrub } from './secrets';
 
 export type { Logger };
 
-/** Field names that carry a secret whatever the config says (HTTP and library objects). */
-const SECRET_KEYS = new Set(['password', 'pass', 'secret', 'token', 'authorization', 'cookie', 'privatekey', 'hmackey', 'webhookurl']);
+/** Field names that carry a secret whatever the config says (HTTP and library objects); the config's own come from its schema. */
+const SECRET_KEYS = new Set(['password', 'pass', 'secret', 'token', 'authorization', 'cookie', 'privatekey']);
 const SECRET_VALUES = new Set<string>();
 /** Shorter values are not scrubbed from whole lines: they would match inside unrelated text; their fields are still redacted by name. */
 const MIN_SCRUBBED = 8;
