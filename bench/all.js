@@ -16,7 +16,7 @@ const SCRIPTS = {
   scan: 'scan and scrape at 1,000 and 10,000 files vs. the parse and exposition floors',
   probe: '1,000 direct-TLS endpoints: our /probe vs. prometheus-blackbox-exporter (TLS only, and verifying like ours)',
   sslcheck: "1,000 files: `xmpp-cert monitor` vs. Debian's ssl-cert-check",
-  load: '50 concurrent scrapers on 10,000 files for 60 s, without and with basic auth',
+  load: '50 concurrent scrapers on 10,000 files for 60 s, without and with basic auth; one authorised scraper beside 50 connections of wrong passwords',
   renew: '100 certificates from Pebble: the worker vs. a bare acme-client loop',
   soak: '~500 renewals of 50 groups against Pebble and Prosody',
 };

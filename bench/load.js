@@ -11,6 +11,9 @@
  * Prometheus scrapes), bytes on the wire, scrape p50/p99 to the last byte, and the exporter's CPU
  * per scrape (user + system from /proc); and the first gzip scrape after a scan, which deflates the
  * report families once. Target: gzip p50 <= 2x the plain p50.
+ * And, on the basic-auth exporter, one authorised scraper alone and the same scraper while 50
+ * other connections send a distinct wrong password each time (every one a bcrypt check, cost 10).
+ * Targets: the scraper's p50 within 2x and p99 within 1 s of the run without the attack, 0 errors.
  * Usage: node bench/load.js [files] [seconds] [connections]   (default 10000 60 50)
  */
 const fs = require('node:fs');
@@ -79,6 +82,29 @@ function cannon(url, seconds, headers = {}) {
   return autocannon({ url, connections: CONNECTIONS, duration: seconds, headers, timeout: 30 });
 }
 
+/** 50 connections, each request a new wrong password for the authorised user (no verdict cache can help). */
+function attack(url, seconds) {
+  let n = 0;
+  const setupRequest = (req) => ({ ...req, headers: { ...req.headers, authorization: `Basic ${Buffer.from(`prometheus:wrong-${n++}`).toString('base64')}` } });
+  return autocannon({ url, connections: 50, duration: seconds, timeout: 30, requests: [{ method: 'GET', setupRequest }] });
+}
+
+/** One authorised scraper for `seconds`, with or without the attack running beside it. */
+async function authorisedScraper(url, headers, withAttack) {
+  const attacking = withAttack ? attack(url, SECONDS) : undefined;
+  const r = await autocannon({ url, connections: 1, duration: SECONDS, headers, timeout: 30 });
+  const a = await attacking;
+  const count = (code) => a?.statusCodeStats?.[code]?.count ?? 0;
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx,
+    total: r.requests.total,
+    attack: a ? `${count(401)} / ${count(429)} / ${count(503)} (${a.errors} errors)` : '',
+  };
+}
+
 /** Warm-up, then the measured run; RSS sampled after the warm-up and at the end. */
 async function measure(url, pid, headers) {
   await cannon(url, WARMUP, headers);
@@ -127,6 +153,11 @@ async function main() {
     const { proc, url } = await startExporter(config, args, headers);
     results[label] = await measure(`${url}/metrics`, proc.pid, headers);
     if (label === 'no auth') results.body = await (await fetch(`${url}/metrics`)).text();
+    if (label === 'basic auth') {
+      await autocannon({ url: `${url}/metrics`, connections: 1, duration: WARMUP, headers, timeout: 30 });
+      results.alone = await authorisedScraper(`${url}/metrics`, headers, false);
+      results.attacked = await authorisedScraper(`${url}/metrics`, headers, true);
+    }
     proc.kill('SIGTERM');
   }
   const bodyFile = path.join(root, 'metrics.txt');
@@ -166,6 +197,17 @@ async function main() {
   console.log(`| scrape p99 (ms) | ${f(plain.p99)} | ${f(gzip.p99)} | ${f(gzip.p99 / plain.p99, 2)}x | |`);
   console.log(`| exporter CPU per scrape (ms, user + system) | ${f(plain.cpuMs)} | ${f(gzip.cpuMs)} | ${f(gzip.cpuMs / plain.cpuMs, 2)}x | |`);
   console.log(`| first gzip scrape after a scan (ms; deflates the report families once) | | ${f(first.ms)} | | |`);
+  console.log('');
+
+  const { alone, attacked } = results;
+  console.log(`One authorised scraper on the basic-auth exporter, ${SECONDS} s each, alone and while 50 connections send distinct wrong passwords:\n`);
+  console.log('| figure | authorised scraper alone | with 50 connections of wrong passwords | ratio / difference | target |');
+  console.log('|---|---|---|---|---|');
+  console.log(`| requests/s | ${f(alone.rps)} | ${f(attacked.rps)} | ${f(attacked.rps / alone.rps, 2)}x |  |`);
+  console.log(`| latency p50 (ms) | ${f(alone.p50)} | ${f(attacked.p50)} | ${f(attacked.p50 / alone.p50, 2)}x | within 2x |`);
+  console.log(`| latency p99 (ms) | ${f(alone.p99)} | ${f(attacked.p99)} | +${f(attacked.p99 - alone.p99, 0)} ms | within +1000 ms |`);
+  console.log(`| errors (timeouts, non-2xx) / requests | ${alone.errors} / ${alone.total} | ${attacked.errors} / ${attacked.total} |  | 0 |`);
+  console.log(`| attack answered 401 / 429 / 503 |  | ${attacked.attack} |  |  |`);
   console.log('');
 }
 

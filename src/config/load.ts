@@ -4,7 +4,9 @@
  * resolved against the file's directory (as Prometheus does), or the working directory without a
  * file; a relative path given as a flag against the working directory, as any command line does.
  * Throws ConfigError listing every problem with its key (an unknown key with the nearest known
- * one); never returns a half-valid config.
+ * one); never returns a half-valid config, and never quotes a secret field's value
+ * (config/secret.ts) in it. Tells the logger the secrets it read, so no log line of the process
+ * shows them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,7 +15,9 @@ import type { IssuerConfig, RenewalConfig, SingleChallengeConfig } from './renew
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, messageOf } from '../shared/errors';
+import { CONFIG_SECRETS } from './redact';
 import { configSchema, type Config } from './schema';
+import { protectConfigSecrets, secretIssue } from './secret';
 import { applySeedNames, parseLegacyConf } from './seed-names';
 import { suggestKey } from './suggest';
 
@@ -72,9 +76,10 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     origins.set(key, `flag ${FLAG_OF_KEY[key] ?? `--${key.split('.').pop()}`}`);
   }
 
+  protectConfigSecrets(CONFIG_SECRETS, raw);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    const issues = result.error.issues.map((issue) => formatIssue(issue, origins, configSchema));
+    const issues = result.error.issues.map((issue) => formatIssue(secretIssue(CONFIG_SECRETS, raw, issue), origins, configSchema));
     const where = file ? ` in ${file}` : '';
     throw new ConfigError(`invalid configuration${where}:\n  ${issues.join('\n  ')}`, issues);
   }

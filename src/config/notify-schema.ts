@@ -1,13 +1,15 @@
 /**
  * The `notify` section of the config schema: where renewal events go (e-mail over SMTP, webhooks),
  * which events each channel gets, and the outbox's dedupe, digest, retry and age limits.
- * docs/config.md ("Notifications") documents each key. Secrets never live here as values: the SMTP
- * password comes from `passwordFile` or XMPP_CERT_SMTP_PASSWORD, and a rejected secret-bearing
- * value (a header, a `password` key) is never echoed in the error. Paths stay relative here;
+ * docs/config.md ("Notifications") documents each key. The SMTP password is never a value here
+ * (it comes from `passwordFile` or XMPP_CERT_SMTP_PASSWORD); webhook URLs and header values are
+ * marked `secret` (config/secret.ts), so no output or error shows them. Paths stay relative here;
  * resolveNotifyPaths() resolves them for load.ts. Does not read files or the environment.
  */
 import { z } from 'zod';
 import { duration, email, flag, list, section, show, text, url, wholeNumber } from './fields';
+import { secret } from './secret';
+import { urlOrigin } from '../shared/secrets';
 
 export const NOTIFY_EVENT_TYPES = ['renewal_succeeded', 'renewal_failed', 'fallback_in_use', 'verify_failed'] as const;
 export type NotifyEventType = (typeof NOTIFY_EVENT_TYPES)[number];
@@ -53,7 +55,7 @@ const emailSettings = section({
   ca: list(text()).default([]),
   user: text().optional(),
   passwordFile: text().optional(),
-  password: refused('a password is never kept in the config file: put it in a file named by notify.email.passwordFile, or in XMPP_CERT_SMTP_PASSWORD'),
+  password: secret(refused('a password is never kept in the config file: put it in a file named by notify.email.passwordFile, or in XMPP_CERT_SMTP_PASSWORD')),
   timeout: duration(1).default(30),
   events: events(),
 }).superRefine((e, ctx) => {
@@ -91,18 +93,8 @@ export function defaultFormat(webhookUrl: string): WebhookFormat {
   return 'generic';
 }
 
-/** Where a URL points, without its path and query (they carry the token). */
-export function urlOrigin(value: string): string {
-  try {
-    const u = new URL(value);
-    return `${u.protocol}//${u.host}`;
-  } catch {
-    return '(not a URL)';
-  }
-}
-
 const webhook = section({
-  url: url(),
+  url: secret(url(), 'url'),
   /** The channel label in metrics and logs: `webhook:<name>`; unset: `webhook:<index>`. */
   // A letter first: `webhook:0` must stay the label of the first hook without a name.
   name: z
@@ -113,7 +105,7 @@ const webhook = section({
   format: oneOf(WEBHOOK_FORMATS).optional(),
   /** Allow an http:// URL (the body and any token in the URL or headers travel unencrypted). */
   allowInsecure: flag().default(false),
-  headers: headers().default({}),
+  headers: secret(headers()).default({}),
   timeout: duration(1).default(10),
   events: events(),
 })
@@ -122,7 +114,7 @@ const webhook = section({
       ctx.addIssue({
         code: 'custom',
         path: ['url'],
-        message: `${urlOrigin(hook.url)}/...: an http:// URL sends the webhook and its token unencrypted; use https://, or set allowInsecure: true for this webhook`,
+        message: `${urlOrigin(hook.url)}/<redacted>: an http:// URL sends the webhook and its token unencrypted; use https://, or set allowInsecure: true for this webhook`,
       });
     }
   })

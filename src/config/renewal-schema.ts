@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { isWildcard, patternsOf, ruleFor } from './challenge-match';
 import { certificateName, domainName, duration, email, flag, list, listen, section, show, text, wholeNumber } from './fields';
+import { secret } from './secret';
 
 export const KEY_TYPES = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
@@ -84,7 +85,7 @@ const acmeIssuer = section({
   /** URL, or letsencrypt / letsencrypt-staging; unset: letsencrypt (staging with renewal.testMode). */
   directory: text().optional(),
   email: email().optional(),
-  eab: section({ kid: text(), hmacKey: text().optional(), hmacKeyFile: text().optional() })
+  eab: section({ kid: text(), hmacKey: secret(text()).optional(), hmacKeyFile: text().optional() })
     .refine((e) => (e.hmacKey === undefined) !== (e.hmacKeyFile === undefined), { error: 'expected exactly one of hmacKey or hmacKeyFile' })
     .optional(),
   keyType: keyType().default('ecdsa-p256'),

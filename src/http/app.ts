@@ -1,7 +1,9 @@
 /**
  * The express app: `/` (landing page), `/metrics`, `/status` (JSON report), `/healthz` (the
- * process answers) and `/readyz` (the first scan is done). Basic auth and extra headers come from
- * web-config.yml; TLS is the server's business (http/server.ts). Reads only in-memory state.
+ * process answers) and `/readyz` (the first scan is done). Basic auth (http/basic-auth.ts) and
+ * extra headers come from web-config.yml; TLS is the server's business (http/server.ts). A wrong
+ * method on a known path gets 405, an unknown path 404, and a failure a plain 500 with no stack
+ * (http/error-handler.ts). Reads only in-memory state.
  */
 import type { TLSSocket } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -12,7 +14,9 @@ import { sendExposition } from './exposition';
 import { probeRoute } from './probe-route';
 import type { Logger } from '../shared/log';
 import { VERSION } from '../shared/version';
-import { BasicAuth, type WebConfig } from './web-config';
+import { BasicAuthGate } from './basic-auth';
+import { errorHandler, methodNotAllowed } from './error-handler';
+import type { WebConfig } from './web-config';
 
 export interface AppDeps {
   metrics: ExporterMetrics;
@@ -33,24 +37,22 @@ const LINKS = [
   ['/readyz', 'readiness (first scan done)'],
 ] as const;
 
+/** The paths served besides the metrics path (GET and HEAD); another method on one of them is 405. */
+const PATHS = ['/', '/status', '/probe', '/healthz', '/readyz'];
+
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  let auth: { users: WebConfig['users']; checker?: BasicAuth } = { users: undefined };
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const web = deps.getWebConfig();
     for (const [name, value] of Object.entries(web?.headers ?? {})) res.setHeader(name, value);
     const refusal = clientCertRefusal(req, web);
     if (refusal) return void res.status(403).type('text/plain').send(`${refusal}\n`);
-    if (!web?.users) return next();
-    if (auth.users !== web.users) auth = { users: web.users, checker: new BasicAuth(web.users) };
-    const [user, password] = credentials(req.headers.authorization);
-    if (user !== undefined && auth.checker!.check(user, password ?? '')) return next();
-    res.setHeader('WWW-Authenticate', 'Basic realm="xmpp-cert-exporter"');
-    res.status(401).type('text/plain').send('Unauthorized\n');
+    next();
   });
+  app.use(new BasicAuthGate(deps.log).handler(() => deps.getWebConfig()?.users));
 
   const metricsPath = deps.telemetryPath ?? '/metrics';
   const links = LINKS.map(([href, text]) => [href === '/metrics' ? metricsPath : href, text]);
@@ -89,7 +91,9 @@ ${items}
       .send(ready ? 'ready\n' : 'starting: first scan not finished\n');
   });
 
+  app.use(methodNotAllowed([...PATHS, metricsPath]));
   app.use((_req, res) => void res.status(404).type('text/plain').send('not found; see / for the endpoints\n'));
+  app.use(errorHandler(deps.log));
   return app;
 }
 
@@ -102,12 +106,4 @@ function clientCertRefusal(req: Request, web: WebConfig | undefined): string | u
   if (mode === 'RequireAnyClientCert' && !presented) return 'a client certificate is required';
   if (mode === 'VerifyClientCertIfGiven' && presented && !socket.authorized) return `client certificate not trusted: ${String(socket.authorizationError)}`;
   return undefined;
-}
-
-function credentials(header: string | undefined): [string?, string?] {
-  const match = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header ?? '');
-  if (!match) return [];
-  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon < 0 ? [] : [decoded.slice(0, colon), decoded.slice(colon + 1)];
 }

@@ -1,7 +1,9 @@
 /**
- * Serves the app over HTTP, or HTTPS when web-config.yml has tls_server_config. A reload swaps the
- * TLS certificate in place (setSecureContext), so rotating the exporter's own certificate needs no
- * restart. close() stops accepting, lets running requests finish, then resolves.
+ * Serves the app over HTTP, or HTTPS when web-config.yml has tls_server_config (versions, cipher
+ * suites, curves and their order as http/web-config.ts made them node options). A reload swaps the
+ * TLS certificate and those settings in place (setSecureContext), so rotating the exporter's own
+ * certificate needs no restart; client_auth_type does. close() stops accepting, lets running
+ * requests finish, then resolves.
  */
 import http from 'node:http';
 import https from 'node:https';

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import nodemailer from 'nodemailer';
 import { isLoopback, type EmailConfig, type NotifyEventType } from '../config/notify-schema';
 import { messageOf } from '../shared/errors';
+import { protectSecrets } from '../shared/log';
 import type { Channel } from './channel';
 import type { NotifyEvent } from './events';
 import { html, plainText, subject } from './format';
@@ -95,8 +96,14 @@ export class EmailChannel implements Channel {
     return `${this.host}:${this.port}`;
   }
 
-  /** From the file, else the environment; undefined without a user. */
+  /** From the file, else the environment; undefined without a user. The logger is told it, so no log line shows it. */
   private password(): string | undefined {
+    const password = this.readPassword();
+    if (password) protectSecrets({ values: [password] });
+    return password;
+  }
+
+  private readPassword(): string | undefined {
     const { user, passwordFile } = this.settings;
     if (!user) return undefined;
     if (passwordFile) {

@@ -20,10 +20,4 @@ export class NotifyError extends XmppCertError {
   }
 }
 
-/** Replaces every occurrence of each secret in `text` (defence in depth for server-supplied text). */
-export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text;
-  // Longest first, so a whole path+query becomes one <redacted> rather than pieces of it.
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) if (secret.length >= 4) out = out.split(secret).join('<redacted>');
-  return out;
-}
+export { scrub } from '../shared/secrets';

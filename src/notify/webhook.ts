@@ -7,8 +7,8 @@
  * in an error is scrubbed of them. It does not retry (notifier.ts does).
  */
 import type { NotifyEventType, WebhookConfig } from '../config/notify-schema';
-import { urlOrigin } from '../config/notify-schema';
 import { messageOf } from '../shared/errors';
+import { urlOrigin, urlSecretParts } from '../shared/secrets';
 import type { Channel } from './channel';
 import type { NotifyEvent } from './events';
 import { discord, generic, slack } from './format';
@@ -55,20 +55,7 @@ export class WebhookChannel implements Channel {
   }
 
   private secrets(): string[] {
-    const u = new URL(this.hook.url);
-    // Long path segments are tokens (Slack's, Discord's); short ones are words such as "services".
-    const tokens = u.pathname.split('/').filter((segment) => segment.length >= 16);
-    return [
-      u.pathname + u.search,
-      u.pathname.length > 1 ? u.pathname : '',
-      ...tokens,
-      u.search,
-      ...u.searchParams.values(),
-      u.username,
-      u.password,
-      this.hook.url,
-      ...Object.values(this.hook.headers),
-    ];
+    return [...urlSecretParts(this.hook.url), ...Object.values(this.hook.headers)];
   }
 
   private refused(status: number, answer: string): NotifyError {

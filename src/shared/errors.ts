@@ -3,6 +3,8 @@
  * and wrap third-party errors with `{ cause }`. Data-level failures (a bad certificate file, a
  * refused connection) are NOT thrown: they travel as values with a reason code.
  */
+import { censorUrls } from './secrets';
+
 export class XmppCertError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -10,14 +12,12 @@ export class XmppCertError extends Error {
   }
 }
 
-/** A config value or file that cannot be used. `path` is the dotted key (or the file). */
+/** A config value or file that cannot be used. Never quotes a URL's user info, path or query (they may hold a token). */
 export class ConfigError extends XmppCertError {
-  constructor(
-    message: string,
-    readonly issues: readonly string[] = [message],
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  readonly issues: readonly string[];
+  constructor(message: string, issues: readonly string[] = [message], options?: { cause?: unknown }) {
+    super(censorUrls(message), options);
+    this.issues = issues.map(censorUrls);
   }
 }
 
@@ -32,14 +32,14 @@ export class DiscoveryError extends XmppCertError {
   }
 }
 
-/** A web-config.yml (exporter-toolkit format) that cannot be used. */
+/** A web-config.yml (exporter-toolkit format) that cannot be used. Never quotes a URL's user info, path or query. */
 export class WebConfigError extends XmppCertError {
   constructor(
     message: string,
     readonly file: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(censorUrls(message), options);
   }
 }
 

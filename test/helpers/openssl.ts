@@ -3,7 +3,14 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-export function opensslSelfSigned(dir: string, names: string[], days: number, certName = 'cert.pem', keyName = 'key.pem'): { cert: string; key: string } {
+export function opensslSelfSigned(
+  dir: string,
+  names: string[],
+  days: number,
+  certName = 'cert.pem',
+  keyName = 'key.pem',
+  keyType: 'ec' | 'rsa' = 'ec',
+): { cert: string; key: string } {
   fs.mkdirSync(dir, { recursive: true });
   const cert = path.join(dir, certName);
   const key = path.join(dir, keyName);
@@ -13,9 +20,7 @@ export function opensslSelfSigned(dir: string, names: string[], days: number, ce
       'req',
       '-x509',
       '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
+      ...(keyType === 'rsa' ? ['rsa:2048'] : ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256']),
       '-nodes',
       '-days',
       String(days),

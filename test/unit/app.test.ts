@@ -179,8 +179,8 @@ describe('web-config.yml: basic auth and headers', () => {
 
   test('a web config with an unsupported or bad key is rejected with its key', () => {
     const file = path.join(root, 'bad-web.yml');
-    fs.writeFileSync(file, 'tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [X]\nbasic_auth_users:\n  u: plaintext\n');
-    expect(() => loadWebConfig(file)).toThrow(/tls_server_config\.cipher_suites: unknown key[\s\S]*basic_auth_users\.u: expected a bcrypt hash/);
+    fs.writeFileSync(file, 'tls_server_config:\n  cert_file: a\n  key_file: b\n  client_allowed_sans: [X]\nbasic_auth_users:\n  u: plaintext\n');
+    expect(() => loadWebConfig(file)).toThrow(/tls_server_config\.client_allowed_sans: unknown key[\s\S]*basic_auth_users\.u: expected a bcrypt hash/);
   });
 });
 

@@ -79,7 +79,7 @@ describe('bad values are rejected with their key, never with a secret value', ()
   test.each([
     [
       'notify:\n  webhooks:\n    - url: http://hooks.example.org/T0KEN\n',
-      'notify.webhooks[0].url: http://hooks.example.org/...: an http:// URL sends the webhook and its token unencrypted; use https://, or set allowInsecure: true for this webhook',
+      'notify.webhooks[0].url: http://hooks.example.org/<redacted>: an http:// URL sends the webhook and its token unencrypted; use https://, or set allowInsecure: true for this webhook',
     ],
     [
       'notify:\n  email:\n    password: hunter2\n',

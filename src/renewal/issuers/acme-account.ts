@@ -11,7 +11,7 @@ import type https from 'node:https';
 import * as acme from 'acme-client';
 import type { AcmeIssuerConfig } from '../../config/renewal-schema';
 import { RenewalError, messageOf } from '../../shared/errors';
-import type { Logger } from '../../shared/log';
+import { protectSecrets, type Logger } from '../../shared/log';
 import { REVOCATION_REASONS, type RevocationReason } from '../types';
 import { accountKeyPath, generateKey, loadOrCreateAccountKey, replaceKeyFile, stageKeyFile } from './acme-keys';
 import { AcmeTransport, createAgent } from './acme-transport';
@@ -196,7 +196,9 @@ export class AcmeAccount {
     if (!eab) return undefined;
     if (eab.hmacKey) return { kid: eab.kid, hmacKey: eab.hmacKey };
     try {
-      return { kid: eab.kid, hmacKey: fs.readFileSync(eab.hmacKeyFile ?? '', 'utf8').trim() };
+      const hmacKey = fs.readFileSync(eab.hmacKeyFile ?? '', 'utf8').trim();
+      protectSecrets({ values: [hmacKey] }); // read from a file, so not in the config the logger was told of
+      return { kid: eab.kid, hmacKey };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
       throw new RenewalError(
