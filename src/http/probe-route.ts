@@ -10,8 +10,7 @@ import { READ_ERROR_REASONS, coversName } from '../cert';
 import type { Config } from '../config';
 import { judgeServed, type Report } from '../evaluate';
 import type { ReportRenderer } from '../metrics';
-import { endpointsOf, trustStore } from '../sources/live';
-import { probeEndpoint } from '../sources/probe';
+import { endpointsOf, planProbes, probePlanned, trustStore } from '../sources/live';
 import { PROBE_MODULES, type ProbeModule } from '../model/probe';
 import type { Logger } from '../shared/log';
 
@@ -54,19 +53,18 @@ export function probeRoute(deps: ProbeRouteDeps) {
     const deadline = Date.now() + timeoutMs(req, config);
     const probes = { ...config.probes, timeout: (deadline - Date.now()) / 1000 };
     const ca = trustStore(config.probes.ca, deps.log);
-    const { endpoints } = await endpointsOf(target, probes, module as ProbeModule);
+    const { endpoints, srv } = await endpointsOf(target, probes, module as ProbeModule);
+    const planned = await planProbes(endpoints, { ...probes, timeout: Math.max(deadline - Date.now(), 100) / 1000 });
     const left = Math.max(deadline - Date.now(), 100);
     const disk = deps.getReport()?.domains.find((d) => d.domain === target);
     const now = Date.now() / 1000;
+    const s2sFrom = config.probes.s2sFrom ? { s2sFrom: config.probes.s2sFrom } : {};
     const served = await Promise.all(
-      endpoints.map(async (endpoint) => {
-        const result = await probeEndpoint(endpoint, { timeoutMs: left, ...(ca ? { ca } : {}) });
-        return judgeServed({ result, probedAt: Date.now() / 1000 }, disk, config.thresholds, now);
-      }),
+      planned.map(async (p) => judgeServed(await probePlanned(p, { timeoutMs: left, ...(ca ? { ca } : {}), ...s2sFrom }), disk, config.thresholds, now)),
     );
     // Only the endpoint families are rendered, so the disk parts of this Report stay empty.
     const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Report['readErrors'];
-    const report: Report = { generatedAt: now, overall: 'ok', domains: [], files: [], readErrors, sources: [], served };
+    const report: Report = { generatedAt: now, overall: 'ok', domains: [], files: [], readErrors, sources: [], served, srv };
     const chunks = deps.render(report, { endpointsOnly: true });
     res.type(deps.contentType).send(Buffer.concat(chunks));
   };
