@@ -25,6 +25,7 @@ import { LiveProber } from '../../src/sources/live';
 import { probeEndpoint } from '../../src/sources/probe';
 import { DAY, makeCA, mint, type TestCA } from '../helpers/certs';
 import { find, parseMetrics } from '../helpers/metrics-text';
+import { waitFor } from '../helpers/process';
 import { startProsody, type RunningProsody } from '../helpers/prosody-server';
 import { describeWithTools } from '../helpers/tools';
 
@@ -139,8 +140,10 @@ describeWithTools(['prosody', 'openssl'], 'stream features after TLS against a r
       afterTls: { ok: true, mechanisms: [], dialback: true },
     });
     // Prosody's debug log shows each stream header it received: before TLS and after the restart.
-    const headers = server.log().match(/Incoming s2s received <stream:stream from='probe\.example\.net'/g) ?? [];
-    expect(headers).toHaveLength(2);
+    // (Prosody writes its log file when it gets to it: wait for the lines.)
+    const headers = () => server.log().match(/Incoming s2s received <stream:stream [^>]*from='probe\.example\.net'/g) ?? [];
+    await waitFor(() => headers().length >= 2, 5000, "Prosody's log of the stream headers");
+    expect(headers()).toHaveLength(2);
   });
 
   test('the metrics: one series per mechanism with tls="false"/"true", channel binding, dialback, EXTERNAL', async () => {
