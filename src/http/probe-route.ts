@@ -29,8 +29,25 @@ function timeoutMs(req: Request, config: Config): number {
   return seconds * 1000;
 }
 
+/**
+ * The watched domains of a Report (with their disk report) and of the config, indexed once per
+ * Report (a scan) and per config: a search per request made a round of /probe O(domains²).
+ */
+const reportIndex = new WeakMap<Report, ReadonlyMap<string, Report['domains'][number]>>();
+const configIndex = new WeakMap<readonly string[], ReadonlySet<string>>();
+function domainsOf(report: Report): ReadonlyMap<string, Report['domains'][number]> {
+  let index = reportIndex.get(report);
+  if (!index) reportIndex.set(report, (index = new Map(report.domains.map((d) => [d.domain, d]))));
+  return index;
+}
+function configured(config: Config): ReadonlySet<string> {
+  let index = configIndex.get(config.domains);
+  if (!index) configIndex.set(config.domains, (index = new Set(config.domains)));
+  return index;
+}
+
 export function isAllowed(domain: string, config: Config, report: Report | undefined): boolean {
-  if (report?.domains.some((d) => d.domain === domain) || config.domains.includes(domain)) return true;
+  if ((report && domainsOf(report).has(domain)) || configured(config).has(domain)) return true;
   return config.probes.allow.some((pattern) => pattern === domain || coversName(pattern, domain));
 }
 
@@ -56,7 +73,8 @@ export function probeRoute(deps: ProbeRouteDeps) {
     const { endpoints, srv } = await endpointsOf(target, probes, module as ProbeModule);
     const planned = await planProbes(endpoints, { ...probes, timeout: Math.max(deadline - Date.now(), 100) / 1000 });
     const left = Math.max(deadline - Date.now(), 100);
-    const disk = deps.getReport()?.domains.find((d) => d.domain === target);
+    const latest = deps.getReport();
+    const disk = latest && domainsOf(latest).get(target);
     const now = Date.now() / 1000;
     const s2sFrom = config.probes.s2sFrom ? { s2sFrom: config.probes.s2sFrom } : {};
     const served = await Promise.all(
@@ -65,7 +83,8 @@ export function probeRoute(deps: ProbeRouteDeps) {
     // Only the endpoint families are rendered, so the disk parts of this Report stay empty.
     const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Report['readErrors'];
     const report: Report = { generatedAt: now, overall: 'ok', domains: [], files: [], readErrors, sources: [], served, srv };
-    const chunks = deps.render(report, { endpointsOnly: true });
-    res.type(deps.contentType).send(Buffer.concat(chunks));
+    const body = Buffer.concat(deps.render(report, { endpointsOnly: true }));
+    // Not res.send: it hashes every answer for an ETag, a tenth of a loopback probe's CPU, and a probe's answer is never cached.
+    res.writeHead(200, { 'Content-Type': deps.contentType, 'Content-Length': body.length }).end(body);
   };
 }

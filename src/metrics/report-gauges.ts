@@ -231,12 +231,16 @@ family('xmpp_cert_last_scan_timestamp_seconds', 'When the last scan finished, as
   yield [{}, r.generatedAt];
 });
 
-/** The text of `report`'s families (just the endpoint ones with `endpointsOnly`); without a Report, HELP and TYPE only. */
+/**
+ * The text of `report`'s families; without a Report, HELP and TYPE only. With `endpointsOnly`
+ * (/probe), just the endpoint families that have samples, as blackbox_exporter answers a probe:
+ * /metrics lists every family, a probe's answer only what it found.
+ */
 export const renderReport: ReportRenderer = (report, options = {}) => {
   const writer = new TextWriter();
   for (const { name, help, labelNames, samples, endpoints } of families) {
     if (options.endpointsOnly && !endpoints) continue;
-    writer.gauge(name, help, labelNames, report ? samples(report) : []);
+    writer.gauge(name, help, labelNames, report ? samples(report) : [], { omitEmpty: options.endpointsOnly === true });
   }
   return writer.finish();
 };

@@ -13,7 +13,8 @@ export type Labels = Readonly<Record<string, string | undefined>>;
 const CHUNK_CHARS = 64 * 1024;
 
 const escapeHelp = (text: string) => text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-const escapeLabel = (value: string) => escapeHelp(value).replace(/"/g, '\\"');
+/** Most values need no escaping: one test instead of three replacements (a tenth of a /probe rendering). */
+const escapeLabel = (value: string) => (/[\\\n"]/.test(value) ? escapeHelp(value).replace(/"/g, '\\"') : value);
 
 /** Prometheus spells the non-finite values this way (prom-client writes NaN as "Nan"; both parse). */
 function valueText(value: number): string {
@@ -33,6 +34,17 @@ function labelText(names: readonly string[], labels: Labels): string {
   return text ? `{${text}}` : '';
 }
 
+/** HELP and TYPE of a family, escaped once: families are few and rendered on every /probe request. */
+const headers = new Map<string, string>();
+function headerOf(name: string, help: string): string {
+  let header = headers.get(name);
+  if (header === undefined) {
+    header = `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} gauge`;
+    headers.set(name, header);
+  }
+  return header;
+}
+
 export class TextWriter {
   private readonly chunks: Buffer[] = [];
   private pending: string[] = [];
@@ -45,10 +57,14 @@ export class TextWriter {
    * Prometheus rejects a scrape with a duplicate series whole, and remembering every label set to
    * drop repeats would keep ~120,000 strings alive through each rendering at 10,000 files.
    */
-  gauge(name: string, help: string, labelNames: readonly string[], samples: Iterable<readonly [Labels, number]>): void {
-    this.line(`# HELP ${name} ${escapeHelp(help)}`);
-    this.line(`# TYPE ${name} gauge`);
-    for (const [labels, value] of samples) this.line(`${name}${labelText(labelNames, labels)} ${valueText(value)}`);
+  gauge(name: string, help: string, labelNames: readonly string[], samples: Iterable<readonly [Labels, number]>, options: { omitEmpty?: boolean } = {}): void {
+    let header = !options.omitEmpty;
+    if (header) this.line(headerOf(name, help));
+    for (const [labels, value] of samples) {
+      if (!header) this.line(headerOf(name, help));
+      header = true;
+      this.line(`${name}${labelText(labelNames, labels)} ${valueText(value)}`);
+    }
   }
 
   /** The text written so far, as chunks to send in order. */

@@ -91,7 +91,7 @@ describe('failures are reasons, within the deadline', () => {
     const other = await startDnsServer({ 'quiet.test': { A: ['192.0.2.7'] } });
     try {
       const answer = await query('quiet.test', 'A', { servers: [dns.address, other.address], timeoutMs: 1000 });
-      expect(answer.ok && answer.answers.map((a) => a.data)).toEqual(['192.0.2.7']);
+      expect(answer.ok && answer.answers.map((a) => (a.type === 'A' ? a.data : a.type))).toEqual(['192.0.2.7']);
     } finally {
       await other.close();
     }
