@@ -10,7 +10,7 @@
  */
 import { promises as nodeDns } from 'node:dns';
 import net from 'node:net';
-import type { DnsFailureReason, TlsaLookup, TlsaRecord } from '../model/probe';
+import type { TlsaLookup, TlsaRecord } from '../model/probe';
 import { messageOf } from '../shared/errors';
 import { query } from './dns';
 
@@ -62,7 +62,7 @@ export async function lookupTlsa(host: string, port: number, config: Omit<Resolv
   if (net.isIP(host)) return undefined;
   const name = `_${port}._tcp.${host}`;
   const answer = await query(name, 'TLSA', config);
-  if (!answer.ok) return { ok: false, name, reason: answer.reason as DnsFailureReason, message: answer.message };
+  if (!answer.ok) return { ok: false, name, reason: answer.reason, message: answer.message };
   const records: TlsaRecord[] = answer.answers.flatMap((a) =>
     a.type === 'TLSA' ? [{ usage: a.data.usage, selector: a.data.selector, matchingType: a.data.matchingType, data: a.data.certificate.toString('hex') }] : [],
   );

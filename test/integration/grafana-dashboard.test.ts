@@ -165,7 +165,7 @@ describeWithTools(['prometheus'], 'Grafana dashboard queries against a real Prom
         authenticated: true,
       },
     });
-    stopAll.push(dns.close);
+    stopAll.push(() => dns.close());
 
     const base = {
       prosody: { config: null, certs },
