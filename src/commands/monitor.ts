@@ -40,7 +40,7 @@ export function monitorTable(report: Report): string {
     const leaf = s.chain[0];
     rows.push([
       s.domain,
-      `${s.source} ${s.target}`,
+      `${s.source} ${s.target}${s.address && !s.target.startsWith(`${s.address}:`) ? ` (${s.address})` : ''}`,
       leaf ? new Date(leaf.notAfter * 1000).toISOString() : '-',
       leaf ? String(Math.floor((leaf.notAfter - now) / 86400)) : '-',
       s.status.toUpperCase(),

@@ -10,7 +10,7 @@ import { READ_ERROR_REASONS, coversName } from '../cert';
 import type { Config } from '../config';
 import { judgeServed, type Report } from '../evaluate';
 import type { ReportRenderer } from '../metrics';
-import { endpointsOf, planProbes, probePlanned, trustStore } from '../sources/live';
+import { endpointsOf, planProbes, probeOptions, probePlanned, trustStore } from '../sources/live';
 import { PROBE_MODULES, type ProbeModule } from '../model/probe';
 import type { Logger } from '../shared/log';
 
@@ -76,10 +76,8 @@ export function probeRoute(deps: ProbeRouteDeps) {
     const latest = deps.getReport();
     const disk = latest && domainsOf(latest).get(target);
     const now = Date.now() / 1000;
-    const s2sFrom = config.probes.s2sFrom ? { s2sFrom: config.probes.s2sFrom } : {};
-    const served = await Promise.all(
-      planned.map(async (p) => judgeServed(await probePlanned(p, { timeoutMs: left, ...(ca ? { ca } : {}), ...s2sFrom }), disk, config.thresholds, now)),
-    );
+    const options = probeOptions(config.probes, ca, left);
+    const served = await Promise.all(planned.map(async (p) => judgeServed(await probePlanned(p, options), disk, config.thresholds, now)));
     // Only the endpoint families are rendered, so the disk parts of this Report stay empty.
     const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Report['readErrors'];
     const report: Report = { generatedAt: now, overall: 'ok', domains: [], files: [], readErrors, sources: [], served, srv };

@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import { certificateFromX509 } from '../cert';
 import type { Config } from '../config';
-import { endpointsOf, isProbed, planProbes, probePlanned, trustStore, type PlannedProbe } from '../sources/live';
+import { endpointsOf, isProbed, planProbes, probeOptions, probePlanned, trustStore, type PlannedProbe } from '../sources/live';
 import type { Logger } from '../shared/log';
 import type { VerifyResult } from '../state/state-types';
 import type { CertificateGroup } from './types';
@@ -57,8 +57,7 @@ export async function verifyServed(
 }
 
 async function probeOnce(planned: PlannedProbe, config: Config, ca: string[] | undefined) {
-  const s2sFrom = config.probes.s2sFrom ? { s2sFrom: config.probes.s2sFrom } : {};
-  const { result } = await probePlanned(planned, { timeoutMs: config.probes.timeout * 1000, ...(ca ? { ca } : {}), ...s2sFrom });
+  const { result } = await probePlanned(planned, probeOptions(config.probes, ca, config.probes.timeout * 1000));
   if (!result.ok) return { planned, error: result.message };
   const leaf = result.certificates[0];
   return { planned, ...(leaf ? { served: leaf.fingerprint } : { error: 'no certificate' }) };

@@ -90,17 +90,27 @@ async function ask(server: Server, name: string, type: RecordType, timeoutMs: nu
 
 type Reply = packet.DecodedPacket | { reason: DnsFailureReason; message: string };
 
+/** One question's exchange: settles once (answer, error or deadline), then cleans up. */
+function exchange(timeoutMs: number, cleanup: () => void, resolve: (reply: Reply) => void) {
+  let settled = false;
+  const done = (reply: Reply) => {
+    if (settled) return; // a late error or close after the answer
+    settled = true;
+    clearTimeout(timer);
+    cleanup();
+    resolve(reply);
+  };
+  const timer = setTimeout(() => done({ reason: 'timeout', message: `no answer within ${Math.round(timeoutMs)} ms` }), timeoutMs);
+  const onError = (err: NodeJS.ErrnoException) => done({ reason: err.code === 'ECONNREFUSED' ? 'refused' : 'error', message: err.message });
+  return { done, onError };
+}
+
 function overUdp(server: Server, message: Buffer, id: number, timeoutMs: number): Promise<Reply> {
   return new Promise((resolve) => {
     const socket = dgram.createSocket(net.isIPv6(server.host) ? 'udp6' : 'udp4');
-    const done = (reply: Reply) => {
-      clearTimeout(timer);
-      socket.close();
-      resolve(reply);
-    };
-    const timer = setTimeout(() => done({ reason: 'timeout', message: `no answer within ${Math.round(timeoutMs)} ms` }), timeoutMs);
+    const { done, onError } = exchange(timeoutMs, () => socket.close(), resolve);
     // Connected, so an ICMP "port unreachable" arrives as ECONNREFUSED instead of a silent timeout.
-    socket.on('error', (err: NodeJS.ErrnoException) => done({ reason: err.code === 'ECONNREFUSED' ? 'refused' : 'error', message: err.message }));
+    socket.on('error', onError);
     socket.on('message', (data) => {
       const reply = decode(data);
       if ('reason' in reply || reply.id === id) done(reply); // another id: a stray answer, wait on
@@ -113,13 +123,8 @@ function overTcp(server: Server, message: Buffer, id: number, timeoutMs: number)
   return new Promise((resolve) => {
     const socket = net.connect(server.port, server.host);
     let buffered = Buffer.alloc(0);
-    const done = (reply: Reply) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(reply);
-    };
-    const timer = setTimeout(() => done({ reason: 'timeout', message: `no answer within ${Math.round(timeoutMs)} ms` }), timeoutMs);
-    socket.on('error', (err: NodeJS.ErrnoException) => done({ reason: err.code === 'ECONNREFUSED' ? 'refused' : 'error', message: err.message }));
+    const { done, onError } = exchange(timeoutMs, () => socket.destroy(), resolve);
+    socket.on('error', onError);
     socket.on('connect', () => socket.write(message));
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);

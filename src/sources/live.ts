@@ -158,6 +158,11 @@ export async function planProbes(endpoints: readonly Endpoint[], config: ProbeCo
   });
 }
 
+/** The prober's options from `probes`: the trust store (see trustStore), the s2s `from`, a deadline and an abort signal. */
+export function probeOptions(config: ProbeConfig, ca: string[] | undefined, timeoutMs: number, signal?: AbortSignal): ProbeOptions {
+  return { timeoutMs, ...(signal ? { signal } : {}), ...(ca ? { ca } : {}), ...(config.s2sFrom ? { s2sFrom: config.s2sFrom } : {}) };
+}
+
 /** Probes a planned endpoint (or reports why it could not be); never throws. */
 export async function probePlanned(planned: PlannedProbe, options: ProbeOptions): Promise<TimedProbe> {
   const result = planned.failure ?? (await probeEndpoint(planned.endpoint, options));
@@ -228,10 +233,6 @@ export class LiveProber {
     await Promise.race([this.running?.catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
   }
 
-  private s2sFrom(): { s2sFrom?: string } {
-    return this.config.s2sFrom ? { s2sFrom: this.config.s2sFrom } : {};
-  }
-
   private async round(domains: readonly string[], components: ReadonlySet<string>): Promise<void> {
     if (!this.config.enabled) return;
     const ca = trustStore(this.config.ca, this.log);
@@ -245,7 +246,7 @@ export class LiveProber {
     }
     const endpoints = found.flatMap((f) => f.endpoints).filter((e) => isProbed(e, components));
     const planned = await planProbes(endpoints, this.config, stopped);
-    const options = { timeoutMs: this.config.timeout * 1000, signal: this.abort.signal, ...(ca ? { ca } : {}), ...this.s2sFrom() };
+    const options = probeOptions(this.config, ca, this.config.timeout * 1000, this.abort.signal);
     const done = await inLanes(planned, this.config.concurrency, (p) => probePlanned(p, options), stopped);
     // In endpoint order, whatever finished first; endpoints no longer discovered lose their series.
     this.results = new Map(done.map((probe) => [key(probe.result.endpoint), probe]));

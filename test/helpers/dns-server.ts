@@ -276,3 +276,12 @@ function srvData(srv: SrvRecord): Buffer {
   fixed.writeUInt16BE(srv.port, 4);
   return Buffer.concat([fixed, encodeName(srv.target)]);
 }
+
+/** A UDP port nothing listens on (bound and released): a DNS server that is down. */
+export async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}

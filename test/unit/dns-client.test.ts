@@ -4,10 +4,9 @@
  * failure as a reason (SERVFAIL, REFUSED, silence, nothing listening, a bad server address), and
  * the address rules: every A and AAAA, `ipVersions`, an IP address standing for itself.
  */
-import dgram from 'node:dgram';
 import { parseServer, query } from '../../src/sources/dns';
 import { lookupTlsa, resolveAddresses } from '../../src/sources/resolve';
-import { startDnsServer, type DnsServer } from '../helpers/dns-server';
+import { freeUdpPort, startDnsServer, type DnsServer } from '../helpers/dns-server';
 
 let dns: DnsServer;
 beforeAll(async () => {
@@ -21,14 +20,6 @@ beforeEach(() => {
 
 const HASH = 'ab'.repeat(32);
 const options = () => ({ servers: [dns.address], timeoutMs: 1000 });
-
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
 
 describe('TLSA', () => {
   test('records at _PORT._tcp.HOST, with the AD bit as the server set it', async () => {

@@ -1,7 +1,6 @@
-import dgram from 'node:dgram';
 import { promises as nodeDns } from 'node:dns';
 import { mergeEndpoints, resolveEndpoints, rfc2782Order } from '../../src/sources/srv';
-import { startDnsServer, type DnsServer } from '../helpers/dns-server';
+import { freeUdpPort, startDnsServer, type DnsServer } from '../helpers/dns-server';
 
 const D = 'example.test';
 let dns: DnsServer;
@@ -262,12 +261,3 @@ describe('the test DNS server', () => {
     expect(dns.queries).toEqual(['host.example.test A', 'host.example.test AAAA', 'host.example.test TXT', 'host.example.test SRV', 'nope.example.test A']);
   });
 });
-
-/** A UDP port on loopback that nothing listens on (bound, then released). */
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
