@@ -53,7 +53,7 @@ async function afterTls(attempt: Attempt, socket: net.Socket | undefined, mechan
   attempt.provisional = withFeatures({ ok: false, reason: 'timeout', message: 'no stream features after TLS before the probe timeout' });
   secure.write(streamHeader(attempt));
   const features = await readUntil(attempt, secure, (text) => judgeFeatures(attempt, text, false));
-  secure.end(`</stream:stream>`); // a polite close; Attempt.run destroys the sockets afterwards in any case
+  secure.end(); // close_notify (a closing </stream:stream> would cost one more TLS record); Attempt.run destroys the sockets afterwards
   if ('fail' in features) {
     const failed = features.fail;
     return withFeatures(failed.ok ? { ok: false, reason: 'closed', message: 'unexpected' } : { ok: false, reason: failed.reason, message: failed.message });
@@ -87,6 +87,7 @@ function readUntil(attempt: Attempt, socket: net.Socket, judge: (text: string) =
     const done = (verdict: Verdict) => {
       socket.removeListener('data', onData);
       socket.removeListener('close', onClose);
+      socket.removeListener('end', onClose);
       socket.removeListener('error', onError);
       resolve(verdict);
     };
@@ -103,6 +104,7 @@ function readUntil(attempt: Attempt, socket: net.Socket, judge: (text: string) =
     const onError = (err: Error) => done({ fail: attempt.fail('closed', `the connection failed after ${text.length} bytes: ${err.message}`) });
     socket.on('data', onData);
     socket.once('close', onClose);
+    socket.once('end', onClose); // the peer sent all it will: no need to wait for the whole close
     socket.once('error', onError);
   });
 }
