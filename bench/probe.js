@@ -11,7 +11,12 @@
  * Beside them, node's own floor: a process doing nothing but tls.connect + getPeerX509Certificate
  * on the same endpoints at the same concurrency (no HTTP, no parsing, no judging), to tell what
  * the runtime's TLS costs from what our code adds.
- * Target: ratio >= 1.0 with identical values.
+ * Our /probe does more per endpoint than the floor: it also restarts the XMPP stream over TLS
+ * and reads its features (these endpoints close at once, so that read ends at the close), judges
+ * the chain and renders the answer over HTTP.
+ * Targets: ratio >= 1.0 with identical values; our CPU per probe <= 1.25x the floor's in the same run.
+ * With BENCH_CPU_PROF=DIR the exporter runs with --cpu-prof into DIR, and its self time is printed
+ * by kind of work (the whole process: start-up and the warm-up pass included).
  * Usage: node bench/probe.js [endpoints] [concurrency]   (default 1000 8)
  */
 require('reflect-metadata');
@@ -151,6 +156,50 @@ async function drive(urls, pid) {
 
 const sampleOf = (body, name) => Number((new RegExp(`^${name}(?:\\{[^}]*position="0"[^}]*\\}|\\{[^}]*\\})? (\\S+)$`, 'm').exec(body) || [])[1]);
 
+/** What the exporter spent its CPU on, from the newest .cpuprofile in `dir`: self time by kind of work. */
+function printProfile(dir) {
+  const file = fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.cpuprofile'))
+    .map((n) => path.join(dir, n))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+  if (!file) return;
+  const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const KINDS = [
+    ['idle', (f) => f.functionName === '(idle)'],
+    ['garbage collection', (f) => f.functionName === '(garbage collector)'],
+    ['certificate model (dist/cert, node X509 getters and verify)', (f) => f.url.includes('/dist/cert/') || /node:internal\/crypto\/(x509|keys)/.test(f.url)],
+    ['TLS (node)', (f) => /node:(_tls|tls|internal\/tls|internal\/crypto)/.test(f.url) || /^(TLSSocket|methodProxy)/.test(f.functionName)],
+    ['HTTP (node http, express)', (f) => /node:(_http|http)|express|router|finalhandler|send\b/.test(f.url)],
+    ['HTTP answers written (writev)', (f) => f.url === '' && f.functionName === 'writev'],
+    [
+      'TLS records written and closed (writeUtf8String, writeBuffer, shutdown)',
+      (f) => f.url === '' && /^(writeUtf8String|writeBuffer|shutdown)$/.test(f.functionName),
+    ],
+    ['XMPP stream and probe (dist/sources)', (f) => f.url.includes('/dist/sources/')],
+    ['judging (dist/evaluate)', (f) => f.url.includes('/dist/evaluate/')],
+    ['rendering (dist/metrics)', (f) => f.url.includes('/dist/metrics/')],
+    [
+      'start-up (module loading, config, registry)',
+      (f) => /loader|realm|yaml|zod|prom-client|pino|redact|dist\/(cli|config)/.test(f.url) || f.functionName === 'wrapSafe',
+    ],
+  ];
+  const totals = new Map(KINDS.map(([k]) => [k, 0]).concat([['other', 0]]));
+  profile.samples.forEach((id, i) => {
+    const frame = nodes.get(id);
+    const kind = KINDS.find(([, test]) => test(frame))?.[0] ?? 'other';
+    totals.set(kind, totals.get(kind) + (profile.timeDeltas[i] || 0) / 1000);
+  });
+  const busy = [...totals].filter(([k]) => k !== 'idle').reduce((sum, [, ms]) => sum + ms, 0);
+  console.log(`\nexporter CPU profile (self time, whole process, ${Math.round(busy)} ms busy):\n`);
+  console.log('| kind of work | ms | share |');
+  console.log('|---|---|---|');
+  for (const [kind, ms] of [...totals].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1])) {
+    console.log(`| ${kind} | ${ms.toFixed(0)} | ${((ms / busy) * 100).toFixed(0)}% |`);
+  }
+}
+
 (async () => {
   if (process.argv[2] === '--serve') return serveEndpoints(process.argv[3]);
   if (process.argv[2] === '--tls-floor') return console.log(JSON.stringify(await tlsFloor(JSON.parse(process.argv[3]))));
@@ -227,11 +276,19 @@ const sampleOf = (body, name) => Number((new RegExp(`^${name}(?:\\{[^}]*position
     console.log(
       `\nnode's TLS floor (tls.connect + getPeerX509Certificate only, own process, same endpoints and concurrency): ${f(floor.seconds, 3)} s, ${f(COUNT / floor.seconds, 1)} probes/s, ${f((floor.cpu * 1000) / COUNT)} ms CPU per probe; blackbox TLS only / floor time: ${f(theirs.seconds / floor.seconds)}x.`,
     );
+    console.log(
+      `ours / floor, CPU per probe: ${f(mine.cpu / COUNT / (floor.cpu / COUNT))}x (target <= 1.25x); ours / floor, wall time: ${f(mine.seconds / floor.seconds)}x.`,
+    );
     if (differ.length) console.log(`differences: ${differ.slice(0, 5).join('; ')}`);
   } finally {
+    const exited = new Promise((resolve) => ours.once('exit', resolve));
     for (const p of [ours, bb, endpoints]) p.kill('SIGTERM');
     agent.destroy();
     fs.rmSync(root, { recursive: true, force: true });
+    if (process.env.BENCH_CPU_PROF) {
+      await exited;
+      printProfile(process.env.BENCH_CPU_PROF);
+    }
   }
 })().catch((err) => {
   console.error(err);

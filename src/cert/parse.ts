@@ -91,22 +91,26 @@ function toCertificate(der: Buffer, position: number): Certificate | undefined {
 
 /** Our model of a certificate node has already parsed (e.g. the one a TLS peer presented). */
 export function certificateFromX509(x509: X509Certificate, position: number): Certificate {
-  const commonName = /^CN=(.*)$/m.exec(x509.subject)?.[1];
+  // Each getter below is a native call that formats anew: read each once (a probe reads a chain per endpoint).
+  const subject = x509.subject;
+  const issuer = x509.issuer;
+  const san = x509.subjectAltName;
+  const commonName = /^CN=(.*)$/m.exec(subject)?.[1];
   return {
     position,
     notBefore: Date.parse(x509.validFrom) / 1000,
     notAfter: Date.parse(x509.validTo) / 1000,
     serial: x509.serialNumber.toUpperCase(),
     fingerprint: x509.fingerprint256.replace(/:/g, '').toLowerCase(),
-    subject: oneLine(x509.subject),
-    issuer: oneLine(x509.issuer),
+    subject: oneLine(subject),
+    issuer: oneLine(issuer),
     ...(commonName ? { commonName } : {}),
-    dnsNames: sanValues(x509.subjectAltName, 'DNS'),
-    xmppAddrs: sanValues(x509.subjectAltName, 'othername:XmppAddr'),
-    srvNames: sanValues(x509.subjectAltName, 'othername:SRVName'),
+    dnsNames: sanValues(san, 'DNS'),
+    xmppAddrs: sanValues(san, 'othername:XmppAddr'),
+    srvNames: sanValues(san, 'othername:SRVName'),
     keyType: keyType(x509),
     // Not checkIssued(): it also demands keyCertSign, which a self-signed server certificate lacks.
-    selfSigned: x509.subject === x509.issuer && verifiesItself(x509),
+    selfSigned: subject === issuer && verifiesItself(x509),
   };
 }
 
@@ -117,10 +121,12 @@ const oneLine = (dn: string) => dn.split('\n').filter(Boolean).join(', ');
  * node joins SANs as `DNS:a, othername:XmppAddr:b, othername:SRVName:_xmpp-client.c, IP Address:...`;
  * values with separators are JSON-quoted.
  */
+const SAN_PATTERNS = new Map<string, RegExp>();
 function sanValues(san: string | undefined, kind: string): string[] {
-  if (!san) return [];
+  if (!san || !san.includes(kind)) return [];
   const names: string[] = [];
-  const pattern = new RegExp(`(?:^|, )${kind}:(?:("(?:[^"\\\\]|\\\\.)*")|([^,]*))`, 'g');
+  let pattern = SAN_PATTERNS.get(kind);
+  if (!pattern) SAN_PATTERNS.set(kind, (pattern = new RegExp(`(?:^|, )${kind}:(?:("(?:[^"\\\\]|\\\\.)*")|([^,]*))`, 'g')));
   for (const [, quoted, plain] of san.matchAll(pattern)) {
     const name = quoted ? (JSON.parse(quoted) as string) : plain!;
     names.push(name.trim().toLowerCase());

@@ -79,7 +79,8 @@ export function checksOf(report: Report, thresholds: Config['thresholds']): Chec
     checks.push({
       domain: s.domain,
       source: s.source,
-      target: s.target,
+      // Each address of a host is its own check (a listener may be stale on one address family).
+      target: s.address && !s.target.startsWith(`${s.address}:`) ? `${s.target} (${s.address})` : s.target,
       state,
       detail: s.detail,
       ...(leaf ? { notAfter: leaf.notAfter } : {}),

@@ -68,6 +68,12 @@ export const configSchema = section({
     srv: flag().default(true),
     endpoints: list(probeEndpoint).default([]),
     dns: section({ servers: list(text()).default([]) }).prefault({}),
+    /** Address families probed: every A (4) and AAAA (6) address of each target gets its own probe. */
+    ipVersions: list(z.union([z.literal(4), z.literal(6)], { error: (iss) => `expected 4 or 6, got ${JSON.stringify(iss.input)}` }))
+      .min(1, { error: 'expected at least one of 4, 6' })
+      .default([4, 6]),
+    /** The `from` of s2s stream headers (some servers refuse a stream without one); unset: none. */
+    s2sFrom: domainName().optional(),
     /** Extra CA certificate files trusted besides the system roots (a private CA, Pebble's). */
     ca: list(text()).default([]),
     /** Domain patterns (`*.example.org`) /probe accepts besides the watched domains. */

@@ -5,7 +5,8 @@
 import type { Certificate, FileResult, ReadError, ReadErrorReason } from '../cert';
 import type { Config } from '../config';
 import type { DomainOrigin, SourceState } from '../model/inventory';
-import type { Endpoint, ProbeFailureReason } from '../model/probe';
+import type { Endpoint, ProbeFailureReason, SrvLookup, StreamFeatures } from '../model/probe';
+import type { DaneReport } from './dane';
 import type { Status } from './status';
 import type { ThresholdSeconds } from './thresholds';
 
@@ -52,6 +53,8 @@ export interface Report {
   sources: SourceState[];
   /** What the live endpoints served, judged against the files; empty when probes are off. */
   served: ServedReport[];
+  /** The outcome of each domain's SRV lookups in the last probe round; empty when probes or SRV are off. */
+  srv: SrvLookup[];
 }
 
 export interface ServedReport {
@@ -59,6 +62,8 @@ export interface ServedReport {
   endpoint: Endpoint;
   source: string;
   target: string; // host:port
+  /** The IP address probed; unset when the host had none (a `dns` failure). */
+  address?: string;
   probedAt: number;
   durationSeconds: number;
   ok: boolean;
@@ -73,6 +78,10 @@ export interface ServedReport {
   tlsVersion?: string;
   /** Undefined when there is no readable certificate on disk to compare with. */
   matchesDisk?: boolean;
+  /** The TLSA records of the endpoint judged against the chain; unset when its host is an IP address. */
+  dane?: DaneReport;
+  /** XMPP endpoints: the SASL mechanisms and dialback offered before and after TLS. */
+  features?: StreamFeatures;
   status: Status;
   /** One line for /status and the monitor table, naming what is wrong. */
   detail: string;

@@ -8,7 +8,7 @@
 import { READ_ERROR_REASONS, nameCoverage, type Certificate, type FileResult, type ReadErrorReason } from '../cert';
 import type { Config } from '../config';
 import type { Inventory } from '../model/inventory';
-import type { TimedProbe } from '../model/probe';
+import type { SrvLookup, TimedProbe } from '../model/probe';
 import type { DomainReport, FileReport, Report, UnusedFileSeverity } from './report-types';
 import { judgeServed } from './served';
 import { certificateStatus, worst, type Status } from './status';
@@ -19,7 +19,13 @@ export type { DomainReport, FileReport, Report, ServedReport } from './report-ty
 const lifetime = (cert: Certificate) => cert.notAfter - cert.notBefore;
 const days = (seconds: number) => (seconds / 86400).toFixed(1);
 
-export function evaluate(inventory: Inventory, thresholds: Config['thresholds'], now: number, probes: readonly TimedProbe[] = []): Report {
+export function evaluate(
+  inventory: Inventory,
+  thresholds: Config['thresholds'],
+  now: number,
+  probes: readonly TimedProbe[] = [],
+  srv: readonly SrvLookup[] = [],
+): Report {
   const domains = inventory.domains.map((entry) => evaluateDomain(entry, inventory.files, thresholds, now));
   const byDomain = new Map(domains.map((d) => [d.domain, d]));
   const served = probes.map((p) => judgeServed(p, byDomain.get(p.result.endpoint.domain), thresholds, now));
@@ -37,6 +43,7 @@ export function evaluate(inventory: Inventory, thresholds: Config['thresholds'],
     readErrors,
     sources: inventory.sources,
     served,
+    srv: [...srv],
   };
 }
 

@@ -11,6 +11,7 @@ import type { DomainReport, ServedReport } from './report-types';
 import { certificateStatus } from './status';
 import { resolveThresholds, thresholdsFor } from './thresholds';
 import type { Config } from '../config';
+import { judgeDane } from './dane';
 
 /** The `source` label of a live endpoint: service and TLS mode, e.g. `c2s_starttls`. */
 export const SOURCE_OF_MODULE: Record<ProbeModule, string> = {
@@ -31,21 +32,35 @@ export function judgeServed(probe: TimedProbe, disk: DomainReport | undefined, t
     endpoint,
     source: SOURCE_OF_MODULE[endpoint.module],
     target: `${endpoint.host}:${endpoint.port}`,
+    ...(endpoint.address ? { address: endpoint.address } : {}),
     probedAt,
     durationSeconds: result.durationSeconds,
   };
-  if (!result.ok)
-    return { ...base, ok: false, reason: result.reason, message: result.message, chain: [], status: 'error', detail: `${result.reason}: ${result.message}` };
+  if (!result.ok) {
+    const dane = judgeDane(probe.tlsa, result, false);
+    return {
+      ...base,
+      ok: false,
+      reason: result.reason,
+      message: result.message,
+      chain: [],
+      ...(dane ? { dane } : {}),
+      status: 'error',
+      detail: `${result.reason}: ${result.message}`,
+    };
+  }
 
   const chain = result.certificates;
   const leaf = chain[0];
   const matchedBy = leaf && xmppNameMatch(leaf, endpoint.domain, SERVICE_OF_MODULE[endpoint.module]);
   const matchesDisk = disk?.leaf ? leaf?.fingerprint === disk.leaf.fingerprint : undefined;
+  const dane = judgeDane(probe.tlsa, result, matchedBy !== undefined);
   const status = leaf ? certificateStatus(leaf, resolveThresholds(thresholdsFor(endpoint.domain, thresholds), leaf.notAfter - leaf.notBefore), now) : 'error';
   const problems = [
     ...(result.authorized ? [] : [`not trusted (${result.authorizationError ?? 'unknown reason'})`]),
     ...(matchedBy ? [] : [`does not cover ${endpoint.domain}`]),
     ...(matchesDisk === false ? ['served != on disk (reload Prosody)'] : []),
+    ...(dane?.match === false ? [`no TLSA record at ${dane.name} matches`] : []),
     ...(status === 'expired' ? ['expired'] : []),
   ];
   return {
@@ -57,6 +72,8 @@ export function judgeServed(probe: TimedProbe, disk: DomainReport | undefined, t
     ...(matchedBy ? { matchedBy } : {}),
     tlsVersion: result.tlsVersion,
     ...(matchesDisk === undefined ? {} : { matchesDisk }),
+    ...(dane ? { dane } : {}),
+    ...(result.features ? { features: result.features } : {}),
     status,
     detail: problems.length > 0 ? problems.join('; ') : `${result.tlsVersion}, trusted, ${matchedBy}`,
   };

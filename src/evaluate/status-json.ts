@@ -4,6 +4,8 @@
  * status and file. Snake_case keys and ISO dates, as the seed's consumers expect. Pure.
  */
 import type { Certificate } from '../cert';
+import type { StreamFeatures } from '../model/probe';
+import type { DaneReport } from './dane';
 import type { DomainReport, FileReport, Report } from './report';
 import { certificateStatus } from './status';
 
@@ -47,6 +49,33 @@ function domainJson(d: DomainReport, files: Map<string, FileReport>, now: number
   };
 }
 
+function daneJson(d: DaneReport) {
+  return {
+    name: d.name,
+    lookup_ok: d.lookupOk,
+    ...(d.lookupOk ? { authenticated: d.authenticated ?? false } : { reason: d.reason, message: d.message }),
+    match: d.match ?? null,
+    records: d.records.map((r) => ({
+      usage: r.usage,
+      selector: r.selector,
+      matching_type: r.matchingType,
+      data: r.data,
+      usable: r.usable,
+      matches: r.matches,
+    })),
+  };
+}
+
+function featuresJson(f: StreamFeatures) {
+  const after = f.afterTls;
+  return {
+    mechanisms_before_tls: f.mechanismsBeforeTls,
+    after_tls: after.ok
+      ? { ok: true, mechanisms: after.mechanisms, channel_binding: after.mechanisms.some((m) => m.endsWith('-PLUS')), dialback: after.dialback }
+      : { ok: false, reason: after.reason, message: after.message },
+  };
+}
+
 export function statusJson(report: Report) {
   const now = report.generatedAt;
   const files = new Map(report.files.map((f) => [f.path, f]));
@@ -66,6 +95,7 @@ export function statusJson(report: Report) {
       domain: s.domain,
       source: s.source,
       target: s.target,
+      address: s.address ?? null,
       probed_at: iso(s.probedAt),
       ok: s.ok,
       status: s.status,
@@ -79,6 +109,17 @@ export function statusJson(report: Report) {
             certificates: s.chain.map((c) => certificateJson(c, {}, now)),
           }
         : { reason: s.reason, message: s.message }),
+      ...(s.dane ? { dane: daneJson(s.dane) } : {}),
+      ...(s.features ? { features: featuresJson(s.features) } : {}),
+    })),
+    srv: report.srv.map((l) => ({
+      domain: l.domain,
+      service: l.service,
+      name: l.name,
+      answer: l.answer,
+      ...(l.reason ? { reason: l.reason, message: l.message ?? null } : {}),
+      answered_at: l.answeredAt === undefined ? null : iso(l.answeredAt),
+      kept_targets: l.kept,
     })),
     read_errors: report.readErrors,
     sources: report.sources.map((s) => ({ source: s.name, up: s.up, ...(s.error ? { error: s.error } : {}) })),

@@ -15,8 +15,7 @@ import { READ_ERROR_REASONS, coversName } from '../cert';
 import type { Config } from '../config';
 import { judgeServed, type Report } from '../evaluate';
 import type { ReportRenderer } from '../metrics';
-import { endpointsOf, trustStore } from '../sources/live';
-import { probeEndpoint } from '../sources/probe';
+import { endpointsOf, planProbes, probeOptions, probePlanned, trustStore } from '../sources/live';
 import { PROBE_MODULES, type ProbeModule } from '../model/probe';
 import type { Logger } from '../shared/log';
 
@@ -35,8 +34,25 @@ function timeoutMs(req: Request, config: Config): number {
   return seconds * 1000;
 }
 
+/**
+ * The watched domains of a Report (with their disk report) and of the config, indexed once per
+ * Report (a scan) and per config: a search per request made a round of /probe O(domains²).
+ */
+const reportIndex = new WeakMap<Report, ReadonlyMap<string, Report['domains'][number]>>();
+const configIndex = new WeakMap<readonly string[], ReadonlySet<string>>();
+function domainsOf(report: Report): ReadonlyMap<string, Report['domains'][number]> {
+  let index = reportIndex.get(report);
+  if (!index) reportIndex.set(report, (index = new Map(report.domains.map((d) => [d.domain, d]))));
+  return index;
+}
+function configured(config: Config): ReadonlySet<string> {
+  let index = configIndex.get(config.domains);
+  if (!index) configIndex.set(config.domains, (index = new Set(config.domains)));
+  return index;
+}
+
 export function isAllowed(domain: string, config: Config, report: Report | undefined): boolean {
-  if (report?.domains.some((d) => d.domain === domain) || config.domains.includes(domain)) return true;
+  if ((report && domainsOf(report).has(domain)) || configured(config).has(domain)) return true;
   return config.probes.allow.some((pattern) => pattern === domain || coversName(pattern, domain));
 }
 
@@ -90,19 +106,18 @@ export function probeRoute(deps: ProbeRouteDeps) {
 async function probe(deps: ProbeRouteDeps, config: Config, target: string, module: ProbeModule, deadline: number, res: Response): Promise<void> {
   const probes = { ...config.probes, timeout: (deadline - Date.now()) / 1000 };
   const ca = trustStore(config.probes.ca, deps.log);
-  const { endpoints } = await endpointsOf(target, probes, module);
+  const { endpoints, srv } = await endpointsOf(target, probes, module);
+  const planned = await planProbes(endpoints, { ...probes, timeout: Math.max(deadline - Date.now(), 100) / 1000 });
   const left = Math.max(deadline - Date.now(), 100);
-  const disk = deps.getReport()?.domains.find((d) => d.domain === target);
+  const latest = deps.getReport();
+  const disk = latest && domainsOf(latest).get(target);
   const now = Date.now() / 1000;
-  const served = await Promise.all(
-    endpoints.map(async (endpoint) => {
-      const result = await probeEndpoint(endpoint, { timeoutMs: left, ...(ca ? { ca } : {}) });
-      return judgeServed({ result, probedAt: Date.now() / 1000 }, disk, config.thresholds, now);
-    }),
-  );
+  const options = probeOptions(config.probes, ca, left);
+  const served = await Promise.all(planned.map(async (p) => judgeServed(await probePlanned(p, options), disk, config.thresholds, now)));
   // Only the endpoint families are rendered, so the disk parts of this Report stay empty.
   const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Report['readErrors'];
-  const report: Report = { generatedAt: now, scannedAt: now, overall: 'ok', domains: [], files: [], readErrors, sources: [], served };
-  const chunks = deps.render(report, { endpointsOnly: true });
-  res.type(deps.contentType).send(Buffer.concat(chunks));
+  const report: Report = { generatedAt: now, scannedAt: now, overall: 'ok', domains: [], files: [], readErrors, sources: [], served, srv };
+  const body = Buffer.concat(deps.render(report, { endpointsOnly: true }));
+  // Not res.send: it hashes every answer for an ETag, a tenth of a loopback probe's CPU, and a probe's answer is never cached.
+  res.writeHead(200, { 'Content-Type': deps.contentType, 'Content-Length': body.length }).end(body);
 }

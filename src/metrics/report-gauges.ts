@@ -8,12 +8,14 @@
 import { READ_ERROR_REASONS, type Certificate } from '../cert';
 import { LEVELS, type Report } from '../evaluate';
 import { SOURCE_NAMES } from '../model/inventory';
-import { PROBE_FAILURE_REASONS } from '../model/probe';
+import { DNS_FAILURE_REASONS, PROBE_FAILURE_REASONS } from '../model/probe';
 import { TextWriter } from './text-format';
 
-const CERT_LABELS = ['domain', 'source', 'target', 'position'] as const;
+/** `address` only on live endpoints (the IP probed); files and failed resolutions have none. */
+const CERT_LABELS = ['domain', 'source', 'target', 'address', 'position'] as const;
 const INFO_LABELS = [...CERT_LABELS, 'serial', 'fingerprint', 'issuer', 'subject', 'key_type', 'self_signed'] as const;
-const ENDPOINT_LABELS = ['domain', 'source', 'target'] as const;
+const ENDPOINT_LABELS = ['domain', 'source', 'target', 'address'] as const;
+const SRV_LABELS = ['domain', 'service'] as const;
 
 type Sample<L extends string> = [labels: Partial<Record<L, string>>, value: number];
 type Family = { name: string; help: string; labelNames: readonly string[]; samples: (report: Report) => Iterable<Sample<string>>; endpoints: boolean };
@@ -31,6 +33,17 @@ const ENDPOINT_FAMILIES = new Set([
   'xmpp_cert_trusted',
   'xmpp_cert_tls_version_info',
   'xmpp_cert_served_matches_disk',
+  'xmpp_cert_dane_match',
+  'xmpp_cert_dane_authenticated',
+  'xmpp_cert_dane_lookup_success',
+  'xmpp_cert_stream_features_success',
+  'xmpp_cert_sasl_mechanism_info',
+  'xmpp_cert_channel_binding_offered',
+  'xmpp_cert_dialback_offered',
+  'xmpp_cert_sasl_external_offered',
+  'xmpp_cert_srv_lookup_success',
+  'xmpp_cert_srv_lookup_failure',
+  'xmpp_cert_srv_answer_timestamp_seconds',
 ]);
 
 export type ReportRenderer = (report: Report | undefined, options?: { endpointsOnly?: boolean }) => Buffer[];
@@ -111,6 +124,94 @@ family(
     for (const s of r.served) if (s.matchesDisk !== undefined) yield [endpointLabels(s), s.matchesDisk ? 1 : 0];
   },
 );
+family(
+  'xmpp_cert_dane_match',
+  '1 when a DANE-TA or DANE-EE TLSA record at _PORT._tcp.TARGET matches the served chain, 0 when none does; absent without such records.',
+  ENDPOINT_LABELS,
+  function* (r) {
+    for (const s of r.served) if (s.dane?.match !== undefined) yield [endpointLabels(s), s.dane.match ? 1 : 0];
+  },
+);
+family(
+  'xmpp_cert_dane_authenticated',
+  "1 when the resolver validated the endpoint's TLSA answer with DNSSEC (the AD bit), else 0; only where TLSA records exist.",
+  ENDPOINT_LABELS,
+  function* (r) {
+    for (const s of r.served) if (s.dane?.lookupOk && s.dane.records.length > 0) yield [endpointLabels(s), s.dane.authenticated ? 1 : 0];
+  },
+);
+family(
+  'xmpp_cert_dane_lookup_success',
+  '1 when the TLSA lookup of the endpoint was answered (records or none), 0 when it failed (SERVFAIL: DNSSEC-bogus or broken DNS).',
+  ENDPOINT_LABELS,
+  function* (r) {
+    for (const s of r.served) if (s.dane) yield [endpointLabels(s), s.dane.lookupOk ? 1 : 0];
+  },
+);
+family(
+  'xmpp_cert_stream_features_success',
+  'XMPP endpoints: 1 when the stream was restarted over TLS and its features read, else 0.',
+  ENDPOINT_LABELS,
+  function* (r) {
+    for (const s of r.served) if (s.features) yield [endpointLabels(s), s.features.afterTls.ok ? 1 : 0];
+  },
+);
+family(
+  'xmpp_cert_sasl_mechanism_info',
+  'A SASL mechanism the XMPP stream offered, before TLS (tls="false") or after it (tls="true"); always 1.',
+  [...ENDPOINT_LABELS, 'tls', 'mechanism'],
+  function* (r) {
+    for (const s of r.served) {
+      if (!s.features) continue;
+      for (const mechanism of s.features.mechanismsBeforeTls) yield [{ ...endpointLabels(s), tls: 'false', mechanism }, 1];
+      const after = s.features.afterTls;
+      if (after.ok) for (const mechanism of after.mechanisms) yield [{ ...endpointLabels(s), tls: 'true', mechanism }, 1];
+    }
+  },
+);
+family(
+  'xmpp_cert_channel_binding_offered',
+  'c2s endpoints: 1 when a channel-binding SASL mechanism (-PLUS) is offered after TLS, else 0.',
+  ENDPOINT_LABELS,
+  function* (r) {
+    for (const [s, after] of afterTls(r, 'c2s')) yield [endpointLabels(s), after.mechanisms.some((m) => m.endsWith('-PLUS')) ? 1 : 0];
+  },
+);
+family('xmpp_cert_dialback_offered', 's2s endpoints: 1 when server dialback (XEP-0220) is offered after TLS, else 0.', ENDPOINT_LABELS, function* (r) {
+  for (const [s, after] of afterTls(r, 's2s')) yield [endpointLabels(s), after.dialback ? 1 : 0];
+});
+family(
+  'xmpp_cert_sasl_external_offered',
+  's2s endpoints: 1 when SASL EXTERNAL is offered after TLS, else 0 (servers offer it only to a peer whose certificate they verified).',
+  ENDPOINT_LABELS,
+  function* (r) {
+    for (const [s, after] of afterTls(r, 's2s')) yield [endpointLabels(s), after.mechanisms.includes('EXTERNAL') ? 1 : 0];
+  },
+);
+family(
+  'xmpp_cert_srv_lookup_success',
+  '1 when DNS answered the SRV lookup (records, none, or NXDOMAIN), 0 when it failed; the last answer is probed meanwhile.',
+  SRV_LABELS,
+  function* (r) {
+    for (const l of r.srv) yield [{ domain: l.domain, service: l.service }, l.answer === 'failed' ? 0 : 1];
+  },
+);
+family(
+  'xmpp_cert_srv_lookup_failure',
+  'Why the last SRV lookup failed: 1 for the reason, 0 for the others; all 0 after an answer.',
+  [...SRV_LABELS, 'reason'],
+  function* (r) {
+    for (const l of r.srv) for (const reason of DNS_FAILURE_REASONS) yield [{ domain: l.domain, service: l.service, reason }, l.reason === reason ? 1 : 0];
+  },
+);
+family(
+  'xmpp_cert_srv_answer_timestamp_seconds',
+  'When DNS last answered the SRV lookup: the endpoints probed come from that answer.',
+  SRV_LABELS,
+  function* (r) {
+    for (const l of r.srv) if (l.answeredAt !== undefined) yield [{ domain: l.domain, service: l.service }, l.answeredAt];
+  },
+);
 family('xmpp_cert_key_found', '1 when the private key beside the certificate Prosody would use exists, else 0.', ['domain', 'file', 'key_file'], function* (r) {
   for (const d of r.domains) if (d.file && d.keyFile) yield [{ domain: d.domain, file: d.file, key_file: d.keyFile }, d.keyFound ? 1 : 0];
 });
@@ -140,17 +241,21 @@ family('xmpp_cert_last_scan_timestamp_seconds', 'When the last scan finished, as
   yield [{}, r.scannedAt];
 });
 
-/** The text of `report`'s families (just the endpoint ones with `endpointsOnly`); without a Report, HELP and TYPE only. */
+/**
+ * The text of `report`'s families; without a Report, HELP and TYPE only. With `endpointsOnly`
+ * (/probe), just the endpoint families that have samples, as blackbox_exporter answers a probe:
+ * /metrics lists every family, a probe's answer only what it found.
+ */
 export const renderReport: ReportRenderer = (report, options = {}) => {
   const writer = new TextWriter();
   for (const { name, help, labelNames, samples, endpoints } of families) {
     if (options.endpointsOnly && !endpoints) continue;
-    writer.gauge(name, help, labelNames, report ? samples(report) : []);
+    writer.gauge(name, help, labelNames, report ? samples(report) : [], { omitEmpty: options.endpointsOnly === true });
   }
   return writer.finish();
 };
 
-type CertLabels = Record<(typeof CERT_LABELS)[number], string>;
+type CertLabels = Partial<Record<(typeof CERT_LABELS)[number], string>>;
 
 /** Every certificate of every readable file, once per domain the file serves; then every served chain. */
 function* certificates(report: Report): Iterable<[CertLabels, Certificate]> {
@@ -163,4 +268,11 @@ function* certificates(report: Report): Iterable<[CertLabels, Certificate]> {
   for (const s of report.served) for (const cert of s.chain) yield [{ ...endpointLabels(s), position: String(cert.position) }, cert];
 }
 
-const endpointLabels = (s: Report['served'][number]) => ({ domain: s.domain, source: s.source, target: s.target });
+const endpointLabels = (s: Report['served'][number]) => ({ domain: s.domain, source: s.source, target: s.target, address: s.address });
+
+type AfterTls = Extract<NonNullable<Report['served'][number]['features']>['afterTls'], { ok: true }>;
+
+/** Endpoints of `service` (c2s: STARTTLS and direct TLS alike) whose stream features were read after TLS. */
+function* afterTls(report: Report, service: 'c2s' | 's2s'): Iterable<[Report['served'][number], AfterTls]> {
+  for (const s of report.served) if (s.endpoint.module.startsWith(service) && s.features?.afterTls.ok) yield [s, s.features.afterTls];
+}

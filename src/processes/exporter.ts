@@ -36,7 +36,7 @@ export async function scanOnce(
     inventory.domains.map((d) => d.name).filter((name) => !probeOnly || probeOnly(name)),
     componentsOf(inventory),
   );
-  return evaluate(inventory, loaded.config.thresholds, nowSeconds(), prober.snapshot());
+  return evaluate(inventory, loaded.config.thresholds, nowSeconds(), prober.snapshot(), prober.srvSnapshot());
 }
 
 export class Exporter {
@@ -109,7 +109,7 @@ export class Exporter {
 
   /** Evaluates the latest scan with the latest probes; called after each scan and each probe round. */
   private publish(): Report {
-    const report = evaluate(this.inventory!, this.loaded.config.thresholds, nowSeconds(), this.prober.snapshot());
+    const report = evaluate(this.inventory!, this.loaded.config.thresholds, nowSeconds(), this.prober.snapshot(), this.prober.srvSnapshot());
     for (const change of statusChanges(this.report, report)) {
       const event = { event: 'status_change', ...change };
       this.log[change.to === 'ok' ? 'info' : 'warn'](event, `${change.domain}: ${change.from} -> ${change.to} (${change.detail})`);

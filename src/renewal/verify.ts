@@ -7,9 +7,7 @@
 import crypto from 'node:crypto';
 import { certificateFromX509 } from '../cert';
 import type { Config } from '../config';
-import { endpointsOf, isProbed, trustStore } from '../sources/live';
-import { probeEndpoint } from '../sources/probe';
-import type { Endpoint } from '../model/probe';
+import { endpointsOf, isProbed, planProbes, probeOptions, probePlanned, trustStore, type PlannedProbe } from '../sources/live';
 import type { Logger } from '../shared/log';
 import type { VerifyResult } from '../state/state-types';
 import type { CertificateGroup } from './types';
@@ -33,21 +31,24 @@ export async function verifyServed(
   const expected = certificateFromX509(new crypto.X509Certificate(certificatePem), 0).fingerprint;
   // A wildcard name has no endpoint of its own: the names it covers are probed where they are watched.
   const found = await Promise.all(group.domains.filter((d) => !d.startsWith('*.')).map((d) => endpointsOf(d, config.probes)));
-  let pending = found.flatMap((f) => f.endpoints).filter((e) => isProbed(e, components));
-  if (pending.length === 0) return { result: 'skipped', detail: 'no endpoint to probe (configure probes.endpoints or DNS SRV)' };
+  const endpoints = found.flatMap((f) => f.endpoints).filter((e) => isProbed(e, components));
+  if (endpoints.length === 0) return { result: 'skipped', detail: 'no endpoint to probe (configure probes.endpoints or DNS SRV)' };
+  // Every address of every endpoint: a listener left running on one address family serves the old certificate there.
+  const planned = await planProbes(endpoints, config.probes);
+  let pending = planned;
   const ca = trustStore(config.probes.ca, log);
   const deadline = Date.now() + config.renewal.verify.timeout * 1000;
-  let last: Array<{ endpoint: Endpoint; served?: string; error?: string }> = [];
+  let last: Array<{ planned: PlannedProbe; served?: string; error?: string }> = [];
   for (;;) {
-    last = await Promise.all(pending.map((endpoint) => probeOnce(endpoint, config.probes.timeout, ca)));
-    pending = last.filter((r) => r.served !== expected).map((r) => r.endpoint);
-    if (pending.length === 0)
-      return { result: 'served', detail: `every endpoint serves the new certificate (${found.flatMap((f) => f.endpoints).length} probed)` };
+    last = await Promise.all(pending.map((p) => probeOnce(p, config, ca)));
+    pending = last.filter((r) => r.served !== expected).map((r) => r.planned);
+    if (pending.length === 0) return { result: 'served', detail: `every endpoint serves the new certificate (${planned.length} probed)` };
     if (Date.now() + POLL_MS > deadline) break;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
   const stale = last.filter((r) => r.served !== undefined && r.served !== expected);
-  const where = (rs: typeof last) => rs.map((r) => `${r.endpoint.module} ${r.endpoint.host}:${r.endpoint.port}`).join(', ');
+  const where = (rs: typeof last) =>
+    rs.map(({ planned: { endpoint: e } }) => `${e.module} ${e.host}:${e.port}${e.address && e.address !== e.host ? ` (${e.address})` : ''}`).join(', ');
   if (stale.length > 0)
     return {
       result: 'mismatch',
@@ -56,9 +57,9 @@ export async function verifyServed(
   return { result: 'unreachable', detail: `could not probe ${where(last)}: ${last.map((r) => r.error).join('; ')}` };
 }
 
-async function probeOnce(endpoint: Endpoint, timeoutSeconds: number, ca: string[] | undefined) {
-  const result = await probeEndpoint(endpoint, { timeoutMs: timeoutSeconds * 1000, ...(ca ? { ca } : {}) });
-  if (!result.ok) return { endpoint, error: result.message };
+async function probeOnce(planned: PlannedProbe, config: Config, ca: string[] | undefined) {
+  const { result } = await probePlanned(planned, probeOptions(config.probes, ca, config.probes.timeout * 1000));
+  if (!result.ok) return { planned, error: result.message };
   const leaf = result.certificates[0];
-  return { endpoint, ...(leaf ? { served: leaf.fingerprint } : { error: 'no certificate' }) };
+  return { planned, ...(leaf ? { served: leaf.fingerprint } : { error: 'no certificate' }) };
 }

@@ -5,12 +5,13 @@
  * 5222 / 5269) and merges in endpoints configured by hand. DNS failures come back as data with a
  * reason code from SRV_ERROR_CODES; nothing here throws.
  *
- * It does not resolve targets to addresses (the prober connects by name, as a client would), check
- * DNSSEC, follow the `probes.srv` switch (the caller decides whether to look up at all), or probe.
+ * It does not resolve targets to addresses (resolve.ts does), check DNSSEC, remember earlier
+ * answers (the live prober keeps the last targets while DNS fails), follow the `probes.srv` switch
+ * (the caller decides whether to look up at all), or probe.
  */
 import { promises as dns, type SrvRecord } from 'node:dns';
 import { messageOf } from '../shared/errors';
-import type { Endpoint, ProbeModule } from '../model/probe';
+import { DNS_FAILURE_REASONS, SRV_SERVICE_OF_MODULE, type DnsFailureReason, type Endpoint, type ProbeModule, type SrvLookup } from '../model/probe';
 
 /** One SRV name per module; only the STARTTLS services have a fallback (XEP-0368 defines none). */
 const SRV_SERVICES: ReadonlyArray<{ module: ProbeModule; prefix: string; fallbackPort?: number }> = [
@@ -21,8 +22,8 @@ const SRV_SERVICES: ReadonlyArray<{ module: ProbeModule; prefix: string; fallbac
 ];
 
 /** Why a lookup failed: a stable contract (metric label values). "No such record" is not a failure. */
-export const SRV_ERROR_CODES = ['servfail', 'refused', 'timeout', 'bad_response', 'bad_name', 'bad_server', 'error'] as const;
-export type SrvErrorCode = (typeof SRV_ERROR_CODES)[number];
+export const SRV_ERROR_CODES = DNS_FAILURE_REASONS;
+export type SrvErrorCode = DnsFailureReason;
 
 export interface SrvError {
   /** The SRV name looked up, e.g. `_xmpp-client._tcp.example.org`. */
@@ -42,9 +43,16 @@ export interface ResolveOptions {
   random?: () => number;
 }
 
+/** One SRV name's lookup and the endpoints it yields (none when it failed: the caller may keep earlier ones). */
+export interface ServiceLookup extends Omit<SrvLookup, 'domain' | 'answeredAt' | 'kept'> {
+  module: ProbeModule;
+  endpoints: Endpoint[];
+}
+
 export interface Resolved {
   endpoints: Endpoint[];
   errors: SrvError[];
+  lookups: ServiceLookup[];
 }
 
 /** The node error codes we name; anything else is `error` (its message keeps node's code). */
@@ -68,20 +76,21 @@ const NO_RECORD = new Set(['ENOTFOUND', 'ENODATA']);
 
 type Lookup =
   | { kind: 'records'; records: SrvRecord[] }
-  | { kind: 'none' } // no such record
+  | { kind: 'none'; nxdomain: boolean } // no such record (NXDOMAIN, or the name without SRV records)
   | { kind: 'unavailable' } // a single "." target: the service is decidedly not offered
   | { kind: 'failed'; error: SrvError };
 
 /**
  * The endpoints to probe for `domain`, in RFC 2782 order per module (modules in the order c2s,
- * c2s_tls, s2s, s2s_tls), deduplicated, with lookup failures in `errors`. Never throws.
+ * c2s_tls, s2s, s2s_tls), deduplicated, with each lookup's outcome in `lookups` and failures in
+ * `errors`. Never throws.
  *
- * Fallback rule: c2s and s2s fall back to the domain on 5222 / 5269 when there is no SRV record
- * and ALSO when the lookup failed (SERVFAIL, timeout, refused). RFC 6120 3.2.2 says "if the SRV
- * lookup fails" without narrowing it, and clients do fall back on any failure, so the domain's own
- * host is what users reach while DNS is broken: its certificate must keep being watched. The DNS
- * failure itself is not hidden: it is in `errors`. A single "." target disables the module and its
- * fallback (RFC 6120 3.2.1, RFC 2782).
+ * Fallback rule: c2s and s2s fall back to the domain on 5222 / 5269 only when DNS answered that
+ * there is no SRV record (NXDOMAIN, or the name without SRV records), as RFC 6120 3.2.1 step 5
+ * says. A failed lookup (SERVFAIL, timeout, refused) yields no endpoints: the targets are unknown,
+ * not absent, and probing the fallback host instead would replace the real targets' series with
+ * its own (usually a `dns` or `connect` failure). The live prober keeps the last answer's targets
+ * meanwhile. A single "." target disables the module and its fallback (RFC 6120 3.2.1, RFC 2782).
  */
 export async function resolveEndpoints(domain: string, options: ResolveOptions): Promise<Resolved> {
   const name = normaliseHost(domain);
@@ -92,24 +101,26 @@ export async function resolveEndpoints(domain: string, options: ResolveOptions):
     options,
   );
   const random = options.random ?? Math.random;
-  const endpoints: Endpoint[] = [];
-  const errors: SrvError[] = [];
-  services.forEach((service, i) => {
-    const lookup = lookups[i] ?? { kind: 'none' };
-    if (lookup.kind === 'failed') errors.push(lookup.error);
-    endpoints.push(...endpointsOf(lookup, service, domain, name, random));
-  });
-  return { endpoints: dedupe(endpoints), errors };
+  const outcomes = services.map((service, i) => outcomeOf(lookups[i] ?? { kind: 'none', nxdomain: false }, service, domain, name, random));
+  return {
+    endpoints: dedupe(outcomes.flatMap((o) => o.endpoints)),
+    errors: lookups.flatMap((l) => (l?.kind === 'failed' ? [l.error] : [])),
+    lookups: outcomes,
+  };
 }
 
-function endpointsOf(lookup: Lookup, service: (typeof SRV_SERVICES)[number], domain: string, name: string, random: () => number): Endpoint[] {
+function outcomeOf(lookup: Lookup, service: (typeof SRV_SERVICES)[number], domain: string, name: string, random: () => number): ServiceLookup {
   const module = service.module;
+  const base = { module, service: SRV_SERVICE_OF_MODULE[module as keyof typeof SRV_SERVICE_OF_MODULE], name: `${service.prefix}.${name}` };
+  if (lookup.kind === 'failed') return { ...base, answer: 'failed', reason: lookup.error.code, message: lookup.error.message, endpoints: [] };
+  if (lookup.kind === 'unavailable') return { ...base, answer: 'not_offered', endpoints: [] };
   if (lookup.kind === 'records') {
     const usable = lookup.records.filter((r) => !isRoot(r.name)); // "." among other targets: skip it
-    return rfc2782Order(usable, random).map((r) => ({ domain, host: normaliseHost(r.name), port: r.port, module }));
+    const endpoints = rfc2782Order(usable, random).map((r) => ({ domain, host: normaliseHost(r.name), port: r.port, module }));
+    return { ...base, answer: 'records', endpoints };
   }
-  if (lookup.kind === 'unavailable' || service.fallbackPort === undefined) return [];
-  return [{ domain, host: name, port: service.fallbackPort, module }];
+  const fallback = service.fallbackPort === undefined ? [] : [{ domain, host: name, port: service.fallbackPort, module }];
+  return { ...base, answer: lookup.nxdomain ? 'nxdomain' : 'no_records', endpoints: fallback };
 }
 
 /**
@@ -138,12 +149,12 @@ async function lookupAll(records: string[], options: ResolveOptions): Promise<Lo
 async function lookupOne(resolver: dns.Resolver, record: string, timeoutMs: number): Promise<Lookup> {
   try {
     const records = await resolver.resolveSrv(record);
-    if (records.length === 0) return { kind: 'none' };
+    if (records.length === 0) return { kind: 'none', nxdomain: false };
     const [only] = records;
     if (records.length === 1 && only && isRoot(only.name)) return { kind: 'unavailable' };
     return { kind: 'records', records };
   } catch (err) {
-    if (NO_RECORD.has(errorCode(err))) return { kind: 'none' };
+    if (NO_RECORD.has(errorCode(err))) return { kind: 'none', nxdomain: errorCode(err) === 'ENOTFOUND' };
     return { kind: 'failed', error: srvError(record, err, timeoutMs) };
   }
 }

@@ -8,13 +8,15 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { certificateFromX509, type Certificate } from '../cert';
-import type { Endpoint, ProbeFailureReason, ProbeOptions, ProbeResult } from '../model/probe';
+import type { Endpoint, ProbeFailureReason, ProbeOptions, ProbeResult, ProbeSuccess } from '../model/probe';
 
 /** A probe's single deadline and cleanup: every socket it opened is destroyed when it settles. */
 export class Attempt {
   readonly started = process.hrtime.bigint();
   private readonly sockets: net.Socket[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** What to answer if the deadline passes from here on (the chain is captured; the stream after TLS is still being read). */
+  provisional: ProbeResult | undefined;
 
   constructor(
     readonly endpoint: Endpoint,
@@ -38,8 +40,8 @@ export class Attempt {
   async run(work: () => Promise<ProbeResult>): Promise<ProbeResult> {
     let onAbort = () => undefined as void;
     const deadline = new Promise<ProbeResult>((resolve) => {
-      this.timer = setTimeout(() => resolve(this.fail('timeout', `no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
-      onAbort = () => resolve(this.fail('timeout', 'aborted by the caller'));
+      this.timer = setTimeout(() => resolve(this.provisional ?? this.fail('timeout', `no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
+      onAbort = () => resolve(this.provisional ?? this.fail('timeout', 'aborted by the caller'));
       this.options.signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
@@ -54,13 +56,20 @@ export class Attempt {
   }
 }
 
+/** The endpoint's address when resolved, else its host name (resolved by the system on connect). */
+const addressOf = (endpoint: Endpoint) => endpoint.address ?? endpoint.host;
+/** `host:port`, with an IPv6 address in brackets. */
+const where = (endpoint: Endpoint) =>
+  net.isIPv6(addressOf(endpoint)) ? `[${addressOf(endpoint)}]:${endpoint.port}` : `${addressOf(endpoint)}:${endpoint.port}`;
+
 /** Connects TCP; resolves the socket or a failure (dns / connect). */
 export function connectTcp(attempt: Attempt): Promise<net.Socket | ProbeResult> {
-  const { host, port } = attempt.endpoint;
+  const { port } = attempt.endpoint;
+  const host = addressOf(attempt.endpoint);
   return new Promise((resolve) => {
     const socket = attempt.track(net.connect({ host, port }));
     socket.once('connect', () => resolve(socket));
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(attempt.fail(socketReason(err), `${host}:${port}: ${err.message}`)));
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(attempt.fail(socketReason(err), `${where(attempt.endpoint)}: ${err.message}`)));
   });
 }
 
@@ -87,14 +96,25 @@ function secureContext(ca: ProbeOptions['ca']): tls.SecureContext {
   return context;
 }
 
-/** The TLS handshake, over `socket` (after STARTTLS) or a new connection; captures the chain. */
-export function handshake(attempt: Attempt, socket?: net.Socket): Promise<ProbeResult> {
+/** The TLS handshake, over `socket` (after STARTTLS) or a new connection; captures the chain and closes. */
+export async function handshake(attempt: Attempt, socket?: net.Socket): Promise<ProbeResult> {
+  const done = await secureSession(attempt, socket);
+  if ('ok' in done) return done;
+  done.secure.end(); // a polite close_notify; Attempt.run destroys it afterwards in any case
+  return done.result;
+}
+
+/**
+ * The TLS handshake, leaving the session open for the caller (the XMPP stream restarts over it):
+ * the captured chain and the socket, or a failure.
+ */
+export function secureSession(attempt: Attempt, socket?: net.Socket): Promise<ProbeResult | { result: ProbeSuccess; secure: tls.TLSSocket }> {
   const { endpoint, options } = attempt;
   return new Promise((resolve) => {
     const alpn = ALPN[endpoint.module];
     const secure = attempt.track(
       tls.connect({
-        ...(socket ? { socket } : { host: endpoint.host, port: endpoint.port }),
+        ...(socket ? { socket } : { host: addressOf(endpoint), port: endpoint.port }),
         servername: endpoint.domain,
         rejectUnauthorized: false, // capture whatever is served, then judge it
         // `authorized` must speak of the chain only; the name is judged separately (RFC 6120 13.7:
@@ -104,7 +124,10 @@ export function handshake(attempt: Attempt, socket?: net.Socket): Promise<ProbeR
         secureContext: secureContext(options.ca),
       }),
     );
-    secure.once('secureConnect', () => resolve(captured(attempt, secure)));
+    secure.once('secureConnect', () => {
+      const result = captured(attempt, secure);
+      resolve(result.ok ? { result, secure } : result);
+    });
     secure.once('error', (err: NodeJS.ErrnoException) => {
       const reason = socket
         ? 'tls_handshake'
@@ -113,7 +136,7 @@ export function handshake(attempt: Attempt, socket?: net.Socket): Promise<ProbeR
           : err.syscall === 'getaddrinfo'
             ? 'dns'
             : 'tls_handshake';
-      resolve(attempt.fail(reason, `${endpoint.host}:${endpoint.port}: ${err.message}`));
+      resolve(attempt.fail(reason, `${where(endpoint)}: ${err.message}`));
     });
   });
 }
@@ -122,7 +145,6 @@ function captured(attempt: Attempt, secure: tls.TLSSocket): ProbeResult {
   const served = servedChain(secure);
   if (served.length === 0) return attempt.fail('no_certificate', 'the TLS server presented no certificate');
   const alpn = secure.alpnProtocol;
-  secure.end(); // a polite close_notify; Attempt.run destroys it afterwards in any case
   return {
     ok: true,
     endpoint: attempt.endpoint,

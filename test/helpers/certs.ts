@@ -28,6 +28,8 @@ export interface MintOptions {
   issuer?: TestCA;
   /** Subject CN; defaults to the first name. */
   cn?: string;
+  /** A key of its own instead of the shared one (a renewal with a new key, as DANE 3 1 1 notices). */
+  freshKey?: boolean;
 }
 
 export interface Minted {
@@ -80,7 +82,7 @@ export async function makeIntermediate(root: TestCA, name: string, notAfter: num
 }
 
 export async function mint(options: MintOptions): Promise<Minted> {
-  const leafKeys = await keys();
+  const leafKeys = options.freshKey ? await crypto.webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']) : await keys();
   const now = Date.now();
   // Whole seconds: certificates carry second precision.
   const notBefore = new Date(Math.floor((now + (options.notBefore ?? -86400) * 1000) / 1000) * 1000);

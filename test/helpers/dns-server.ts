@@ -1,15 +1,17 @@
 /**
- * A tiny authoritative DNS server for tests: UDP on 127.0.0.1, a port the OS picks, node:dgram only.
- * It answers A, AAAA, TXT and SRV questions (and ANY) from a table, with AA set; NXDOMAIN for a name
- * not in the table, NODATA (NOERROR, no answers) for a name without that type. A name can instead
- * be told to answer SERVFAIL or REFUSED, or to stay SILENT (to test timeouts). Every question is
- * recorded in `queries` as "name TYPE" (lower-case name, no trailing dot). Names in answers keep the
- * case they were written (or asked) in.
+ * A tiny authoritative DNS server for tests: UDP and TCP on 127.0.0.1, one port the OS picks,
+ * node:dgram and node:net only. It answers A, AAAA, TXT, SRV and TLSA questions (and ANY) from a
+ * table, with AA set; NXDOMAIN for a name not in the table, NODATA (NOERROR, no answers) for a name
+ * without that type. A name can instead be told to answer SERVFAIL or REFUSED, or to stay SILENT
+ * (to test timeouts). A name's records can carry the AD bit (`authenticated`, as a validating
+ * resolver sets it), and can be sent over UDP truncated (`truncate`: TC set, no records), so that
+ * clients must ask again over TCP. Every question is recorded in `queries` as "name TYPE" (with
+ * " TCP" for TCP; lower-case name, no trailing dot). Names in answers keep the case they were
+ * written (or asked) in.
  *
- * It does not: recurse, follow CNAMEs, match wildcards, speak TCP, or compress names. TTLs are 0 so
- * that no resolver caches an answer across `set()` (c-ares >= 1.23 has a query cache). EDNS OPT
- * records in queries are accepted and ignored; answers carry none, which clients take as "this
- * server has no EDNS" (fine: answers here stay far below 512 bytes, so TC is never needed).
+ * It does not: recurse, validate or sign (DNSSEC), follow CNAMEs, match wildcards, or compress
+ * names. TTLs are 0 so that no resolver caches an answer across `set()` (c-ares >= 1.23 has a
+ * query cache). EDNS OPT records in queries are accepted and ignored; answers carry none.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -22,12 +24,25 @@ export interface SrvRecord {
   target: string;
 }
 
+export interface TlsaRecord {
+  usage: number;
+  selector: number;
+  matchingType: number;
+  /** The association data, hex. */
+  data: string;
+}
+
 export interface DnsRecords {
   A?: string[];
   AAAA?: string[];
   /** One entry per TXT record; a string longer than 255 bytes is split into character-strings. */
   TXT?: Array<string | string[]>;
   SRV?: SrvRecord[];
+  TLSA?: TlsaRecord[];
+  /** Set the AD bit in answers for this name (what a validating resolver says of a signed zone). */
+  authenticated?: boolean;
+  /** Over UDP, answer with TC set and no records; the full answer only over TCP. */
+  truncate?: boolean;
 }
 
 /** How a name misbehaves instead of answering from records. */
@@ -47,7 +62,7 @@ export interface DnsServer {
   close(): Promise<void>;
 }
 
-const TYPES = { A: 1, TXT: 16, AAAA: 28, SRV: 33, ANY: 255 } as const;
+const TYPES = { A: 1, TXT: 16, AAAA: 28, SRV: 33, TLSA: 52, ANY: 255 } as const;
 const TYPE_NAMES = new Map<number, string>(Object.entries(TYPES).map(([name, code]) => [code, name]));
 const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 const CLASS_IN = 1;
@@ -59,12 +74,43 @@ export async function startDnsServer(initial: DnsTable = {}): Promise<DnsServer>
   socket.on('message', (msg, peer) => {
     // A bug or a garbage packet must not take the test process down: drop the packet instead.
     try {
-      const reply = answer(msg, table, queries);
+      const reply = answer(msg, table, queries, false);
       if (reply) socket.send(reply, peer.port, peer.address);
     } catch {
       /* dropped */
     }
   });
+  // TCP on the same port number: one length-prefixed question per connection is all clients here send.
+  const tcp = net.createServer((conn) => {
+    let buffered = Buffer.alloc(0);
+    conn.on('error', () => undefined);
+    conn.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length < 2 || buffered.length < 2 + buffered.readUInt16BE(0)) return;
+      try {
+        const reply = answer(buffered.subarray(2, 2 + buffered.readUInt16BE(0)), table, queries, true);
+        if (reply) conn.end(Buffer.concat([Buffer.from([reply.length >> 8, reply.length & 0xff]), reply]));
+      } catch {
+        conn.destroy();
+      }
+    });
+  });
+  const port = await bindBoth(socket, tcp);
+  socket.on('error', () => undefined); // after bind, a send error (peer gone) is not the test's failure
+  return {
+    address: `127.0.0.1:${port}`,
+    port,
+    queries,
+    set: (next) => (table = normalise(next)),
+    close: async () => {
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+    },
+  };
+}
+
+/** Binds UDP to a free port and TCP to the same number; tries again when TCP finds it taken. */
+async function bindBoth(socket: dgram.Socket, tcp: net.Server): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     socket.bind(0, '127.0.0.1', () => {
@@ -72,15 +118,14 @@ export async function startDnsServer(initial: DnsTable = {}): Promise<DnsServer>
       resolve();
     });
   });
-  socket.on('error', () => undefined); // after bind, a send error (peer gone) is not the test's failure
   const { port } = socket.address();
-  return {
-    address: `127.0.0.1:${port}`,
-    port,
-    queries,
-    set: (next) => (table = normalise(next)),
-    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
-  };
+  const bound = await new Promise<boolean>((resolve) => {
+    tcp.once('error', () => resolve(false));
+    tcp.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (bound) return port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  throw new Error(`TCP port ${port} is taken; start the DNS server again`);
 }
 
 function normalise(table: DnsTable): Map<string, DnsRecords | DnsBehaviour> {
@@ -90,7 +135,7 @@ function normalise(table: DnsTable): Map<string, DnsRecords | DnsBehaviour> {
 const canonical = (name: string) => name.toLowerCase().replace(/\.$/, '');
 
 /** The reply to one datagram, or undefined when there is nothing to say (not a query, SILENT). */
-function answer(msg: Buffer, table: Map<string, DnsRecords | DnsBehaviour>, queries: string[]): Buffer | undefined {
+function answer(msg: Buffer, table: Map<string, DnsRecords | DnsBehaviour>, queries: string[], overTcp: boolean): Buffer | undefined {
   if (msg.length < 12) return undefined;
   const id = msg.readUInt16BE(0);
   const flags = msg.readUInt16BE(2);
@@ -101,7 +146,7 @@ function answer(msg: Buffer, table: Map<string, DnsRecords | DnsBehaviour>, quer
   if (!question) return header(id, flags, RCODE.FORMERR, 0, 0);
   const { name, type, qclass, end } = question;
   const key = canonical(name);
-  queries.push(`${key} ${TYPE_NAMES.get(type) ?? `TYPE${type}`}`);
+  queries.push(`${key} ${TYPE_NAMES.get(type) ?? `TYPE${type}`}${overTcp ? ' TCP' : ''}`);
   const entry = table.get(key);
   if (entry === 'SILENT') return undefined;
   const echo = msg.subarray(12, end); // the question as asked (case preserved, as resolvers check it)
@@ -109,13 +154,20 @@ function answer(msg: Buffer, table: Map<string, DnsRecords | DnsBehaviour>, quer
   if (entry === 'SERVFAIL' || entry === 'REFUSED') return reply(RCODE[entry]);
   if (qclass !== CLASS_IN && qclass !== TYPES.ANY) return reply(RCODE.REFUSED);
   if (!entry) return reply(RCODE.NXDOMAIN);
-  return reply(
-    RCODE.NOERROR,
+  const flagged = (extra: number, records: Buffer[]) => Buffer.concat([header(id, flags, RCODE.NOERROR | extra, 1, records.length), echo, ...records]);
+  const ad = entry.authenticated ? AD : 0;
+  if (entry.truncate && !overTcp) return flagged(ad | TC, []);
+  return flagged(
+    ad,
     rdataOf(entry, type).map(([rrType, rdata]) => record(name, rrType, rdata)),
   );
 }
 
-/** QR, the opcode and RD copied from the query, AA; RA clear (this server does not recurse). */
+/** Flag bits OR-ed into the rcode argument of header(). */
+const AD = 0x0020;
+const TC = 0x0200;
+
+/** QR, the opcode and RD copied from the query, AA; RA clear (this server does not recurse). `rcode` may carry AD and TC. */
 function header(id: number, queryFlags: number, rcode: number, qdcount: number, ancount: number): Buffer {
   const out = Buffer.alloc(12);
   out.writeUInt16BE(id, 0);
@@ -160,6 +212,10 @@ function rdataOf(entry: DnsRecords, type: number): Array<[number, Buffer]> {
     ...(entry.AAAA ?? []).map((ip): [number, Buffer] => [TYPES.AAAA, ipv6(ip)]),
     ...(entry.TXT ?? []).map((txt): [number, Buffer] => [TYPES.TXT, txtData(txt)]),
     ...(entry.SRV ?? []).map((srv): [number, Buffer] => [TYPES.SRV, srvData(srv)]),
+    ...(entry.TLSA ?? []).map((t): [number, Buffer] => [
+      TYPES.TLSA,
+      Buffer.concat([Buffer.from([t.usage, t.selector, t.matchingType]), Buffer.from(t.data, 'hex')]),
+    ]),
   ];
   return type === TYPES.ANY ? all : all.filter(([rrType]) => rrType === type);
 }
@@ -219,4 +275,13 @@ function srvData(srv: SrvRecord): Buffer {
   fixed.writeUInt16BE(srv.weight, 2);
   fixed.writeUInt16BE(srv.port, 4);
   return Buffer.concat([fixed, encodeName(srv.target)]);
+}
+
+/** A UDP port nothing listens on (bound and released): a DNS server that is down. */
+export async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
 }

@@ -53,3 +53,17 @@ export function opensslSpkiSha256(file: string, kind: 'cert' | 'key'): string {
   const out = execFileSync('openssl', ['dgst', '-sha256', '-r'], { input: der, encoding: 'utf8' });
   return out.split(' ')[0]!.trim();
 }
+
+/**
+ * TLSA association data (hex) for a PEM certificate as operators make it with openssl (RFC 6698
+ * and the usual recipe): selector 0 the certificate's DER, 1 its public key (SPKI) as DER;
+ * matching type 0 the bytes, 1 SHA-256, 2 SHA-512.
+ */
+export function opensslTlsaData(pem: string, selector: number, matchingType: number): string {
+  const der =
+    selector === 1
+      ? execFileSync('openssl', ['pkey', '-pubin', '-outform', 'DER'], { input: execFileSync('openssl', ['x509', '-noout', '-pubkey'], { input: pem }) })
+      : execFileSync('openssl', ['x509', '-outform', 'DER'], { input: pem });
+  if (matchingType === 0) return der.toString('hex');
+  return execFileSync('openssl', ['dgst', matchingType === 1 ? '-sha256' : '-sha512', '-binary'], { input: der }).toString('hex');
+}

@@ -39,6 +39,10 @@ export async function startProsody(options: {
   hosts: string[];
   components?: Record<string, string>;
   writeCerts: (certsDir: string) => void | Promise<void>;
+  /** Global options added before the hosts, e.g. `c2s_require_encryption = false`. */
+  extraConfig?: string[];
+  /** Log level of prosody.log; default info. */
+  logLevel?: 'debug' | 'info';
 }): Promise<RunningProsody> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-prosody-'));
   const certs = path.join(dir, 'certs');
@@ -49,7 +53,7 @@ export async function startProsody(options: {
   const lua = [
     `pidfile = "${dir}/prosody.pid"`,
     `data_path = "${dir}/data"`,
-    `log = { { levels = { min = "info" }, to = "file", filename = "${dir}/prosody.log" } }`,
+    `log = { { levels = { min = "${options.logLevel ?? 'info'}" }, to = "file", filename = "${dir}/prosody.log" } }`,
     process.getuid?.() === 0 ? 'run_as_root = true' : '',
     'interfaces = { "127.0.0.1" }',
     'local_interfaces = { "127.0.0.1" }',
@@ -63,6 +67,7 @@ export async function startProsody(options: {
     // mod_posix (loaded by default) is what handles SIGHUP: reload config, certificates, logs.
     's2s_secure_auth = false',
     'authentication = "internal_hashed"',
+    ...(options.extraConfig ?? []),
     ...options.hosts.map((h) => `VirtualHost "${h}"`),
     ...Object.entries(options.components ?? {}).map(([name, module]) => `Component "${name}" "${module}"`),
   ].join('\n');

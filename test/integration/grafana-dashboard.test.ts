@@ -10,6 +10,7 @@
  * every metric it names must be in docs/metrics.md and in the exporter's real /metrics.
  * It does not check how Grafana renders the panels (test/unit/dashboard.test.ts checks structure).
  */
+import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,6 +22,7 @@ import { CLI, startCli, waitFor, type Running } from '../helpers/process';
 import { freePort } from '../helpers/prosody-server';
 import { startPrometheus } from '../helpers/prometheus-server';
 import { describeWithTools } from '../helpers/tools';
+import { startDnsServer } from '../helpers/dns-server';
 
 const ROOT = path.resolve(__dirname, '../..');
 const DASHBOARD = JSON.parse(fs.readFileSync(path.join(ROOT, 'grafana/dashboards/xmpp-certificates.json'), 'utf8')) as Dashboard;
@@ -159,7 +161,17 @@ describeWithTools(['prometheus'], 'Grafana dashboard queries against a real Prom
     const other = await startTlsEndpoint(await leaf('served.test', 80), ca);
     stopAll.push(same.close, other.close);
     const refused = await freePort();
-    const endpoint = (domain: string, port: number) => ({ domain, host: '127.0.0.1', port, service: 'c2s', tls: 'direct' });
+    const endpoint = (domain: string, port: number, host = '127.0.0.1') => ({ domain, host, port, service: 'c2s', tls: 'direct' });
+    // ok.test's endpoint by name, through a DNS server of the test's own: its address and a TLSA
+    // record (DANE-EE 3 0 1, the served leaf's SHA-256) for the DANE panel.
+    const dns = await startDnsServer({
+      'tls.ok.test': { A: ['127.0.0.1'] },
+      [`_${same.port}._tcp.tls.ok.test`]: {
+        TLSA: [{ usage: 3, selector: 0, matchingType: 1, data: crypto.createHash('sha256').update(ok.der).digest('hex') }],
+        authenticated: true,
+      },
+    });
+    stopAll.push(() => dns.close());
 
     const base = {
       prosody: { config: null, certs },
@@ -171,7 +183,8 @@ describeWithTools(['prometheus'], 'Grafana dashboard queries against a real Prom
         interval: '10s',
         timeout: '2s',
         ca: [path.join(root, 'ca.pem')],
-        endpoints: [endpoint('ok.test', same.port), endpoint('served.test', other.port), endpoint('renewed.test', refused)],
+        dns: { servers: [dns.address] },
+        endpoints: [endpoint('ok.test', same.port, 'tls.ok.test'), endpoint('served.test', other.port), endpoint('renewed.test', refused)],
       },
     };
     const renewal = {

@@ -144,39 +144,85 @@ test('a TLS server that presents no certificate (PSK only): tls_handshake, socke
   server.close();
 });
 
-describe('features one byte per write, then a real TLS upgrade', () => {
+const MECHANISMS = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms>";
+
+/**
+ * A STARTTLS peer that upgrades to TLS for real (its certificate: `cert`), then does `afterTls`
+ * with what arrives over TLS. Before TLS it offers `before` beside <starttls/>, one byte per write.
+ */
+function tlsPeer(cert: () => Minted, afterTls: (secure: tls.TLSSocket, seen: string) => void | Promise<void>, before = '') {
+  return peer(
+    afterHeader(async (socket, seen) => {
+      if (seen.includes('<starttls')) {
+        socket.removeAllListeners('data');
+        socket.write("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: tls.createSecureContext({ cert: cert().pem, key: cert().keyPem }) });
+        secure.on('error', () => undefined);
+        let over = '';
+        secure.on('data', (d: Buffer) => void afterTls(secure, (over += d.toString())));
+        secure.on('end', () => secure.end());
+        return;
+      }
+      // The client sends its header once and then waits for these features: no guard needed.
+      if (seen.includes('<stream:stream')) {
+        for (const byte of HEADER + FEATURES.replace('</stream:features>', `${before}</stream:features>`)) {
+          socket.write(byte);
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    }),
+  );
+}
+
+describe('features one byte per write, then a real TLS upgrade and the stream restarted over it', () => {
   let cert: Minted;
-  let p: Peer;
+  const peers: Peer[] = [];
+  const start = async (...args: Parameters<typeof tlsPeer> extends [unknown, ...infer R] ? R : never) => {
+    const p = await tlsPeer(() => cert, ...args);
+    peers.push(p);
+    return p;
+  };
   beforeAll(async () => {
     cert = await mint({ names: ['bad.test'], notAfter: 20 * DAY });
-    p = await peer(
-      afterHeader(async (socket, seen) => {
-        if (seen.includes('<starttls')) {
-          socket.removeAllListeners('data');
-          socket.write("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
-          const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: tls.createSecureContext({ cert: cert.pem, key: cert.keyPem }) });
-          secure.on('error', () => undefined);
-          return;
-        }
-        // The client sends its header once and then waits for these features: no guard needed.
-        if (seen.includes('<stream:stream')) {
-          for (const byte of HEADER + FEATURES) {
-            socket.write(byte);
-            await new Promise((r) => setImmediate(r));
-          }
-        }
-      }),
-    );
   });
-  afterAll(() => p.close());
+  afterAll(() => Promise.all(peers.map((p) => p.close())));
 
-  test('the served certificate is captured', async () => {
+  test('the served certificate is captured, and the mechanisms before and after TLS are read', async () => {
+    const p = await start(async (secure, seen) => {
+      if (!seen.includes('<stream:stream')) return;
+      for (const byte of `${HEADER}<stream:features>${MECHANISMS}</stream:features>`) {
+        secure.write(byte);
+        await new Promise((r) => setImmediate(r));
+      }
+    }, "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>");
     const { result } = await probe(p);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.chain[0]!.equals(cert.der)).toBe(true);
     expect(result.authorized).toBe(false); // self-signed, not in the trust store
     expect(result.tlsVersion).toMatch(/^TLSv1\.[23]$/);
+    expect(result.features).toEqual({ mechanismsBeforeTls: ['PLAIN'], afterTls: { ok: true, mechanisms: ['SCRAM-SHA-1', 'PLAIN'], dialback: false } });
+    expect(await waitClosed(p)).toBe(0);
+  });
+
+  // After TLS, whatever goes wrong, the chain is the result; what went wrong is in features.afterTls.
+  test.each<[string, (secure: tls.TLSSocket, seen: string) => void, string]>([
+    ['a close after TLS', (secure) => secure.end(), 'closed'],
+    ['silence after TLS', () => undefined, 'timeout'],
+    ['garbage after TLS', (secure) => secure.write('HTTP/1.1 400 Bad Request\r\n\r\n'), 'bad_xml'],
+    [
+      'a stream error after TLS',
+      (secure) => secure.write(HEADER + "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"),
+      'stream_error',
+    ],
+  ])('%s: the chain is kept, and afterTls says why', async (_name, afterTls, reason) => {
+    const p = await start(afterTls);
+    const { result, ms } = await probe(p);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.chain[0]!.equals(cert.der)).toBe(true);
+    expect(result.features?.afterTls).toMatchObject({ ok: false, reason });
+    expect(ms).toBeLessThan(TIMEOUT + 300);
     expect(await waitClosed(p)).toBe(0);
   });
 });

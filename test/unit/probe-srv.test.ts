@@ -49,6 +49,8 @@ test('every SRV target of every module is probed', async () => {
       ],
     },
     '_xmpp-client._tcp.srv.test': { SRV: [{ priority: 0, weight: 0, port: refusing, target: 'LOCALHOST.' }] },
+    // The targets' addresses come from the same server (probes.dns.servers), not /etc/hosts.
+    localhost: { A: ['127.0.0.1'] },
   });
   const config = configSchema.parse({ probes: { modules: ['c2s', 'c2s_tls'], dns: { servers: [dns.address] }, timeout: 3 } }).probes;
   const prober = new LiveProber(config, createLogger('silent'), () => undefined);
@@ -65,7 +67,20 @@ test('every SRV target of every module is probed', async () => {
     { module: 'c2s_tls', target: `localhost:${first}`, ok: true, leaf: true },
     { module: 'c2s_tls', target: `localhost:${second}`, ok: true, leaf: true },
   ]);
-  expect(dns.queries).toEqual(expect.arrayContaining(['_xmpp-client._tcp.srv.test SRV', '_xmpps-client._tcp.srv.test SRV']));
+  expect(prober.snapshot().map(({ result }) => result.endpoint.address)).toEqual(['127.0.0.1', '127.0.0.1', '127.0.0.1']);
+  expect(dns.queries).toEqual(
+    expect.arrayContaining([
+      '_xmpp-client._tcp.srv.test SRV',
+      '_xmpps-client._tcp.srv.test SRV',
+      'localhost A',
+      'localhost AAAA',
+      `_${first}._tcp.localhost TLSA`,
+      `_${second}._tcp.localhost TLSA`,
+      `_${refusing}._tcp.localhost TLSA`,
+    ]),
+  );
+  // Each host's addresses once per round, however many endpoints it has.
+  expect(dns.queries.filter((q) => q === 'localhost A')).toHaveLength(1);
 });
 
 test('a round over many domains looks up a bounded number of them at once, and every one in the end', async () => {

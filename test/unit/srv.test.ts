@@ -1,7 +1,6 @@
-import dgram from 'node:dgram';
 import { promises as nodeDns } from 'node:dns';
 import { mergeEndpoints, resolveEndpoints, rfc2782Order } from '../../src/sources/srv';
-import { startDnsServer, type DnsServer } from '../helpers/dns-server';
+import { freeUdpPort, startDnsServer, type DnsServer } from '../helpers/dns-server';
 
 const D = 'example.test';
 let dns: DnsServer;
@@ -15,8 +14,11 @@ beforeEach(() => {
   dns.queries.length = 0;
 });
 
+/** Endpoints and errors only; the lookups' outcomes have their own test. */
+const withoutLookups = ({ endpoints, errors }: Awaited<ReturnType<typeof resolveEndpoints>>) => ({ endpoints, errors });
+const resolveWith = async (domain: string, options: Parameters<typeof resolveEndpoints>[1]) => withoutLookups(await resolveEndpoints(domain, options));
 const resolve = (options: { timeoutMs?: number; random?: () => number; modules?: Parameters<typeof resolveEndpoints>[1]['modules'] } = {}) =>
-  resolveEndpoints(D, { servers: [dns.address], timeoutMs: 2000, random: () => 0.5, ...options });
+  resolveWith(D, { servers: [dns.address], timeoutMs: 2000, random: () => 0.5, ...options });
 
 const ep = (host: string, port: number, module: 'c2s' | 's2s' | 'c2s_tls' | 's2s_tls' | 'https', domain = D) => ({ domain, host, port, module });
 
@@ -74,7 +76,7 @@ describe('resolveEndpoints', () => {
 
   test('no SRV records: the domain on 5222 and 5269 (NXDOMAIN and NODATA alike), nothing for xmpps', async () => {
     dns.set({ [D]: { A: ['127.0.0.1'] }, [`_xmpp-server._tcp.${D}`]: { TXT: ['not an SRV record'] } });
-    expect(await resolveEndpoints('Example.TEST.', { servers: [dns.address], timeoutMs: 2000 })).toEqual({
+    expect(await resolveWith('Example.TEST.', { servers: [dns.address], timeoutMs: 2000 })).toEqual({
       endpoints: [ep(D, 5222, 'c2s', 'Example.TEST.'), ep(D, 5269, 's2s', 'Example.TEST.')],
       errors: [],
     });
@@ -96,14 +98,14 @@ describe('resolveEndpoints', () => {
     });
   });
 
-  test('SERVFAIL and REFUSED are errors; c2s/s2s still fall back', async () => {
+  test('SERVFAIL and REFUSED are errors, and no fallback: the targets are unknown, not absent (RFC 6120 3.2.1 step 5)', async () => {
     dns.set({
       [`_xmpp-client._tcp.${D}`]: 'SERVFAIL',
       [`_xmpp-server._tcp.${D}`]: 'REFUSED',
       [`_xmpps-server._tcp.${D}`]: 'SERVFAIL',
     });
     expect(await resolve()).toEqual({
-      endpoints: [ep(D, 5222, 'c2s'), ep(D, 5269, 's2s')],
+      endpoints: [],
       errors: [
         { record: `_xmpp-client._tcp.${D}`, code: 'servfail', message: `querySrv ESERVFAIL _xmpp-client._tcp.${D}` },
         { record: `_xmpp-server._tcp.${D}`, code: 'refused', message: `querySrv EREFUSED _xmpp-server._tcp.${D}` },
@@ -112,7 +114,7 @@ describe('resolveEndpoints', () => {
     });
   });
 
-  test('a silent server: timeout within timeoutMs + 300 ms, fallback present, other lookups unaffected', async () => {
+  test('a silent server: timeout within timeoutMs + 300 ms, no fallback, other lookups unaffected', async () => {
     dns.set({
       [`_xmpp-client._tcp.${D}`]: { SRV: [{ priority: 0, weight: 0, port: 5222, target: 'xmpp.example.test' }] },
       [`_xmpp-server._tcp.${D}`]: 'SILENT',
@@ -122,7 +124,7 @@ describe('resolveEndpoints', () => {
     const result = await resolve({ timeoutMs: 600 });
     expect(Date.now() - started).toBeLessThan(900);
     expect(result).toEqual({
-      endpoints: [ep('xmpp.example.test', 5222, 'c2s'), ep(D, 5269, 's2s')],
+      endpoints: [ep('xmpp.example.test', 5222, 'c2s')],
       errors: [
         { record: `_xmpp-server._tcp.${D}`, code: 'timeout', message: `_xmpp-server._tcp.${D}: no answer within 600 ms` },
         { record: `_xmpps-server._tcp.${D}`, code: 'timeout', message: `_xmpps-server._tcp.${D}: no answer within 600 ms` },
@@ -136,10 +138,10 @@ describe('resolveEndpoints', () => {
     try {
       dns.set({ [`_xmpp-client._tcp.${D}`]: 'SILENT' });
       const started = Date.now();
-      const result = await resolveEndpoints(D, { servers: [dns.address, other.address], timeoutMs: 600, modules: ['c2s'] });
+      const result = await resolveWith(D, { servers: [dns.address, other.address], timeoutMs: 600, modules: ['c2s'] });
       expect(Date.now() - started).toBeLessThan(900);
       expect(result).toEqual({
-        endpoints: [ep(D, 5222, 'c2s')],
+        endpoints: [],
         errors: [{ record: `_xmpp-client._tcp.${D}`, code: 'timeout', message: `_xmpp-client._tcp.${D}: no answer within 600 ms` }],
       });
     } finally {
@@ -150,16 +152,16 @@ describe('resolveEndpoints', () => {
   test('a dead server (nothing listening) is "refused" and bounded by timeoutMs; a bad address never reaches DNS', async () => {
     const closed = await freeUdpPort();
     const started = Date.now();
-    const dead = await resolveEndpoints(D, { servers: [`127.0.0.1:${closed}`], timeoutMs: 600, modules: ['c2s'] });
+    const dead = await resolveWith(D, { servers: [`127.0.0.1:${closed}`], timeoutMs: 600, modules: ['c2s'] });
     expect(Date.now() - started).toBeLessThan(900);
     expect(dead).toEqual({
-      endpoints: [ep(D, 5222, 'c2s')],
+      endpoints: [],
       errors: [{ record: `_xmpp-client._tcp.${D}`, code: 'refused', message: `querySrv ECONNREFUSED _xmpp-client._tcp.${D}` }],
     });
 
-    const bad = await resolveEndpoints(D, { servers: ['dns.example.net'], timeoutMs: 600, modules: ['s2s', 's2s_tls'] });
+    const bad = await resolveWith(D, { servers: ['dns.example.net'], timeoutMs: 600, modules: ['s2s', 's2s_tls'] });
     expect(bad).toEqual({
-      endpoints: [ep(D, 5269, 's2s')],
+      endpoints: [],
       errors: [
         { record: `_xmpp-server._tcp.${D}`, code: 'bad_server', message: 'Invalid IP address: dns.example.net' },
         { record: `_xmpps-server._tcp.${D}`, code: 'bad_server', message: 'Invalid IP address: dns.example.net' },
@@ -183,6 +185,27 @@ describe('resolveEndpoints', () => {
       endpoints: [ep('xmpp.example.test', 5222, 'c2s'), ep('xmpp.example.test', 5322, 'c2s'), ep('xmpp.example.test', 5222, 'c2s_tls'), ep(D, 5269, 's2s')],
       errors: [],
     });
+  });
+
+  test('each lookup says what DNS answered: records, NXDOMAIN, no records, "." (not offered) or a failure with its reason', async () => {
+    dns.set({
+      [`_xmpp-client._tcp.${D}`]: { SRV: [{ priority: 0, weight: 0, port: 5222, target: 'xmpp.example.test' }] },
+      [`_xmpps-client._tcp.${D}`]: { TXT: ['no SRV here'] },
+      [`_xmpp-server._tcp.${D}`]: 'SERVFAIL',
+      [`_xmpps-server._tcp.${D}`]: { SRV: [{ priority: 0, weight: 0, port: 0, target: '.' }] },
+    });
+    const { lookups } = await resolveEndpoints(D, { servers: [dns.address], timeoutMs: 2000 });
+    expect(lookups.map(({ service, name, answer, reason }) => ({ service, name, answer, ...(reason ? { reason } : {}) }))).toEqual([
+      { service: 'xmpp-client', name: `_xmpp-client._tcp.${D}`, answer: 'records' },
+      { service: 'xmpps-client', name: `_xmpps-client._tcp.${D}`, answer: 'no_records' },
+      { service: 'xmpp-server', name: `_xmpp-server._tcp.${D}`, answer: 'failed', reason: 'servfail' },
+      { service: 'xmpps-server', name: `_xmpps-server._tcp.${D}`, answer: 'not_offered' },
+    ]);
+    dns.set({});
+    const none = await resolveEndpoints(D, { servers: [dns.address], timeoutMs: 2000, modules: ['c2s'] });
+    expect(none.lookups).toEqual([
+      { module: 'c2s', service: 'xmpp-client', name: `_xmpp-client._tcp.${D}`, answer: 'nxdomain', endpoints: [ep(D, 5222, 'c2s')] },
+    ]);
   });
 
   test('modules limits the lookups; https has no SRV name', async () => {
@@ -238,12 +261,3 @@ describe('the test DNS server', () => {
     expect(dns.queries).toEqual(['host.example.test A', 'host.example.test AAAA', 'host.example.test TXT', 'host.example.test SRV', 'nope.example.test A']);
   });
 });
-
-/** A UDP port on loopback that nothing listens on (bound, then released). */
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
