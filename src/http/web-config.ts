@@ -125,6 +125,27 @@ export interface WebConfig {
   users?: ReadonlyMap<string, string>;
 }
 
+/** exporter-toolkit keys this exporter does not implement: said so, not "check the spelling". */
+const UNSUPPORTED_KEYS = new Set([
+  'rate_limit',
+  'tls_server_config.cert',
+  'tls_server_config.key',
+  'tls_server_config.client_ca',
+  'tls_server_config.client_allowed_sans',
+]);
+
+function webIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'unrecognized_keys') return formatIssue(issue);
+  const prefix = issue.path.map(String).join('.');
+  const full = (key: string) => (prefix ? `${prefix}.${key}` : key);
+  const unsupported = issue.keys.filter((key) => UNSUPPORTED_KEYS.has(full(key)));
+  const unknown = issue.keys.filter((key) => !UNSUPPORTED_KEYS.has(full(key)));
+  return [
+    ...unsupported.map((key) => `${full(key)}: an exporter-toolkit key this exporter does not implement; remove it (docs/config.md lists the supported keys)`),
+    ...(unknown.length > 0 ? [formatIssue({ ...issue, keys: unknown })] : []),
+  ].join('\n  ');
+}
+
 export function loadWebConfig(file: string): WebConfig {
   let raw: unknown;
   try {
@@ -135,7 +156,7 @@ export function loadWebConfig(file: string): WebConfig {
   protectConfigSecrets(WEB_SECRETS, raw);
   const parsed = webConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => formatIssue(secretIssue(WEB_SECRETS, raw, i)));
+    const issues = parsed.error.issues.map((i) => webIssue(secretIssue(WEB_SECRETS, raw, i)));
     throw new WebConfigError(`invalid web config ${file}:\n  ${issues.join('\n  ')}`, file);
   }
   const { tls_server_config: tls, http_server_config: http, basic_auth_users: users } = parsed.data;

@@ -158,7 +158,7 @@ family(
 );
 family(
   'xmpp_cert_sasl_mechanism_info',
-  'A SASL mechanism the XMPP stream offered, before TLS (tls="false") or after it (tls="true"); always 1.',
+  'A SASL mechanism the XMPP stream offered, before TLS (tls=false) or after it (tls=true); always 1.',
   [...ENDPOINT_LABELS, 'tls', 'mechanism'],
   function* (r) {
     for (const s of r.served) {
