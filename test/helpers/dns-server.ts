@@ -67,7 +67,18 @@ const TYPE_NAMES = new Map<number, string>(Object.entries(TYPES).map(([name, cod
 const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 const CLASS_IN = 1;
 
+/** TCP may find the UDP port's number taken (another test's listener): then both are bound anew. */
+const BIND_ATTEMPTS = 20;
+
 export async function startDnsServer(initial: DnsTable = {}): Promise<DnsServer> {
+  for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
+    const server = await startOnce(initial);
+    if (server) return server;
+  }
+  throw new Error(`no port free for both UDP and TCP after ${BIND_ATTEMPTS} attempts`);
+}
+
+async function startOnce(initial: DnsTable): Promise<DnsServer | undefined> {
   let table = normalise(initial);
   const queries: string[] = [];
   const socket = dgram.createSocket('udp4');
@@ -96,6 +107,7 @@ export async function startDnsServer(initial: DnsTable = {}): Promise<DnsServer>
     });
   });
   const port = await bindBoth(socket, tcp);
+  if (port === undefined) return undefined;
   socket.on('error', () => undefined); // after bind, a send error (peer gone) is not the test's failure
   return {
     address: `127.0.0.1:${port}`,
@@ -109,8 +121,8 @@ export async function startDnsServer(initial: DnsTable = {}): Promise<DnsServer>
   };
 }
 
-/** Binds UDP to a free port and TCP to the same number; tries again when TCP finds it taken. */
-async function bindBoth(socket: dgram.Socket, tcp: net.Server): Promise<number> {
+/** Binds UDP to a free port and TCP to the same number; undefined (UDP closed again) when TCP finds it taken. */
+async function bindBoth(socket: dgram.Socket, tcp: net.Server): Promise<number | undefined> {
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     socket.bind(0, '127.0.0.1', () => {
@@ -125,7 +137,7 @@ async function bindBoth(socket: dgram.Socket, tcp: net.Server): Promise<number> 
   });
   if (bound) return port;
   await new Promise<void>((resolve) => socket.close(() => resolve()));
-  throw new Error(`TCP port ${port} is taken; start the DNS server again`);
+  return undefined;
 }
 
 function normalise(table: DnsTable): Map<string, DnsRecords | DnsBehaviour> {
