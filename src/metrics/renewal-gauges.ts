@@ -8,7 +8,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { FAILURE_REASONS } from '../state/failure-reasons';
 import { readStateForScrape } from '../state/state';
-import { SERVICE_HEARTBEAT_SECONDS, type GroupState, type WorkerState } from '../state/state-types';
+import { HOLD_REASONS, SERVICE_HEARTBEAT_SECONDS, type GroupState, type WorkerState } from '../state/state-types';
 
 export interface RenewalGauges {
   refresh(): void;
@@ -46,6 +46,18 @@ export function createRenewalGauges(registry: Registry, stateDir: () => string):
     labelNames: ['domain', 'result'],
     registers,
   });
+  const reloadPending = new Gauge({
+    name: 'xmpp_cert_renewal_reload_pending',
+    help: '1 while a certificate the worker installed waits for a reload that failed (retried with backoff), else 0.',
+    labelNames: domain,
+    registers,
+  });
+  const heldBack = new Gauge({
+    name: 'xmpp_cert_renewal_held_back',
+    help: '1 for the reason a due group waits without a failure (spacing: a CA issued it too recently; order_cap: renewal.maxOrdersPerHour reached), 0 for the others.',
+    labelNames: ['domain', 'reason'],
+    registers,
+  });
   const info = new Gauge({
     name: 'xmpp_cert_renewal_info',
     help: 'The group: its names and the issuer of the certificate the worker installed; always 1.',
@@ -67,7 +79,7 @@ export function createRenewalGauges(registry: Registry, stateDir: () => string):
     help: '1 when the worker state file was read (or does not exist yet), 0 when it is unreadable or corrupt.',
     registers,
   });
-  const perGroup = [attempts, lastAttempt, lastSuccess, lastFailure, nextAttempt, consecutive, fallback, verified, info];
+  const perGroup = [attempts, lastAttempt, lastSuccess, lastFailure, nextAttempt, consecutive, fallback, verified, reloadPending, heldBack, info];
 
   const fill = (name: string, g: GroupState) => {
     attempts.inc({ domain: name, result: 'success', reason: 'none' }, g.successes);
@@ -81,6 +93,8 @@ export function createRenewalGauges(registry: Registry, stateDir: () => string):
     for (const [gauge, value] of times) if (value !== undefined) gauge.set({ domain: name }, value);
     consecutive.set({ domain: name }, g.consecutiveFailures);
     fallback.set({ domain: name }, g.fallback ? 1 : 0);
+    reloadPending.set({ domain: name }, g.reloadPending ? 1 : 0);
+    for (const reason of HOLD_REASONS) heldBack.set({ domain: name, reason }, g.heldBack?.reason === reason ? 1 : 0);
     if (g.verify && g.verify.result !== 'skipped') verified.set({ domain: name, result: g.verify.result }, g.verify.result === 'served' ? 1 : 0);
     info.set({ domain: name, names: g.domains.join(','), issuer: g.issuer ?? '' }, 1);
   };

@@ -1,6 +1,8 @@
 /**
  * What the renewer writes to the state file, one function per event: an attempt failed, a pair
- * was installed, a run succeeded, a run failed (which sets the next attempt from the backoff and
+ * was installed (which clears the previous verify result and any pending reload), a verify result,
+ * a reload that failed (pending, retried on the backoff schedule) or came through, a group held
+ * back or no longer, a run succeeded, a run failed (which sets the next attempt from the backoff and
  * any Retry-After). Each is one locked read-modify-write (state/state.ts). Decides nothing.
  */
 import type { Config } from '../config';
@@ -10,7 +12,7 @@ import type { Certificate } from '../cert';
 import type { FailureReason } from '../state/failure-reasons';
 import { backoffSeconds } from '../state/backoff';
 import { updateState } from '../state/state';
-import { emptyGroupState, type GroupState, type WorkerState } from '../state/state-types';
+import { emptyGroupState, type GroupState, type HoldReason, type WorkerState } from '../state/state-types';
 import type { CertificateGroup } from './types';
 import type { Verification } from './verify';
 
@@ -35,7 +37,8 @@ export class GroupRecorder {
     });
   }
 
-  installed(group: CertificateGroup, issuer: string, fallback: boolean, leaf: Certificate | undefined, verify?: Verification): Promise<void> {
+  /** A new pair is in place: what it is; nothing is known yet about what Prosody serves. */
+  installed(group: CertificateGroup, issuer: string, fallback: boolean, leaf: Certificate | undefined, staging: boolean): Promise<void> {
     return this.update(group, (g) => {
       g.issuer = issuer;
       g.fallback = fallback;
@@ -43,7 +46,48 @@ export class GroupRecorder {
         g.serial = leaf.serial;
         g.notAfter = leaf.notAfter;
       }
-      if (verify) g.verify = { result: verify.result, at: this.now(), detail: verify.detail };
+      if (staging) g.staging = true;
+      else delete g.staging;
+      if (!fallback) {
+        g.lastIssued = this.now();
+        g.issuedDomains = [...group.domains];
+      }
+      delete g.verify;
+      delete g.reloadPending;
+    });
+  }
+
+  /** What Prosody served after a reload that went through (so no reload is pending any more). */
+  verified(group: CertificateGroup, verify: Verification): Promise<void> {
+    return this.update(group, (g) => {
+      g.verify = { result: verify.result, at: this.now(), detail: verify.detail };
+      delete g.reloadPending;
+    });
+  }
+
+  /** The reload after an install failed: pending, next try on the backoff schedule. Returns when. */
+  async reloadFailed(group: CertificateGroup, error: RenewalError): Promise<number> {
+    const { initial, max } = this.config.renewal.backoff;
+    let next = 0;
+    await this.update(group, (g) => {
+      const attempts = (g.reloadPending?.attempts ?? 0) + 1;
+      next = this.now() + backoffSeconds(attempts, initial, max);
+      g.reloadPending = { since: g.reloadPending?.since ?? this.now(), attempts, nextAttempt: next, error: error.message };
+      delete g.verify;
+    });
+    return next;
+  }
+
+  /** No reload is configured any more: nothing can be retried. */
+  reloadDropped(group: CertificateGroup): Promise<void> {
+    return this.update(group, (g) => void delete g.reloadPending);
+  }
+
+  /** Due but held back (spacing, order cap), or (undefined) no longer. */
+  held(group: CertificateGroup, hold: { reason: HoldReason; until: number } | undefined): Promise<void> {
+    return this.update(group, (g) => {
+      if (hold) g.heldBack = hold;
+      else delete g.heldBack;
     });
   }
 
