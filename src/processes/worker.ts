@@ -98,7 +98,7 @@ export class Worker {
       this.checkIssuer(options.issuer);
       const { inventory, renewer } = await this.prepare();
       if (!renewer) throw new ConfigError('no certificate directory: set prosody.certs');
-      const outcome = await renewer.renew(watchedGroup(domain, this.groups(inventory)), options);
+      const outcome = await renewer.renew(watchedGroup(domain, this.groups(inventory)), { reloadNow: true, ...options });
       await this.notifier.renewalOutcome(outcome);
       return outcome;
     });

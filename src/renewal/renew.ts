@@ -60,6 +60,8 @@ export interface RenewOptions {
   freshKey?: boolean;
   /** Install a certificate that does not verify even when the one in place does. */
   allowUntrusted?: boolean;
+  /** Retry a pending reload now, not at its backoff time (an operator's `renew DOMAIN`). */
+  reloadNow?: boolean;
 }
 
 export interface RenewerDeps {
@@ -145,7 +147,8 @@ export class Renewer {
     const current = await currentPair(this.deps.certsDir, group);
     const { state } = await readState(this.stateDir);
     const g = state.groups[group.name];
-    const retried = current.pem ? await this.deploy.retryPending(group, g, current.pem, () => this.reloadEnv(group, current.pem), force) : undefined;
+    const now = force || options.reloadNow === true;
+    const retried = current.pem ? await this.deploy.retryPending(group, g, current.pem, () => this.reloadEnv(group, current.pem), now) : undefined;
     if (retried && 'error' in retried && retried.error?.reason === 'reload') {
       return { group, result: 'failed', error: retried.error, ...(retried.nextAttempt ? { nextAttempt: retried.nextAttempt } : {}) };
     }
