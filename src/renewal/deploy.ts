@@ -4,29 +4,21 @@
  * else can land between our swap and Prosody's two file opens), then reports: bounded, never a loop.
  * A reload that fails leaves the new pair installed and the reload pending, with no verify result
  * (the previous one said nothing about this certificate); retryPending() tries again at each check
- * once the backoff allows, until one goes through. Records what happened (record.ts); decides
- * nothing about renewing.
+ * once the backoff allows, until one goes through, and records it. After an install the renewer
+ * records the result with the install, in one write (record.ts). Decides nothing about renewing.
  */
 import type { Config } from '../config';
 import { RenewalError, messageOf } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import type { GroupState } from '../state/state-types';
 import { asRenewalError } from './failure';
-import type { GroupRecorder } from './record';
+import type { Deployed, GroupRecorder } from './record';
 import { reload } from './reload';
 import type { CertificateGroup } from './types';
 import { verifyServed, type Verification } from './verify';
 
 /** Reloads after a mismatch, per install. */
 const EXTRA_RELOADS = 1;
-
-export interface Deployed {
-  verify?: Verification;
-  /** The reload failed (reason reload: pending), or the verify found the old certificate served (reason verify). */
-  error?: RenewalError;
-  /** With a failed reload: when it is tried again. */
-  nextAttempt?: number;
-}
 
 export interface DeployDeps {
   config: Config;
@@ -42,33 +34,34 @@ export interface DeployDeps {
 export class Deployer {
   constructor(private readonly deps: DeployDeps) {}
 
-  /** Reload (with `env` for the command), then verify that `certificatePem` is served. */
+  /** Reload (with `env` for the command), then verify that `certificatePem` is served. Records nothing. */
   async reloadAndVerify(group: CertificateGroup, certificatePem: string, env: Record<string, string>): Promise<Deployed> {
-    const { config, record } = this.deps;
+    const { config } = this.deps;
     if (config.renewal.reload) {
       try {
         this.step(group, (await reload(config.renewal.reload, group, this.deps.lineage(group), env)).did);
       } catch (err) {
         const error = asRenewalError(err, group.name, 'reload');
-        await record.attemptFailed(group, error);
-        const nextAttempt = await record.reloadFailed(group, error);
-        this.step(group, `failed (reload): ${error.message}; the reload is pending and tried again from ${iso(nextAttempt)}`);
-        return { error, nextAttempt };
+        this.step(group, `failed (reload): ${error.message}; the reload stays pending and is tried again at the next checks`);
+        return { error };
       }
     }
     const verify = await this.verify(group, certificatePem, env);
-    await record.verified(group, verify);
     if (verify.result !== 'mismatch') return { verify };
-    const error = new RenewalError(`${group.name}: ${verify.detail}`, 'verify', group.name);
-    await record.attemptFailed(group, error);
-    return { verify, error };
+    return { verify, error: new RenewalError(`${group.name}: ${verify.detail}`, 'verify', group.name) };
   }
 
   /**
-   * A reload left pending by an earlier run: tried again when its time has come (or `force`).
-   * 'later': not yet (the caller wakes at `nextAttempt`); undefined: nothing is pending.
+   * A reload left pending by an earlier run: tried again when its time has come (or `now`), and
+   * recorded. `later`: not yet (the caller wakes then); undefined: nothing is pending.
    */
-  async retryPending(group: CertificateGroup, g: GroupState | undefined, certificatePem: string, env: () => Promise<Record<string, string>>, force: boolean) {
+  async retryPending(
+    group: CertificateGroup,
+    g: GroupState | undefined,
+    certificatePem: string,
+    env: () => Promise<Record<string, string>>,
+    now: boolean,
+  ): Promise<(Deployed & { nextAttempt?: number }) | { later: number } | undefined> {
     const pending = g?.reloadPending;
     if (!pending) return undefined;
     if (!this.deps.config.renewal.reload) {
@@ -76,9 +69,12 @@ export class Deployer {
       await this.deps.record.reloadDropped(group);
       return undefined;
     }
-    if (!force && pending.nextAttempt > this.deps.now()) return { later: pending.nextAttempt };
+    if (!now && pending.nextAttempt > this.deps.now()) return { later: pending.nextAttempt };
     this.step(group, `the new certificate is installed but not reloaded since ${iso(pending.since)} (${pending.attempts} failed): reloading again`);
-    return this.reloadAndVerify(group, certificatePem, await env());
+    const deployed = await this.reloadAndVerify(group, certificatePem, await env());
+    const nextAttempt = await this.deps.record.reloadRetried(group, deployed);
+    if (nextAttempt !== undefined) this.step(group, `the reload is still pending; next try from ${iso(nextAttempt)}`);
+    return nextAttempt !== undefined ? { ...deployed, nextAttempt } : deployed;
   }
 
   /** Probes until the new leaf is served; on a mismatch, reloads once more (bounded) and probes again. */

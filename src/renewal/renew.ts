@@ -147,8 +147,8 @@ export class Renewer {
     const current = await currentPair(this.deps.certsDir, group);
     const { state } = await readState(this.stateDir);
     const g = state.groups[group.name];
-    const now = force || options.reloadNow === true;
-    const retried = current.pem ? await this.deploy.retryPending(group, g, current.pem, () => this.reloadEnv(group, current.pem), now) : undefined;
+    const reloadNow = force || options.reloadNow === true;
+    const retried = current.pem ? await this.deploy.retryPending(group, g, current.pem, () => this.reloadEnv(group, current.pem), reloadNow) : undefined;
     if (retried && 'error' in retried && retried.error?.reason === 'reload') {
       return { group, result: 'failed', error: retried.error, ...(retried.nextAttempt ? { nextAttempt: retried.nextAttempt } : {}) };
     }
@@ -349,7 +349,6 @@ export class Renewer {
       const installed = await installPair(this.deps.certsDir, group.name, pair, install);
       this.step(group, `installed ${installed.certificate} and ${installed.key} (key mode ${install.keyMode.toString(8).padStart(4, '0')})`);
       for (const warning of installed.warnings) this.step(group, `warning: ${warning}`);
-      await this.record.installed(group, issuer.name, fallback, leaf, issuer.staging === true);
       env = await this.recordKey(group, pair, issuer, key);
     } catch (err) {
       const error = asRenewalError(err, group.name, 'install');
@@ -357,15 +356,14 @@ export class Renewer {
       this.step(group, `failed (${error.reason}): ${error.message}`);
       return this.recordRunFailure(group, decision, error);
     }
-    const after = nextDue ? { nextDue } : {};
     const deployed = await this.deploy.reloadAndVerify(group, pair.certificatePem, env);
-    if (deployed.error) {
-      const next = deployed.nextAttempt ? { nextAttempt: deployed.nextAttempt } : {};
-      return { group, result: 'failed', decision, issuer: issuer.name, error: deployed.error, ...verifyOf(deployed), ...next, ...after };
-    }
+    const info = { issuer: issuer.name, fallback, leaf, staging: issuer.staging === true, succeeded: !fallback };
+    const retry = await this.record.installed(group, info, deployed);
+    const after = { ...(deployed.verify ? { verify: deployed.verify } : {}), ...(nextDue ? { nextDue } : {}) };
+    if (deployed.error)
+      return { group, result: 'failed', decision, issuer: issuer.name, error: deployed.error, ...after, ...(retry ? { nextAttempt: retry } : {}) };
     if (fallback) return this.recordRunFailure(group, decision, caFailure!, 'fallback', issuer.name, deployed.verify);
-    await this.record.succeeded(group);
-    return { group, result: 'renewed', decision, issuer: issuer.name, ...verifyOf(deployed), ...after };
+    return { group, result: 'renewed', decision, issuer: issuer.name, ...after };
   }
 
   /**
@@ -448,7 +446,6 @@ function spacingText(g: GroupState | undefined, until: number): string {
   return `a CA issued it at ${at}, and renewal.minSpacing (at most half that certificate's lifetime) keeps the next issuance for the same names until ${iso(until)}; a renewal point this early suggests a loop (see the runbook, XmppCertRenewalHeldBack)`;
 }
 
-const verifyOf = (d: { verify?: Verification }) => (d.verify ? { verify: d.verify } : {});
 const signalOf = (d: { signal?: AbortSignal }) => (d.signal ? { signal: d.signal } : {});
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 
