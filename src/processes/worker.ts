@@ -12,6 +12,7 @@
  * node-schedule holds the timer: a check interval may exceed setTimeout's 24.8-day limit.
  * Each outcome goes to the notifier (src/notify/), which queues and delivers renewal events.
  */
+import path from 'node:path';
 import schedule from 'node-schedule';
 import type { LoadedConfig } from '../config';
 import { NO_ISSUER } from '../config/renewal-schema';
@@ -113,7 +114,7 @@ export class Worker {
       const issuers = createIssuers(dryRunRenewal(this.config.renewal), this.log);
       const step = this.options.step ?? ((g: CertificateGroup, text: string) => this.log.info({ group: g.name }, `${g.name}: ${text}`));
       try {
-        const lineage = `${inventory.certsDir ?? ''}/${group.name}`;
+        const lineage = path.join(inventory.certsDir ?? '', group.name);
         const staging = issuers.map((i) => i.name);
         const only = options.issuer ? staging[this.issuers.findIndex((i) => i.name === options.issuer)] : undefined;
         return await dryRun(group, issuers, only, { config: this.config, log: this.log, step, signal: this.abort.signal, lineage });

@@ -344,18 +344,17 @@ export class Renewer {
       await this.record.attemptFailed(group, refused);
       return this.recordRunFailure(group, decision, refused);
     }
-    let env: Record<string, string>;
     try {
       const installed = await installPair(this.deps.certsDir, group.name, pair, install);
       this.step(group, `installed ${installed.certificate} and ${installed.key} (key mode ${install.keyMode.toString(8).padStart(4, '0')})`);
       for (const warning of installed.warnings) this.step(group, `warning: ${warning}`);
-      env = await this.recordKey(group, pair, issuer, key);
     } catch (err) {
       const error = asRenewalError(err, group.name, 'install');
       await this.record.attemptFailed(group, error);
       this.step(group, `failed (${error.reason}): ${error.message}`);
       return this.recordRunFailure(group, decision, error);
     }
+    const env = await this.recordKey(group, pair, issuer, key);
     const deployed = await this.deploy.reloadAndVerify(group, pair.certificatePem, env);
     const info = { issuer: issuer.name, fallback, leaf, staging: issuer.staging === true, succeeded: !fallback };
     const retry = await this.record.installed(group, info, deployed);
@@ -412,9 +411,10 @@ export class Renewer {
     return this.reloadEnv(group, pair.certificatePem);
   }
 
-  /** The reload command's TLSA values for the certificate in place. */
+  /** The reload command's TLSA values for the certificate in place (without the next key when it cannot be read). */
   private async reloadEnv(group: CertificateGroup, certificatePem: string): Promise<Record<string, string>> {
-    return tlsaEnvironment(certificatePem, this.deps.config.renewal.key.reuse ? await this.keys.next(group.name) : undefined);
+    const next = this.deps.config.renewal.key.reuse ? await this.keys.next(group.name).catch(() => undefined) : undefined;
+    return tlsaEnvironment(certificatePem, next);
   }
 
   private step(group: CertificateGroup, text: string): void {
