@@ -20,8 +20,8 @@ import { IssueError } from '../shared/errors';
 export const ARCHIVE_DIR = '.xmpp-cert';
 export const CERT_FILE = 'fullchain.pem';
 export const KEY_FILE = 'privkey.pem';
-/** What a generation the worker wrote holds, sorted. */
-export const KEEP_FILES = [CERT_FILE, KEY_FILE].sort();
+/** What a generation the worker wrote holds. */
+export const KEEP_FILES: readonly string[] = [CERT_FILE, KEY_FILE];
 
 const GENERATION = /^\d+(-kept)?$/;
 const TEMP_GENERATION = /^\d+\.tmp-/;

@@ -291,7 +291,8 @@ async function rollback(layout: Layout, previous: string | undefined, ops: FsOps
 
 /**
  * Removes generations beyond `keep`, oldest first, never the live one, and only directories the
- * worker created: a generation name, a real directory, holding just fullchain.pem and privkey.pem.
+ * worker created: a generation name, a real directory, holding nothing but fullchain.pem and
+ * privkey.pem (one or none of them when a removal was cut short).
  * A migrated operator directory (`-kept`) and anything else are left alone. Failures become warnings.
  */
 async function prune(layout: Layout, live: string, keep: number, ops: FsOps): Promise<{ removed: string[]; warnings: string[] }> {
@@ -301,8 +302,9 @@ async function prune(layout: Layout, live: string, keep: number, ops: FsOps): Pr
   for (const generation of older.slice(0, Math.max(0, older.length - keep))) {
     const dir = path.join(layout.archive, generation);
     try {
-      const names = (await fs.promises.readdir(dir)).sort();
-      if (names.join('/') !== KEEP_FILES.join('/')) {
+      const names = await fs.promises.readdir(dir);
+      // Nothing but our two files (fewer when a removal was cut short by a crash).
+      if (names.some((n) => !KEEP_FILES.includes(n))) {
         result.warnings.push(`left ${dir} alone: it holds ${names.join(', ') || 'nothing'}, not a pair the worker wrote`);
         continue;
       }
