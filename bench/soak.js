@@ -58,6 +58,8 @@ async function main() {
         concurrency: 4,
         retry: { count: 1 },
         backoff: { initial: '5s', max: '30s' },
+        // Hundreds of orders an hour on one account, on purpose: the default cap (20) would hold them back.
+        maxOrdersPerHour: 100000,
         issuers: [
           { type: 'acme', directory: pebble.directoryUrl, ca: [pebble.caFile], challenge: { type: 'http-01', listen: `127.0.0.1:${pebble.httpPort}` } },
         ],

@@ -11,6 +11,7 @@ import v8 from 'node:v8';
 import { Command, Option } from 'commander';
 import type { AccountAction } from './commands/account';
 import { challengePlan } from './commands/challenge-plan';
+import { renewalWarnings } from './commands/renewal-warnings';
 import { registerDashboard } from './commands/dashboard';
 import { registerNotify } from './commands/notify';
 import { registerMonitor } from './commands/monitor';
@@ -20,6 +21,7 @@ import { tlsaCommand } from './commands/tlsa';
 import { watchedDomains } from './commands/config-check';
 import { writeOutput } from './commands/output';
 import { loadConfig, displayConfig, overrideWarnings, parseDuration, thresholdProblems, type LoadedConfig } from './config';
+import { NO_ISSUER } from './config/renewal-schema';
 import { statusJson } from './evaluate';
 import { Exporter, scanOnce } from './processes/exporter';
 import { ConfigError, XmppCertError, messageOf } from './shared/errors';
@@ -194,39 +196,37 @@ program
       const timerInterval = parseDuration(opts.timerInterval);
       if (timerInterval === undefined || timerInterval <= 0)
         throw new ConfigError(`--timer-interval: expected a duration such as 1d or 12h, got "${opts.timerInterval}"`);
-      const loaded = load();
-      const worker = await createWorker(loaded, logger(loaded, 2), { step: printStep, timerInterval });
-      try {
+      return oneShot({ timerInterval }, async (worker) => {
+        if (!worker.hasIssuers) throw new ConfigError(NO_ISSUER);
         const outcomes = await worker.check();
         process.stdout.write(renewSummary(outcomes));
         return renewExitCode(outcomes);
-      } finally {
-        await worker.stop();
-      }
+      });
     }),
   );
 
 program
   .command('renew <domain>')
   .description("renew the certificate holding DOMAIN (with renewal.retry's attempts); exit 1 if it failed")
-  .option('--force', 'renew even when not due, and ignore a pending Retry-After or backoff')
+  .option('--force', 'renew even when not due, and ignore a pending Retry-After, backoff or spacing wait')
   .option('--issuer <name>', 'use only this issuer from renewal.issuers (no fallback)')
   .option('--rotate-key', 'with renewal.key.reuse: switch to the prepared next key now (implies --force)')
+  .option('--allow-untrusted', 'install the new certificate even if it does not verify while the one in place does')
+  .option('--dry-run', "order from the issuer's staging directory (or the configured CA) and say what would be installed; install, reload and record nothing")
   .action(
-    action(async (domain: string, opts: { force?: boolean; issuer?: string; rotateKey?: boolean }) => {
-      const loaded = load();
-      const worker = await createWorker(loaded, logger(loaded, 2), { step: printStep });
-      try {
+    action(async (domain: string, opts: { force?: boolean; issuer?: string; rotateKey?: boolean; allowUntrusted?: boolean; dryRun?: boolean }) => {
+      const issuer = opts.issuer ? { issuer: opts.issuer } : {};
+      return oneShot({}, async (worker) => {
+        if (opts.dryRun) return (await worker.dryRunDomain(domain.toLowerCase(), issuer)).ok ? 0 : 1;
         const outcome = await worker.renewDomain(domain.toLowerCase(), {
           ...(opts.force ? { force: true } : {}),
-          ...(opts.issuer ? { issuer: opts.issuer } : {}),
+          ...issuer,
           ...(opts.rotateKey ? { rotateKey: true } : {}),
+          ...(opts.allowUntrusted ? { allowUntrusted: true } : {}),
         });
         process.stdout.write(renewSummary([outcome]));
         return renewExitCode([outcome]);
-      } finally {
-        await worker.stop();
-      }
+      });
     }),
   );
 
@@ -237,10 +237,8 @@ program
   .option('--issuer <name>', 'the ACME issuer to revoke with (default: the one that issued it, per the state file)')
   .option('--no-renew', 'revoke only; the revoked certificate stays installed until the next renewal')
   .action(
-    action(async (domain: string, opts: { reason: RevocationReason; issuer?: string; renew: boolean }) => {
-      const loaded = load();
-      const worker = await createWorker(loaded, logger(loaded, 2), { step: printStep });
-      try {
+    action(async (domain: string, opts: { reason: RevocationReason; issuer?: string; renew: boolean }) =>
+      oneShot({}, async (worker) => {
         const { outcome } = await worker.revokeDomain(domain.toLowerCase(), opts.reason, {
           renew: opts.renew,
           ...(opts.issuer ? { issuer: opts.issuer } : {}),
@@ -248,11 +246,36 @@ program
         if (!outcome) return 0;
         process.stdout.write(renewSummary([outcome]));
         return renewExitCode([outcome]);
-      } finally {
-        await worker.stop();
-      }
-    }),
+      }),
+    ),
   );
+
+/**
+ * A one-shot renewal verb: its steps on stdout; SIGTERM/SIGINT stop it as they stop the worker (no
+ * new attempt, an install in progress finishes with its reload), and it then exits 1.
+ */
+async function oneShot(options: { timerInterval?: number }, run: (worker: import('./processes/worker').Worker) => Promise<number>): Promise<number> {
+  const loaded = load();
+  const worker = await createWorker(loaded, logger(loaded, 2), { step: printStep, ...options });
+  let interrupted: string | undefined;
+  const stop = (signal: string) => {
+    interrupted = signal;
+    process.stderr.write(`xmpp-cert: ${signal}: stopping (no new attempt; an install in progress finishes first)\n`);
+    void worker.stop();
+  };
+  const onTerm = () => stop('SIGTERM');
+  const onInt = () => stop('SIGINT');
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onInt);
+  try {
+    const code = await run(worker);
+    return interrupted ? 1 : code;
+  } finally {
+    await worker.stop();
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+  }
+}
 
 program
   .command('account [action]')
@@ -341,14 +364,18 @@ configCmd
     }),
   );
 
-/** The challenge each watched name gets (config check); 1 when an order would fail for want of one. */
+/**
+ * What config check prints after "configuration OK": warnings about renewal (warnings only) and the
+ * challenge each watched name gets (1 when an order would fail for want of one).
+ */
 async function printChallengePlan(loaded: LoadedConfig): Promise<number> {
   const { renewal } = loaded.config;
   const issuers = renewal.issuers.flatMap((config) =>
     config.type === 'acme' ? [{ name: config.name ?? resolveDirectory(config.directory, renewal.testMode).name, config }] : [],
   );
-  if (issuers.length === 0) return 0;
-  const inventory = await new InventoryScanner(loaded.config).scan();
+  const inventory = renewal.issuers.length > 0 ? await new InventoryScanner(loaded.config).scan() : undefined;
+  for (const warning of renewalWarnings(loaded.config, inventory)) process.stderr.write(`${warning}\n`);
+  if (issuers.length === 0 || !inventory) return 0;
   const plan = challengePlan(issuers, certificateGroups(inventory.domains, renewal.certificates));
   process.stdout.write(plan.lines.length > 0 ? `challenges:\n${plan.lines.map((l) => `  ${l}\n`).join('')}` : 'challenges: no names to renew yet\n');
   for (const problem of plan.problems) process.stderr.write(`${problem}\n`);

@@ -8,6 +8,10 @@ import { isWildcard, patternsOf, ruleFor } from './challenge-match';
 import { certificateName, domainName, duration, email, flag, list, listen, section, show, text, wholeNumber } from './fields';
 import { secret } from './secret';
 
+/** Without issuers nothing is ordered, never silently from Let's Encrypt production: what to set. */
+export const NO_ISSUER =
+  "no issuer configured: renewal.issuers is not set, so nothing is renewed. Set it, e.g. renewal.issuers: [{type: acme, email: you@example.org}, {type: selfsigned}] for Let's Encrypt with a self-signed fallback (directory: letsencrypt-staging to try it first); see docs/config.md#issuers";
+
 export const KEY_TYPES = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
 
@@ -93,6 +97,8 @@ const acmeIssuer = section({
   preferredChain: text().optional(),
   /** CA certificate files trusted for the ACME server's own HTTPS (a private CA, Pebble). */
   ca: list(text()).default([]),
+  /** A test CA (untrusted certificates): its certificate in place is replaced once no staging issuer is configured. Unset: true for letsencrypt-staging. */
+  staging: flag().optional(),
   challenge: challenge.default({ type: 'http-01', listen: { host: '', port: 80 } }),
 });
 
@@ -137,9 +143,12 @@ export const renewalSchema = section({
     initial: duration(1).default(3600),
     max: duration(1).default(86400),
   }).prefault({}),
-  issuers: list(issuer)
-    .min(1, { error: 'expected at least one issuer' })
-    .prefault([{ type: 'acme' }, { type: 'selfsigned' }]),
+  /** Unset: none, and nothing is renewed (never a silent order from Let's Encrypt production). */
+  issuers: list(issuer).min(1, { error: 'expected at least one issuer' }).default([]),
+  /** New orders per ACME account and hour; more wait for a free slot. Let's Encrypt allows 300 per 3 hours. */
+  maxOrdersPerHour: wholeNumber(1).default(20),
+  /** Minimum time between two CA issuances of one group (for the same names), at most half the last one's lifetime. */
+  minSpacing: duration(0).default(86400),
   /** Groups; unset: one per VirtualHost with the Components below it. Wildcards need dns-01. */
   certificates: list(section({ name: domainName(), domains: list(certificateName()).min(1, { error: 'expected at least one domain' }) })).optional(),
   /** The certificate key across renewals (DANE): see key-store.ts. */

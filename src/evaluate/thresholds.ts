@@ -2,7 +2,9 @@
  * Thresholds as seconds of remaining lifetime for one certificate: fixed durations, a share of the
  * lifetime, or `auto` (renewal: one third of the lifetime left, one half when the lifetime is
  * 10 days or less, as certbot, lego and Caddy do). Per-domain overrides replace the defaults key by
- * key. Pure.
+ * key. A renewal threshold at or above the lifetime (a fixed 30 days for a 7-day certificate) would
+ * put the renewal point before the certificate's issuance and renew it again at once, forever: it is
+ * capped at half the lifetime, here, so the worker and the exported threshold agree. Pure.
  */
 import type { Config, Threshold } from '../config';
 
@@ -21,6 +23,13 @@ export function thresholdSeconds(threshold: Threshold, lifetimeSeconds: number):
     case 'auto':
       return Math.round(lifetimeSeconds <= TEN_DAYS ? lifetimeSeconds / 2 : lifetimeSeconds / 3);
   }
+}
+
+/** The renewal threshold in seconds, capped at half the lifetime when it reaches the whole lifetime. */
+export function renewalSeconds(threshold: Threshold, lifetimeSeconds: number): { seconds: number; capped: boolean } {
+  const seconds = thresholdSeconds(threshold, lifetimeSeconds);
+  if (lifetimeSeconds > 0 && seconds >= lifetimeSeconds) return { seconds: Math.round(lifetimeSeconds / 2), capped: true };
+  return { seconds, capped: false };
 }
 
 /** The configured defaults, without any domain's overrides. */
@@ -42,6 +51,6 @@ export function resolveThresholds(set: Record<Level, Threshold>, lifetimeSeconds
   return {
     warning: thresholdSeconds(set.warning, lifetimeSeconds),
     critical: thresholdSeconds(set.critical, lifetimeSeconds),
-    renewal: thresholdSeconds(set.renewal, lifetimeSeconds),
+    renewal: renewalSeconds(set.renewal, lifetimeSeconds).seconds,
   };
 }

@@ -6,18 +6,23 @@
  * backoff), whichever comes first. A check scans like the exporter, forms the groups and renews
  * the due ones, `renewal.concurrency` at a time. A heartbeat goes to the state file every minute
  * (a one-shot `auto-renew` writes one per run, marked as a timer's with the timer's period).
- * stop() starts no new attempt, waits for the one in progress (an install is never cut short).
+ * stop() starts no new attempt, ends retry delays and lock waits at once, and waits for the run
+ * in progress only while it installs and reloads (an install is never cut short).
+ * Without `renewal.issuers` nothing is renewed: each check says which keys to set.
  * node-schedule holds the timer: a check interval may exceed setTimeout's 24.8-day limit.
  * Each outcome goes to the notifier (src/notify/), which queues and delivers renewal events.
  */
+import path from 'node:path';
 import schedule from 'node-schedule';
 import type { LoadedConfig } from '../config';
-import { messageOf } from '../shared/errors';
+import { NO_ISSUER } from '../config/renewal-schema';
+import { ConfigError, messageOf } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import { Notifier } from '../notify/notifier';
 import { InventoryScanner } from '../sources/inventory';
 import type { Inventory } from '../model/inventory';
-import { certificateGroups, groupFor } from '../renewal/groups';
+import { certificateGroups, watchedGroup } from '../renewal/groups';
+import { dryRun, dryRunRenewal, type DryRunOutcome } from '../renewal/dry-run';
 import { recoverInstall } from '../renewal/install';
 import { withGroupLock } from '../state/lock';
 import { closeIssuers, createIssuers } from '../renewal/issuers';
@@ -52,7 +57,12 @@ export class Worker {
   /** The heartbeat write in flight: stop() waits for it, so no state lock outlives the worker. */
   private beating: Promise<void> = Promise.resolve();
   private checking: Promise<RenewOutcome[]> | undefined;
+  /** One-shot runs in progress (renew, revoke, dry run): stop() waits for them too. */
+  private readonly running = new Set<Promise<unknown>>();
   private recovered = new Set<string>();
+  /** Warnings given once per process (a capped threshold), across checks. */
+  private readonly warned = new Set<string>();
+  private stopping: Promise<void> | undefined;
   private readonly notifier: Notifier;
 
   constructor(
@@ -83,49 +93,101 @@ export class Worker {
     return this.checking;
   }
 
-  /** One group by one of its names (a new one-name group when no group has it). */
-  async renewDomain(domain: string, options: RenewOptions): Promise<RenewOutcome> {
-    const { inventory, renewer } = await this.prepare();
-    if (!renewer) throw new Error('no certificate directory: set prosody.certs');
-    const outcome = await renewer.renew(groupFor(domain, this.groups(inventory)), options);
-    await this.notifier.renewalOutcome(outcome);
-    return outcome;
+  /** The group holding `domain` (refused when no watched group holds it), renewed now. */
+  renewDomain(domain: string, options: RenewOptions): Promise<RenewOutcome> {
+    return this.track(async () => {
+      this.checkIssuer(options.issuer);
+      const { inventory, renewer } = await this.prepare();
+      if (!renewer) throw new ConfigError('no certificate directory: set prosody.certs');
+      const outcome = await renewer.renew(watchedGroup(domain, this.groups(inventory)), { reloadNow: true, ...options });
+      await this.notifier.renewalOutcome(outcome);
+      return outcome;
+    });
+  }
+
+  /** `renew --dry-run`: the order against the issuer's staging directory (or the configured CA), nothing else. */
+  dryRunDomain(domain: string, options: { issuer?: string }): Promise<DryRunOutcome> {
+    return this.track(async () => {
+      this.checkIssuer(options.issuer);
+      const inventory = await this.scanner.scan();
+      const group = watchedGroup(domain, this.groups(inventory));
+      const issuers = createIssuers(dryRunRenewal(this.config.renewal), this.log);
+      const step = this.options.step ?? ((g: CertificateGroup, text: string) => this.log.info({ group: g.name }, `${g.name}: ${text}`));
+      try {
+        const lineage = path.join(inventory.certsDir ?? '', group.name);
+        const staging = issuers.map((i) => i.name);
+        const only = options.issuer ? staging[this.issuers.findIndex((i) => i.name === options.issuer)] : undefined;
+        return await dryRun(group, issuers, only, { config: this.config, log: this.log, step, signal: this.abort.signal, lineage });
+      } finally {
+        await closeIssuers(issuers);
+      }
+    });
   }
 
   /**
    * Revokes the installed certificate of the group holding `domain`, then (unless `renew` is
    * false) renews it at once; after a key compromise with a fresh key, the prepared next one too.
    */
-  async revokeDomain(
-    domain: string,
-    reason: RevocationReason,
-    options: { issuer?: string; renew: boolean },
-  ): Promise<{ revoked: Revoked; outcome?: RenewOutcome }> {
-    const { inventory, renewer } = await this.prepare();
-    if (!renewer || !inventory.certsDir) throw new Error('no certificate directory: set prosody.certs');
-    const group = groupFor(domain, this.groups(inventory));
-    const { stateDir } = this.config.renewal;
-    const keys = new KeyStore(stateDir, this.config.renewal.key, () => Date.now() / 1000);
-    const request = { certsDir: inventory.certsDir, stateDir, group, reason, issuers: this.issuers, keys, log: this.log };
-    const revoked = await revokeInstalled({ ...request, ...(options.issuer ? { issuer: options.issuer } : {}) });
-    this.options.step?.(group, `revoked serial ${revoked.serial} at ${revoked.issuer} (${reason})`);
-    if (!options.renew) return { revoked };
-    const outcome = await renewer.renew(group, { force: true, ...(reason === 'keyCompromise' ? { freshKey: true } : {}) });
-    await this.notifier.renewalOutcome(outcome);
-    return { revoked, outcome };
+  revokeDomain(domain: string, reason: RevocationReason, options: { issuer?: string; renew: boolean }): Promise<{ revoked: Revoked; outcome?: RenewOutcome }> {
+    return this.track(async () => {
+      const { inventory, renewer } = await this.prepare();
+      if (!renewer || !inventory.certsDir) throw new ConfigError('no certificate directory: set prosody.certs');
+      const group = watchedGroup(domain, this.groups(inventory), 'revoke');
+      const { stateDir } = this.config.renewal;
+      const keys = new KeyStore(stateDir, this.config.renewal.key, () => Date.now() / 1000);
+      const request = { certsDir: inventory.certsDir, stateDir, group, reason, issuers: this.issuers, keys, log: this.log };
+      const revoked = await revokeInstalled({ ...request, ...(options.issuer ? { issuer: options.issuer } : {}) });
+      this.options.step?.(group, `revoked serial ${revoked.serial} at ${revoked.issuer} (${reason})`);
+      if (!options.renew) return { revoked };
+      const outcome = await renewer.renew(group, { force: true, ...(reason === 'keyCompromise' ? { freshKey: true } : {}) });
+      await this.notifier.renewalOutcome(outcome);
+      return { revoked, outcome };
+    });
   }
 
-  async stop(): Promise<void> {
+  /** `--issuer NAME` must name a configured issuer, forced or not; no issuer at all is said the same way. */
+  private checkIssuer(name: string | undefined): void {
+    if (this.issuers.length === 0) throw new ConfigError(NO_ISSUER);
+    if (name === undefined || this.issuers.some((i) => i.name === name)) return;
+    throw new ConfigError(
+      `--issuer ${name}: no issuer of that name in renewal.issuers (configured: ${this.issuers.map((i) => i.name).join(', ')}); a name is the issuer's "name", else letsencrypt, letsencrypt-staging, the directory's host or selfsigned. To try an order without installing anything, use --dry-run`,
+    );
+  }
+
+  private track<T>(run: () => Promise<T>): Promise<T> {
+    const promise = run();
+    this.running.add(promise);
+    void promise.catch(() => undefined).finally(() => this.running.delete(promise));
+    return promise;
+  }
+
+  get hasIssuers(): boolean {
+    return this.issuers.length > 0;
+  }
+
+  /** Idempotent: a signal handler and a command's own clean-up may both call it. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
     this.abort.abort();
     this.job?.cancel();
     clearInterval(this.heartbeat);
     await this.checking?.catch(() => undefined);
+    await Promise.all([...this.running].map((p) => p.catch(() => undefined)));
     await this.beating;
     await this.notifier.stop();
     await closeIssuers(this.issuers);
   }
 
   private async doCheck(): Promise<RenewOutcome[]> {
+    if (this.issuers.length === 0) {
+      this.log.error(NO_ISSUER);
+      this.beat();
+      return [];
+    }
     const { inventory, renewer } = await this.prepare();
     if (!renewer) {
       this.log.error('no certificate directory (prosody.certs, or Prosody\'s "certificates" option): nothing can be renewed');
@@ -162,7 +224,16 @@ export class Worker {
     }
     const components = new Set(inventory.domains.filter((d) => d.origin === 'Component').map((d) => d.name));
     const step = this.options.step ?? ((group: CertificateGroup, text: string) => this.log.info({ group: group.name }, `${group.name}: ${text}`));
-    const renewer = new Renewer({ config: this.config, certsDir, issuers: this.issuers, log: this.log, components, signal: this.abort.signal, step });
+    const renewer = new Renewer({
+      config: this.config,
+      certsDir,
+      issuers: this.issuers,
+      log: this.log,
+      components,
+      signal: this.abort.signal,
+      step,
+      warned: this.warned,
+    });
     return { inventory, renewer };
   }
 

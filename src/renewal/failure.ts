@@ -208,3 +208,9 @@ function detailOf(seen: Seen, err: unknown): string {
 function isoSeconds(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
+
+/** Any thrown value as a RenewalError for `domain` (one already is: kept as it is). */
+export function asRenewalError(err: unknown, domain: string, reason: FailureReason = 'unknown'): RenewalError {
+  if (err instanceof RenewalError) return err;
+  return new RenewalError(`${domain}: ${messageOf(err)}`, reason, domain, {}, { cause: err });
+}

@@ -6,6 +6,7 @@
  */
 import type { Certificate } from '../cert';
 import type { DomainEntry, Inventory } from '../model/inventory';
+import { ConfigError } from '../shared/errors';
 import type { CertificateGroup } from './types';
 
 export function certificateGroups(domains: readonly DomainEntry[], configured?: readonly CertificateGroup[]): CertificateGroup[] {
@@ -27,6 +28,19 @@ function closestParent(name: string, hosts: readonly string[]): string | undefin
   let best: string | undefined;
   for (const host of hosts) if (name.endsWith(`.${host}`) && (!best || host.length > best.length)) best = host;
   return best;
+}
+
+/**
+ * The watched group that holds `domain` (by its name or one of its names). A name no group holds is
+ * refused, listing the groups: renewing it would order a certificate nothing serves.
+ */
+export function watchedGroup(domain: string, groups: readonly CertificateGroup[], verb = 'renew'): CertificateGroup {
+  const group = groups.find((g) => g.name === domain) ?? groups.find((g) => g.domains.includes(domain));
+  if (group) return group;
+  const listed = groups.map((g) => (g.domains.length > 1 || g.domains[0] !== g.name ? `${g.name} (${g.domains.join(', ')})` : g.name));
+  throw new ConfigError(
+    `${verb}: no watched certificate group holds "${domain}"; ${listed.length > 0 ? `the groups are: ${listed.join('; ')}` : 'no group is watched (check prosody.config, domains and renewal.certificates)'}. Watch it first: add it to prosody.cfg.lua, domains or renewal.certificates`,
+  );
 }
 
 /** The group that holds `domain`, or a new one-name group. */

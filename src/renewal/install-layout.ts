@@ -3,12 +3,15 @@
  *
  *   certs/<name>                          symlink -> .xmpp-cert/<name>/<generation> (relative)
  *   certs/.xmpp-cert/<name>/<generation>/ fullchain.pem + privkey.pem, never changed once named
+ *   certs/.xmpp-cert/<name>/<gen>-kept/   an operator's directory that was certs/<name>, moved
+ *                                         here whole on the first install: never pruned
  *   certs/.xmpp-cert/<name>/<gen>.tmp-*   a generation being built (removed by recovery)
  *   certs/.<name>.link-tmp-*              a symlink about to be renamed over certs/<name>
  *
  * Generations are zero-padded counters ("000001"), so `ls` shows them in order. Everything under a
  * dot name is invisible to Prosody's certificate index, which skips directories starting with ".".
- * Nothing here writes.
+ * Only real directories count as generations: a symbolic link planted in the archive is never
+ * taken for one (the worker never follows a link it did not create there). Nothing here writes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,9 +20,16 @@ import { IssueError } from '../shared/errors';
 export const ARCHIVE_DIR = '.xmpp-cert';
 export const CERT_FILE = 'fullchain.pem';
 export const KEY_FILE = 'privkey.pem';
+/** What a generation the worker wrote holds. */
+export const KEEP_FILES: readonly string[] = [CERT_FILE, KEY_FILE];
 
-const GENERATION = /^\d+$/;
+const GENERATION = /^\d+(-kept)?$/;
 const TEMP_GENERATION = /^\d+\.tmp-/;
+
+/** The suffix of a migrated operator directory: kept as a backup, never pruned. */
+export const KEPT_SUFFIX = '-kept';
+export const isKept = (generation: string): boolean => generation.endsWith(KEPT_SUFFIX);
+export const generationNumber = (generation: string): number => Number.parseInt(generation, 10);
 
 export interface Layout {
   certsDir: string;
@@ -57,15 +67,38 @@ export interface ArchiveListing {
 }
 
 export async function readArchive(layout: Layout): Promise<ArchiveListing> {
-  let names: string[];
+  let entries: fs.Dirent[];
   try {
-    names = await fs.promises.readdir(layout.archive);
+    entries = await fs.promises.readdir(layout.archive, { withFileTypes: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { generations: [], temps: [] };
     throw err;
   }
-  const generations = names.filter((n) => GENERATION.test(n)).sort((a, b) => Number(a) - Number(b));
-  return { generations, temps: names.filter((n) => TEMP_GENERATION.test(n)) };
+  const generations = entries
+    .filter((e) => e.isDirectory() && GENERATION.test(e.name))
+    .map((e) => e.name)
+    .sort((a, b) => generationNumber(a) - generationNumber(b) || Number(isKept(b)) - Number(isKept(a)));
+  return { generations, temps: entries.filter((e) => TEMP_GENERATION.test(e.name)).map((e) => e.name) };
+}
+
+/**
+ * The install tree's own directories, certs/.xmpp-cert and certs/.xmpp-cert/<name>, must be real
+ * directories when they exist: a symbolic link there (planted by whoever can write the certificate
+ * directory) would send generations, recovery and pruning elsewhere, as root. Refused with an error
+ * naming it; nothing is followed.
+ */
+export async function checkTree(layout: Layout): Promise<void> {
+  for (const dir of [path.join(layout.certsDir, ARCHIVE_DIR), layout.archive]) {
+    const stat = await fs.promises.lstat(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (!stat || stat.isDirectory()) continue;
+    const why = stat.isSymbolicLink()
+      ? `a symbolic link (to ${await fs.promises.readlink(dir)}): the worker does not follow links it did not create inside its install tree`
+      : 'not a directory';
+    throw new IssueError(`${dir} is ${why}; remove it (the worker creates it as a directory of its own) and run again`, layout.name);
+  }
 }
 
 /** What certs/<name> is now. */
@@ -89,7 +122,7 @@ export async function currentOf(layout: Layout): Promise<Current> {
   const target = await fs.promises.readlink(layout.link);
   const generation = ownGeneration(layout, target);
   if (generation === undefined) return { kind: 'other', detail: `a symbolic link to ${target}` };
-  const exists = fs.statSync(path.join(layout.archive, generation), { throwIfNoEntry: false })?.isDirectory() === true;
+  const exists = fs.lstatSync(path.join(layout.archive, generation), { throwIfNoEntry: false })?.isDirectory() === true;
   return { kind: 'generation', generation, exists };
 }
 

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { IssueError, messageOf } from '../shared/errors';
 import { realOps, tempSuffix, type FsOps } from '../state/durable-fs';
-import { currentOf, layoutOf, linkTarget, linkTempPrefix, readArchive, type Layout } from './install-layout';
+import { checkTree, currentOf, layoutOf, linkTarget, linkTempPrefix, readArchive, type Layout } from './install-layout';
 
 /** Makes the temp symlink that will be renamed over certs/<name>; returns its path. */
 export async function makeTempLink(layout: Layout, generation: string, ops: FsOps): Promise<string> {
@@ -66,6 +66,7 @@ export interface Recovery {
  */
 export async function recoverInstall(certsDir: string, name: string, ops: FsOps = realOps): Promise<Recovery> {
   const layout = layoutOf(certsDir, name);
+  await checkTree(layout); // a planted link is refused, never followed
   const recovery: Recovery = { relinked: false, removed: [], warnings: [] };
   try {
     await removeLeftovers(layout, recovery, ops);

@@ -38,9 +38,24 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { IssueError, messageOf } from '../shared/errors';
-import { ensureDir, realOps, tempSuffix, type FileOwner, type FsOps } from '../state/durable-fs';
+import { realOps, tempSuffix, type FileOwner, type FsOps } from '../state/durable-fs';
 import { resolveOwner } from './file-owner';
-import { ARCHIVE_DIR, CERT_FILE, KEY_FILE, currentOf, generationName, layoutOf, readArchive, type Current, type Layout } from './install-layout';
+import {
+  ARCHIVE_DIR,
+  CERT_FILE,
+  KEEP_FILES,
+  KEPT_SUFFIX,
+  KEY_FILE,
+  checkTree,
+  currentOf,
+  generationName,
+  generationNumber,
+  isKept,
+  layoutOf,
+  readArchive,
+  type Current,
+  type Layout,
+} from './install-layout';
 import { makeTempLink, recoverInstall, swapLink, type Recovery } from './install-swap';
 
 export { activateGeneration, recoverInstall, type Recovery } from './install-swap';
@@ -80,16 +95,19 @@ export interface InstalledPair {
 interface Settings {
   keyMode: number;
   owner: FileOwner;
+  /** Directories it creates: 0750 with a group (Prosody's), else 0755; set exactly, whatever the umask. */
+  dirMode: number;
 }
 
 /** `ops` is for fault-injection tests only. */
 export async function installPair(certsDir: string, name: string, pair: PairPem, options: InstallOptions = {}, ops: FsOps = realOps): Promise<InstalledPair> {
   const layout = layoutOf(certsDir, name);
-  const settings: Settings = { keyMode: options.keyMode ?? 0o600, owner: await resolveOwner(options, name) };
+  const owner = await resolveOwner(options, name);
+  const settings: Settings = { keyMode: options.keyMode ?? 0o600, owner, dirMode: owner.gid !== undefined ? 0o750 : 0o755 };
   let recovery: Recovery;
   let done: { generation: string; previous?: string };
   try {
-    await fs.promises.mkdir(certsDir, { recursive: true, mode: 0o755 });
+    await makeCertsDir(certsDir);
     recovery = await recoverInstall(certsDir, name, ops);
     done = await install(layout, pair, settings, ops);
   } catch (err) {
@@ -112,7 +130,7 @@ export async function installPair(certsDir: string, name: string, pair: PairPem,
 }
 
 async function install(layout: Layout, pair: PairPem, settings: Settings, ops: FsOps): Promise<{ generation: string; previous?: string }> {
-  await ensureArchive(layout, ops);
+  await ensureArchive(layout, settings, ops);
   const current = await currentOf(layout);
   if (current.kind === 'other' && current.detail === 'not a directory') {
     throw new IssueError(`${layout.link} is a file, not a directory: move it away so the certificate can be installed there`, layout.name);
@@ -122,7 +140,8 @@ async function install(layout: Layout, pair: PairPem, settings: Settings, ops: F
   try {
     const previous = await previousOf(layout, current, reserved, settings, ops);
     if (current.kind === 'other' && previous !== undefined) created.push(previous);
-    const generation = previous === reserved ? generationName(Number(reserved) + 1) : reserved;
+    const taken = previous !== undefined && generationNumber(previous) === generationNumber(reserved);
+    const generation = taken ? generationName(generationNumber(reserved) + 1) : reserved;
     created.push(generation); // before building: a failure after its rename leaves it named
     await buildGeneration(layout, generation, pair, settings, ops);
     await commit(layout, generation, previous, current.kind === 'directory' ? previous : undefined, ops);
@@ -142,27 +161,52 @@ async function removeUnlessLive(layout: Layout, generations: string[], ops: FsOp
   }
 }
 
-/** certs/.xmpp-cert/<name>, each level fsynced into its parent when created. */
-async function ensureArchive(layout: Layout, ops: FsOps): Promise<void> {
+/** The certificate directory, when the worker creates it: 0755 whatever the umask (Prosody must traverse it). */
+async function makeCertsDir(certsDir: string): Promise<void> {
+  const first = await fs.promises.mkdir(certsDir, { recursive: true, mode: 0o755 });
+  if (first === undefined) return;
+  for (let dir = certsDir; ; dir = path.dirname(dir)) {
+    await fs.promises.chmod(dir, 0o755);
+    if (dir === first || dir === path.dirname(dir)) break;
+  }
+}
+
+/** certs/.xmpp-cert/<name>, each level fsynced into its parent when created; a link planted there is refused. */
+async function ensureArchive(layout: Layout, settings: Settings, ops: FsOps): Promise<void> {
   const root = path.join(layout.certsDir, ARCHIVE_DIR);
-  if (await ensureDir(ops, root, 0o755)) await ops.syncDir(layout.certsDir);
-  if (await ensureDir(ops, layout.archive, 0o755)) await ops.syncDir(root);
+  await checkTree(layout); // before each level is used: a real directory, never a link
+  if (await ensureOwnDir(ops, root, settings)) await ops.syncDir(layout.certsDir);
+  await checkTree(layout);
+  if (await ensureOwnDir(ops, layout.archive, settings)) await ops.syncDir(root);
+  await checkTree(layout);
+}
+
+/** mkdir with the install's mode and owner; true when created. An existing entry is checked by checkTree. */
+async function ensureOwnDir(ops: FsOps, dir: string, settings: Settings): Promise<boolean> {
+  try {
+    await ops.mkdir(dir, settings.dirMode, settings.owner);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
 }
 
 async function nextNumber(layout: Layout, current: Current): Promise<number> {
   const { generations } = await readArchive(layout);
-  const numbers = generations.map(Number);
-  if (current.kind === 'generation') numbers.push(Number(current.generation));
+  const numbers = generations.map(generationNumber);
+  if (current.kind === 'generation') numbers.push(generationNumber(current.generation));
   return Math.max(0, ...numbers) + 1;
 }
 
 /**
  * The generation that holds the pair in place now: ours as is; a real directory gets the name
- * `reserved` (it is renamed there in commit); a foreign link's pair is copied in under `reserved`.
+ * `<reserved>-kept` (it is renamed there in commit, and never pruned: the worker did not create it);
+ * a foreign link's pair is copied in under `reserved`.
  */
 async function previousOf(layout: Layout, current: Current, reserved: string, settings: Settings, ops: FsOps): Promise<string | undefined> {
   if (current.kind === 'generation') return current.exists ? current.generation : undefined;
-  if (current.kind === 'directory') return reserved;
+  if (current.kind === 'directory') return `${reserved}${KEPT_SUFFIX}`;
   if (current.kind === 'other') return (await copyForeignPair(layout, reserved, settings, ops)) ? reserved : undefined;
   return undefined;
 }
@@ -180,7 +224,7 @@ async function copyForeignPair(layout: Layout, generation: string, settings: Set
 async function buildGeneration(layout: Layout, generation: string, pair: PairPem, settings: Settings, ops: FsOps): Promise<void> {
   const temp = path.join(layout.archive, `${generation}.tmp-${tempSuffix()}`);
   const final = path.join(layout.archive, generation);
-  await ops.mkdir(temp, 0o755);
+  await ops.mkdir(temp, settings.dirMode, settings.owner);
   try {
     await ops.createFile(path.join(temp, KEY_FILE), pair.privateKeyPem, settings.keyMode, settings.owner);
     await ops.createFile(path.join(temp, CERT_FILE), pair.certificatePem, 0o644, settings.owner);
@@ -245,17 +289,29 @@ async function rollback(layout: Layout, previous: string | undefined, ops: FsOps
   else await ops.remove(layout.link).catch(() => undefined);
 }
 
-/** Removes generations beyond `keep`, oldest first, never the live one; failures become warnings. */
+/**
+ * Removes generations beyond `keep`, oldest first, never the live one, and only directories the
+ * worker created: a generation name, a real directory, holding nothing but fullchain.pem and
+ * privkey.pem (one or none of them when a removal was cut short).
+ * A migrated operator directory (`-kept`) and anything else are left alone. Failures become warnings.
+ */
 async function prune(layout: Layout, live: string, keep: number, ops: FsOps): Promise<{ removed: string[]; warnings: string[] }> {
   const result = { removed: [] as string[], warnings: [] as string[] };
   const { generations } = await readArchive(layout).catch(() => ({ generations: [] as string[] }));
-  const older = generations.filter((g) => g !== live);
+  const older = generations.filter((g) => g !== live && !isKept(g));
   for (const generation of older.slice(0, Math.max(0, older.length - keep))) {
+    const dir = path.join(layout.archive, generation);
     try {
-      await ops.remove(path.join(layout.archive, generation));
+      const names = await fs.promises.readdir(dir);
+      // Nothing but our two files (fewer when a removal was cut short by a crash).
+      if (names.some((n) => !KEEP_FILES.includes(n))) {
+        result.warnings.push(`left ${dir} alone: it holds ${names.join(', ') || 'nothing'}, not a pair the worker wrote`);
+        continue;
+      }
+      await ops.remove(dir);
       result.removed.push(generation);
     } catch (err) {
-      result.warnings.push(`cannot remove the old generation ${path.join(layout.archive, generation)}: ${messageOf(err)}`);
+      result.warnings.push(`cannot remove the old generation ${dir}: ${messageOf(err)}`);
     }
   }
   return result;

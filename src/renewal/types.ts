@@ -36,6 +36,8 @@ export interface IssueContext {
   replacing?: string;
   /** The key to certify (renewal.key.reuse); unset: the issuer makes a fresh one of its keyType. */
   privateKeyPem?: string;
+  /** Aborted on shutdown: an order still polling gives up. */
+  signal?: AbortSignal;
 }
 
 /** RFC 5280 CRLReason codes a subscriber may ask for (the ones Let's Encrypt accepts). */
@@ -48,6 +50,10 @@ export interface Issuer {
   readonly type: 'acme' | 'selfsigned';
   /** The key type it certifies (renewal.key.reuse keeps a key only while it matches). */
   readonly keyType?: KeyType;
+  /** ACME only: the account's key (its directory URL), for renewal.maxOrdersPerHour. */
+  readonly account?: string;
+  /** ACME only: a test CA whose certificates clients do not trust (letsencrypt-staging, or `staging: true`). */
+  readonly staging?: boolean;
   issue(group: CertificateGroup, context: IssueContext): Promise<IssuedPair>;
   /** ACME only, when the directory offers `renewalInfo`: the CA's window for this certificate. */
   renewalInfo?(certificatePem: string, log: Logger): Promise<RenewalWindow | undefined>;

@@ -17,8 +17,11 @@ export interface FileOwner {
 }
 
 export interface FsOps {
-  /** Creates one directory (not its parents); fails with EEXIST when it is there. */
-  mkdir(dir: string, mode: number): Promise<void>;
+  /**
+   * Creates one directory (not its parents); fails with EEXIST when it is there. With `owner`, its
+   * mode is then set exactly (the umask does not narrow it) and it is chowned.
+   */
+  mkdir(dir: string, mode: number, owner?: FileOwner): Promise<void>;
   /** Creates `file` (fails if it exists), sets owner and mode, writes `data`, fsyncs. */
   createFile(file: string, data: string, mode: number, owner?: FileOwner): Promise<void>;
   /** fsync on a directory: makes the names created or renamed in it durable. */
@@ -30,8 +33,11 @@ export interface FsOps {
 }
 
 export const realOps: FsOps = {
-  async mkdir(dir, mode) {
+  async mkdir(dir, mode, owner) {
     await fs.promises.mkdir(dir, { mode });
+    if (!owner) return;
+    if (owner.uid !== undefined || owner.gid !== undefined) await fs.promises.chown(dir, owner.uid ?? -1, owner.gid ?? -1);
+    await fs.promises.chmod(dir, mode); // after chown, which may clear set-id bits; the umask may have narrowed it
   },
   createFile,
   syncDir,

@@ -20,6 +20,7 @@ export const FAILURE_REASONS = [
   'reload',
   'verify',
   'unknown',
+  'untrusted', // issued, but the chain does not verify while the certificate in place does: not installed
 ] as const;
 
 export type FailureReason = (typeof FAILURE_REASONS)[number];

@@ -49,9 +49,19 @@ export type Locked<T> = (signal: AbortSignal) => Promise<T>;
 
 export const locksDir = (stateDir: string): string => path.join(stateDir, 'locks');
 
-/** Waits until the group is free (a stale lock is taken over), then runs `fn` holding it. */
-export async function withGroupLock<T>(stateDir: string, group: string, fn: Locked<T>, log?: Logger, timings: LockTimings = GROUP_LOCK): Promise<T> {
-  const result = await runLocked(groupLockPath(stateDir, group), fn, { wait: true, timings, log });
+/**
+ * Waits until the group is free (a stale lock is taken over), then runs `fn` holding it. `stop`
+ * ends the wait (shutdown): a LockError saying so, and `fn` never runs.
+ */
+export async function withGroupLock<T>(
+  stateDir: string,
+  group: string,
+  fn: Locked<T>,
+  log?: Logger,
+  timings: LockTimings = GROUP_LOCK,
+  stop?: AbortSignal,
+): Promise<T> {
+  const result = await runLocked(groupLockPath(stateDir, group), fn, { wait: true, timings, log, stop });
   return (result as { status: 'done'; value: T }).value; // a waiting run is never busy
 }
 
@@ -76,6 +86,7 @@ interface RunOptions {
   wait: boolean;
   timings: LockTimings;
   log: Logger | undefined;
+  stop?: AbortSignal | undefined;
 }
 
 async function runLocked<T>(where: string, fn: Locked<T>, options: RunOptions): Promise<LockResult<T>> {
@@ -113,6 +124,7 @@ async function acquire(lockPath: string, options: RunOptions, controller: AbortC
         throw new LockError(`cannot take the lock ${lockPath}: ${messageOf(err)} (check that the state directory is writable)`, lockPath, { cause: err });
       }
       if (!options.wait) return undefined;
+      if (options.stop?.aborted) throw new LockError(`stopped waiting for the lock ${lockPath}: shutting down`, lockPath);
     }
     await new Promise((resolve) => setTimeout(resolve, delay * (0.75 + Math.random() / 2)));
   }

@@ -9,6 +9,10 @@ export const STATE_VERSION = 1;
 
 export type VerifyResult = 'served' | 'mismatch' | 'unreachable' | 'skipped';
 
+/** Why a due group waits without a failure: a CA issuance of it too recent, or its ACME account's hourly order cap reached. */
+export const HOLD_REASONS = ['spacing', 'order_cap'] as const;
+export type HoldReason = (typeof HOLD_REASONS)[number];
+
 export interface GroupState {
   domains: string[];
   /** Issuer name of the certificate in place, when the worker installed it. */
@@ -32,7 +36,17 @@ export interface GroupState {
   /** The installed certificate. */
   serial?: string;
   notAfter?: number;
+  /** When a CA last issued a certificate that was installed, and for which names (the spacing rule). */
+  lastIssued?: number;
+  issuedDomains?: string[];
+  /** The certificate in place came from a staging issuer (untrusted test certificates). */
+  staging?: boolean;
+  /** The verification after the last install; absent while none ran since (reload pending, not verified). */
   verify?: { result: VerifyResult; at: number; detail?: string };
+  /** Installed, but the reload failed: retried with backoff at each check until it succeeds. */
+  reloadPending?: { since: number; attempts: number; nextAttempt: number; error: string };
+  /** Due, but held back (no failure): until when and why. */
+  heldBack?: { reason: HoldReason; until: number };
 }
 
 /** Who writes the heartbeat: the worker service (`worker`, `run`) or a timer's one-shot `auto-renew`. */
@@ -51,6 +65,8 @@ export interface WorkerState {
   /** Seconds until the writer's next heartbeat: 60 for the service, the timer's period for `auto-renew`. */
   heartbeatInterval?: number;
   groups: Record<string, GroupState>;
+  /** Per ACME account (its directory URL): when orders were started in the last hour (renewal.maxOrdersPerHour). */
+  orders?: Record<string, number[]>;
 }
 
 export const emptyState = (): WorkerState => ({ version: STATE_VERSION, groups: {} });

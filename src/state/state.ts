@@ -1,9 +1,10 @@
 /**
  * Reads and writes the worker's state file, `<stateDir>/state.json` (shape: state-types.ts).
  * Writes are atomic (temp file, fsync, rename, directory fsync; mode 0640, the directory 0750).
- * The worker's read never throws for a bad file: a corrupt one (bad JSON, another version, a wrong
- * shape) is moved aside to `state.json.corrupt-<time>` and an empty state comes back with a warning
- * for the caller to log; only an unreadable directory throws (StateError). The exporter's
+ * The worker's read never throws for a bad file and never writes: a corrupt one (bad JSON, another
+ * version, a wrong shape) reads as empty. The first update under the state lock keeps its text as
+ * `state.json.corrupt-<time>` and replaces it, with a warning for the log: once, however many
+ * groups found it corrupt. Only an unreadable directory throws (StateError). The exporter's
  * readStateForScrape() never writes or moves anything and re-parses only when the file changed.
  * Does not decide what goes into the state (renewal/renew.ts and processes/worker.ts do).
  */
@@ -16,7 +17,7 @@ import type { Logger } from '../shared/log';
 import { realOps, writeFileDurably, type FsOps } from './durable-fs';
 import { FAILURE_REASONS, type FailureReason } from './failure-reasons';
 import { withStateLock } from './lock';
-import { HEARTBEAT_MODES, STATE_VERSION, emptyState, type WorkerState } from './state-types';
+import { HEARTBEAT_MODES, HOLD_REASONS, STATE_VERSION, emptyState, type WorkerState } from './state-types';
 
 export const STATE_FILE = 'state.json';
 
@@ -33,7 +34,9 @@ export class StateError extends XmppCertError {
 
 export interface StateRead {
   state: WorkerState;
-  /** Set when a corrupt file was moved aside: say so in the log. */
+  /** readState: the file is corrupt (its text and why); `state` is then empty. */
+  corrupt?: { text: string; error: string };
+  /** updateState: a corrupt file was kept aside and replaced; say so in the log. */
   warning?: string;
 }
 
@@ -65,7 +68,16 @@ const groupSchema = z.object({
   nextAttempt: seconds.optional(),
   serial: z.string().optional(),
   notAfter: z.number().finite().optional(),
+  lastIssued: seconds.optional(),
+  issuedDomains: z.array(z.string()).optional(),
+  staging: z.boolean().optional(),
   verify: z.object({ result: z.enum(['served', 'mismatch', 'unreachable', 'skipped']), at: seconds, detail: z.string().optional() }).optional(),
+  reloadPending: z.object({ since: seconds, attempts: count, nextAttempt: seconds, error: z.string() }).optional(),
+  // A reason from a newer version is dropped, not the whole file.
+  heldBack: z
+    .object({ reason: z.enum(HOLD_REASONS), until: seconds })
+    .optional()
+    .catch(undefined),
 });
 
 const stateSchema = z.object({
@@ -74,6 +86,7 @@ const stateSchema = z.object({
   heartbeatMode: z.enum(HEARTBEAT_MODES).optional().catch(undefined),
   heartbeatInterval: z.number().finite().positive().optional().catch(undefined),
   groups: z.record(z.string(), groupSchema),
+  orders: z.record(z.string(), z.array(seconds)).optional(),
 });
 
 /** The parsed state, or why the text is not one. */
@@ -94,7 +107,11 @@ export function parseState(text: string): { state: WorkerState } | { error: stri
 
 export const stateFile = (stateDir: string): string => path.join(stateDir, STATE_FILE);
 
-/** The worker's read: missing -> empty; corrupt -> moved aside, empty, with a warning. */
+/**
+ * The worker's read for decisions: missing -> empty; corrupt -> empty, with `corrupt` saying why.
+ * It never moves or writes anything: only updateState() does, under the state lock, so a corrupt
+ * file is set aside exactly once however many groups read it at the same time.
+ */
 export async function readState(stateDir: string): Promise<StateRead> {
   const file = stateFile(stateDir);
   let text: string;
@@ -108,18 +125,20 @@ export async function readState(stateDir: string): Promise<StateRead> {
     text = '';
   }
   const parsed = parseState(text);
-  if ('state' in parsed) return parsed;
-  const aside = await moveAside(file);
-  return { state: emptyState(), warning: `the state file ${file} is corrupt (${parsed.error}); moved it to ${aside} and started from an empty state` };
+  return 'state' in parsed ? parsed : { state: emptyState(), corrupt: { text, error: parsed.error } };
 }
 
-async function moveAside(file: string): Promise<string> {
+/**
+ * Keeps a corrupt file's text as `state.json.corrupt-<time>` (a new file: state.json itself is then
+ * replaced by one atomic rename, so it is never missing for a reader in between).
+ */
+async function keepAside(file: string, text: string): Promise<string> {
   const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   try {
-    await fs.promises.rename(file, aside);
+    await writeFileDurably(realOps, aside, text, { mode: 0o640, dirMode: 0o750 });
   } catch (err) {
     throw new StateError(
-      `cannot move the corrupt state file ${file} aside: ${messageOf(err)} (check that ${path.dirname(file)} is writable)`,
+      `cannot keep the corrupt state file ${file} as ${aside}: ${messageOf(err)} (check that ${path.dirname(file)} is writable)`,
       path.dirname(file),
       { cause: err },
     );
@@ -145,10 +164,16 @@ export async function writeState(stateDir: string, state: WorkerState, ops: FsOp
 export async function updateState(stateDir: string, change: (state: WorkerState) => WorkerState | void, log?: Logger): Promise<StateRead> {
   return withStateLock(stateDir, async () => {
     const read = await readState(stateDir);
-    if (read.warning) log?.warn({ stateDir }, read.warning);
+    let warning: string | undefined;
+    if (read.corrupt) {
+      const file = stateFile(stateDir);
+      const aside = await keepAside(file, read.corrupt.text);
+      warning = `the state file ${file} is corrupt (${read.corrupt.error}); kept it as ${aside} and started from an empty state`;
+      log?.warn({ stateDir }, warning);
+    }
     const state = change(read.state) ?? read.state;
     await writeState(stateDir, state);
-    return read.warning === undefined ? { state } : { state, warning: read.warning };
+    return warning === undefined ? { state } : { state, warning };
   });
 }
 

@@ -29,6 +29,8 @@ export interface PebbleOptions {
   noAuthzReuse?: boolean;
   /** "127.0.0.1:PORT": resolve through this server (a real BIND) instead of challtestsrv. */
   dnsServer?: string;
+  /** PEBBLE_ALTERNATE_ROOTS: more roots, each with its own chain to the same leaf (`/roots/1`, ...). */
+  alternateRoots?: number;
 }
 
 export interface RunningPebble {
@@ -41,7 +43,8 @@ export interface RunningPebble {
   /** The port Pebble's validators use for http-01. */
   httpPort: number;
   challtestsrv: { managementUrl: string; dnsPort: number };
-  roots(): Promise<string>;
+  /** Root 0, or with alternateRoots another one. */
+  roots(index?: number): Promise<string>;
   intermediates(): Promise<string>;
   /** The management API's record of a certificate by serial (hex): Status "Valid" or "Revoked", Reason. */
   certStatus(serialHex: string): Promise<{ Status: string; Reason?: number }>;
@@ -99,6 +102,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<RunningP
     PEBBLE_WFE_NONCEREJECT: '0',
     ...(options.alwaysValid ? { PEBBLE_VA_ALWAYS_VALID: '1' } : {}),
     ...(options.noAuthzReuse ? { PEBBLE_AUTHZREUSE: '0' } : {}),
+    ...(options.alternateRoots ? { PEBBLE_ALTERNATE_ROOTS: String(options.alternateRoots) } : {}),
   };
   const pebble = collect(spawn('pebble', pebbleArgs, { stdio: ['ignore', 'pipe', 'pipe'], env }));
   const stop = async () => {
@@ -126,7 +130,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<RunningP
     managementUrl,
     httpPort: ports.http,
     challtestsrv: { managementUrl: ctsUrl, dnsPort: ports.dns },
-    roots: async () => (await get(`${managementUrl}/roots/0`, ca)).body,
+    roots: async (index = 0) => (await get(`${managementUrl}/roots/${index}`, ca)).body,
     intermediates: async () => (await get(`${managementUrl}/intermediates/0`, ca)).body,
     certStatus: async (serial) =>
       JSON.parse((await get(`${managementUrl}/cert-status-by-serial/${serial.toLowerCase().replace(/^0+/, '')}`, ca)).body) as {

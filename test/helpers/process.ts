@@ -19,7 +19,7 @@ export function runCli(args: string[], env: Record<string, string> = {}) {
 }
 
 /** The seed's variables in the developer's shell must not leak into tests. */
-function cleanEnv(): NodeJS.ProcessEnv {
+export function cleanEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CERT_|PROSODY_DOMAIN|LETSENCRYPT_EMAIL|XMPP_CERT_CONFIG)/.test(k)));
 }
 

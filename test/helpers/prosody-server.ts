@@ -3,9 +3,11 @@
  * loopback only, free ports picked at run time, `certificates = "certs"` holding certificates the
  * test writes, run in the foreground (`prosody -F --config FILE`), `run_as_root` when uid 0.
  * reload() sends SIGHUP (what `prosodyctl reload` does); mod_posix, loaded by default, handles it
- * and Prosody re-reads its certificates.
+ * and Prosody re-reads its certificates. With `user` (root only), Prosody runs as that user (the
+ * Debian package's `prosody`), as on a real server: its directory is that user's, the certificate
+ * directory root's with that user's group (0750), so it reads only what the group may read.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -54,18 +56,28 @@ export async function startProsody(options: {
   extraConfig?: string[];
   /** Log level of prosody.log; default info. */
   logLevel?: 'debug' | 'info';
+  /** Run Prosody as this user (Debian's `prosody`) instead of root, when the tests run as root. */
+  user?: string;
 }): Promise<RunningProsody> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-prosody-'));
   const certs = path.join(dir, 'certs');
   fs.mkdirSync(certs);
   fs.mkdirSync(path.join(dir, 'data'));
   await options.writeCerts(certs);
+  const ids = options.user ? userIds(options.user) : undefined;
+  if (ids) {
+    fs.chmodSync(dir, 0o755);
+    fs.chownSync(dir, ids.uid, ids.gid);
+    fs.chownSync(path.join(dir, 'data'), ids.uid, ids.gid);
+    fs.chownSync(certs, 0, ids.gid);
+    fs.chmodSync(certs, 0o750);
+  }
   const ports: ProsodyPorts = { c2s: await freePort(), s2s: await freePort(), c2sDirectTls: await freePort() };
   const lua = [
     `pidfile = "${dir}/prosody.pid"`,
     `data_path = "${dir}/data"`,
     `log = { { levels = { min = "${options.logLevel ?? 'info'}" }, to = "file", filename = "${dir}/prosody.log" } }`,
-    process.getuid?.() === 0 ? 'run_as_root = true' : '',
+    process.getuid?.() === 0 && !ids ? 'run_as_root = true' : '',
     'interfaces = { "127.0.0.1" }',
     'local_interfaces = { "127.0.0.1" }',
     `c2s_ports = { ${ports.c2s} }`,
@@ -87,6 +99,7 @@ export async function startProsody(options: {
   const child: ChildProcess = spawn('prosody', ['-F', '--config', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PROSODY_CONFIG: config },
+    ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
   });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -107,6 +120,11 @@ export async function startProsody(options: {
       if (child.exitCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+function userIds(user: string): { uid: number; gid: number } {
+  const [, , uid, gid] = execFileSync('getent', ['passwd', user], { encoding: 'utf8' }).split(':');
+  return { uid: Number(uid), gid: Number(gid) };
 }
 
 async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {

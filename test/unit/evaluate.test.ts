@@ -53,6 +53,13 @@ describe('percent thresholds follow the lifetime', () => {
     expect(resolveThresholds(set, 10 * DAY).renewal).toBe(5 * DAY);
   });
 
+  test('a renewal threshold at or above the lifetime is exported capped at half of it (as the worker renews)', () => {
+    const fixed = { ...set, renewal: { kind: 'seconds' as const, seconds: 30 * DAY } };
+    expect(resolveThresholds(fixed, 7 * DAY).renewal).toBe(3.5 * DAY);
+    expect(resolveThresholds(fixed, 30 * DAY).renewal).toBe(15 * DAY);
+    expect(resolveThresholds(fixed, 90 * DAY).renewal).toBe(30 * DAY);
+  });
+
   test('per-domain overrides replace the defaults key by key', () => {
     const th = thresholdsOf({ warning: 14, critical: 7, overrides: { 'upload.example.org': { critical: '2d' } } });
     expect(resolveThresholds(thresholdsFor('upload.example.org', th), 90 * DAY)).toEqual({ warning: 14 * DAY, critical: 2 * DAY, renewal: 30 * DAY });

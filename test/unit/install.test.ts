@@ -128,14 +128,17 @@ describe('installPair', () => {
     expectLive(pair(0));
   });
 
-  test('a real directory (an operator pair, or an older version) is moved in as the previous generation', async () => {
+  test('a real directory (an operator pair, or an older version) is moved in as the previous generation, kept for good', async () => {
     writeRealDir(path.join(certs, NAME), pair(0));
     fs.writeFileSync(path.join(certs, NAME, 'README'), 'operator notes');
     const installed = await installPair(certs, NAME, pair(1));
-    expect([installed.generation, installed.previous]).toEqual(['000002', '000001']);
+    expect([installed.generation, installed.previous]).toEqual(['000002', '000001-kept']);
     expect(fs.lstatSync(path.join(certs, NAME)).isSymbolicLink()).toBe(true);
     expectLive(pair(1));
-    const old = path.join(archive(), '000001');
+    // Pruning removes only what the worker created: the operator's directory survives any number of installs.
+    for (let i = 2; i < 7; i++) await installPair(certs, NAME, pair(i % 3), { keep: 1 });
+    expect(fs.readdirSync(archive()).sort()).toEqual(['000001-kept', '000006', '000007']);
+    const old = path.join(archive(), '000001-kept');
     expect(fs.readFileSync(path.join(old, 'privkey.pem'), 'utf8')).toBe(pair(0).privateKeyPem);
     expect(fs.readFileSync(path.join(old, 'README'), 'utf8')).toBe('operator notes');
     expect(leftovers()).toEqual([]);
@@ -157,6 +160,35 @@ describe('installPair', () => {
     await expect(installPair(certs, NAME, pair(0))).rejects.toThrow(/is a file, not a directory: move it away/);
     await expect(installPair(certs, '../etc', pair(0))).rejects.toThrow(IssueError);
     await expect(installPair(certs, '.hidden', pair(0))).rejects.toThrow(/cannot be a certificate directory name/);
+  });
+
+  test('a symbolic link planted for the archive or its group directory is refused and never followed', async () => {
+    const outside = path.join(root, 'outside');
+    fs.mkdirSync(outside);
+    fs.symlinkSync(outside, path.join(certs, '.xmpp-cert'));
+    await expect(installPair(certs, NAME, pair(0))).rejects.toThrow(/\.xmpp-cert is a symbolic link \(to .*outside\): the worker does not follow links/);
+    await expect(recoverInstall(certs, NAME)).rejects.toThrow(/does not follow links it did not create/);
+    fs.rmSync(path.join(certs, '.xmpp-cert'));
+    fs.mkdirSync(path.join(certs, '.xmpp-cert'));
+    fs.symlinkSync(outside, archive());
+    await expect(installPair(certs, NAME, pair(0))).rejects.toThrow(/example\.org is a symbolic link/);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(fs.existsSync(path.join(certs, NAME))).toBe(false);
+  });
+
+  test('in the archive, a planted link named like a generation is no generation; a directory it did not write is never pruned', async () => {
+    const outside = path.join(root, 'outside');
+    writeRealDir(outside, pair(2));
+    await installPair(certs, NAME, pair(0));
+    fs.symlinkSync(outside, path.join(archive(), '000007'));
+    fs.mkdirSync(path.join(archive(), '000000'));
+    fs.writeFileSync(path.join(archive(), '000000', 'notes'), 'not ours');
+    const installed = await installPair(certs, NAME, pair(1), { keep: 0 });
+    expect(installed.generation).toBe('000002'); // the link's name counts for nothing
+    expect(installed.warnings).toEqual([expect.stringMatching(/left .*000000 alone: it holds notes, not a pair the worker wrote/)]);
+    expect(fs.readdirSync(archive()).sort()).toEqual(['000000', '000002', '000007']);
+    expect(fs.readFileSync(path.join(outside, 'privkey.pem'), 'utf8')).toBe(pair(2).privateKeyPem);
+    expectLive(pair(1));
   });
 
   test('a certs directory that is not writable: an IssueError that says what to check', async () => {
@@ -295,7 +327,7 @@ describe('fault injection: ENOSPC at every step (an injected FsOps, the only sta
   test('migrating a real directory', async () => {
     const steps = await failEachStep(async () => {
       writeRealDir(path.join(certs, NAME), pair(0));
-    }, ['000001']); // the old directory, when the failure came after it was moved into the archive
+    }, ['000001-kept']); // the old directory, when the failure came after it was moved into the archive
     expect(steps).toBeGreaterThanOrEqual(10);
   });
 });

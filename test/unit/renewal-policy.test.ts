@@ -62,8 +62,8 @@ describe('decide', () => {
     expect(decide(base(cert, { renewal: { kind: 'percent', percent: 30 } })).due).toBe(true); // 27 days of 90
   });
 
-  test('an ARI window overrides the threshold, at a stable time inside it', async () => {
-    const cert = await leaf(['example.org'], -10 * DAY, 80 * DAY);
+  test('ARI and the threshold: the earlier of the two (certbot 4.1), at a stable time inside the window', async () => {
+    const cert = await leaf(['example.org'], -10 * DAY, 80 * DAY); // threshold point (auto): 30 days before expiry = now + 50 days
     const window = { start: now + 5 * DAY, end: now + 7 * DAY };
     const d = decide(base(cert, { window }));
     expect(d).toMatchObject({ due: false, reason: 'ari_window' });
@@ -71,6 +71,42 @@ describe('decide', () => {
     expect(d.dueAt).toBeLessThan(window.end);
     expect(decide(base(cert, { window })).dueAt).toBe(d.dueAt);
     expect(decide(base(cert, { window: { start: now - 2 * DAY, end: now - DAY } })).due).toBe(true);
+    // A window after the threshold's point: the threshold decides.
+    expect(decide(base(cert, { window: { start: now + 60 * DAY, end: now + 61 * DAY } }))).toMatchObject({
+      reason: 'threshold',
+      dueAt: cert.notAfter - 30 * DAY,
+    });
+  });
+
+  test('a threshold at or above the lifetime is capped at half of it; below it, not', async () => {
+    const weekly = await leaf(['example.org'], -DAY, 6 * DAY); // a 7-day certificate
+    const capped = decide(base(weekly, { renewal: { kind: 'seconds', seconds: 30 * DAY } }));
+    expect(capped).toMatchObject({ due: false, reason: 'threshold', dueAt: weekly.notAfter - 3.5 * DAY, capped: { configured: 30 * DAY, used: 3.5 * DAY } });
+    expect(capped.dueAt).toBeGreaterThan(weekly.notBefore);
+    expect(decide(base(weekly, { renewal: { kind: 'seconds', seconds: 7 * DAY } })).capped).toEqual({ configured: 7 * DAY, used: 3.5 * DAY });
+    const below = decide(base(weekly, { renewal: { kind: 'seconds', seconds: 6 * DAY } }));
+    expect(below).toMatchObject({ dueAt: weekly.notAfter - 6 * DAY });
+    expect(below.capped).toBeUndefined();
+  });
+
+  test('spacing: a due group waits after a recent CA issuance of the same names, at most half its lifetime; emergencies and changed names do not', async () => {
+    const cert = await leaf(['example.org'], -DAY, 80 * DAY);
+    const window = { start: now - 2 * DAY, end: now - DAY }; // the CA says: renew now
+    const state = { lastIssued: now - 600, issuedDomains: ['example.org'], notAfter: now + 90 * DAY };
+    expect(decide(base(cert, { window, state, minSpacing: DAY })).hold).toEqual({ reason: 'spacing', until: now - 600 + DAY });
+    // Short-lived: half the lifetime bounds the spacing.
+    const short = { ...state, notAfter: now - 600 + 2 * 3600 };
+    expect(decide(base(cert, { window, state: short, minSpacing: DAY })).hold).toEqual({ reason: 'spacing', until: now - 600 + 3600 });
+    expect(decide(base(cert, { window, state: { ...state, lastIssued: now - 2 * DAY }, minSpacing: DAY })).hold).toBeUndefined();
+    expect(decide(base(undefined, { state, minSpacing: DAY })).hold).toBeUndefined(); // missing: never spaced
+    expect(decide(base(cert, { domains: ['example.org', 'upload.example.org'], state, minSpacing: DAY })).hold).toBeUndefined(); // new names
+    expect(decide(base(cert, { window, state, minSpacing: 0 })).hold).toBeUndefined();
+  });
+
+  test('a staging certificate in place is due at once while no staging issuer is configured', async () => {
+    const cert = await leaf(['example.org'], -DAY, 80 * DAY);
+    expect(decide(base(cert, { stagingInPlace: true }))).toMatchObject({ due: true, reason: 'staging' });
+    expect(decide(base(cert, { stagingInPlace: false })).due).toBe(false);
   });
 
   test('a pending Retry-After or backoff holds a due group back', async () => {

@@ -52,26 +52,31 @@ describe('readState / writeState', () => {
     ['another version', JSON.stringify({ version: 2, groups: {} })],
     ['a wrong shape', JSON.stringify({ version: 1, groups: { 'example.org': { ...emptyGroupState(['example.org']), successes: 'three' } } })],
     ['an empty file', ''],
-  ])('%s: moved aside to state.json.corrupt-<time>, an empty state and a warning', async (_what, text) => {
+  ])('%s: read as empty and left alone; the first update keeps it as state.json.corrupt-<time>, once', async (_what, text) => {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(file(), text);
     const read = await readState(dir);
     expect(read.state).toEqual(emptyState());
-    expect(read.warning).toMatch(
-      /the state file .*state\.json is corrupt \(.+\); moved it to .*state\.json\.corrupt-\d{4}-\d\d-\d\dT.* and started from an empty state/,
+    expect(read.corrupt?.error).toEqual(expect.any(String));
+    expect(fs.readFileSync(file(), 'utf8')).toBe(text); // a read never moves or writes
+    // Several updates at once (groups of one worker): one keeps the file aside, none fails.
+    const updates = await Promise.all([1, 2, 3].map((n) => updateState(dir, (s) => void (s.groups[`g${n}`] = emptyGroupState([`g${n}`])))));
+    expect(updates.filter((u) => u.warning)).toHaveLength(1);
+    expect(updates.find((u) => u.warning)!.warning).toMatch(
+      /the state file .*state\.json is corrupt \(.+\); kept it as .*state\.json\.corrupt-\d{4}-\d\d-\d\dT.* and started from an empty state/,
     );
     const aside = fs.readdirSync(dir).filter((n) => n.startsWith('state.json.corrupt-'));
     expect(aside).toHaveLength(1);
     expect(fs.readFileSync(path.join(dir, aside[0]!), 'utf8')).toBe(text);
-    expect(fs.existsSync(file())).toBe(false);
+    expect(Object.keys((await readState(dir)).state.groups).sort()).toEqual(['g1', 'g2', 'g3']);
   });
 
   test('fields from a newer version are tolerated: unknown keys dropped, unknown reasons left out', async () => {
     fs.mkdirSync(dir, { recursive: true });
     const group = { ...emptyGroupState(['example.org']), failures: { timeout: 2, some_new_reason: 1 }, lastReason: 'some_new_reason', extra: true };
     fs.writeFileSync(file(), JSON.stringify({ version: 1, groups: { 'example.org': group }, more: 1 }));
-    const { state, warning } = await readState(dir);
-    expect(warning).toBeUndefined();
+    const { state, corrupt } = await readState(dir);
+    expect(corrupt).toBeUndefined();
     expect(state.groups['example.org']).toEqual({ ...emptyGroupState(['example.org']), failures: { timeout: 2 } });
   });
 

@@ -45,8 +45,11 @@ export class AcmeOrderRun {
     private readonly log: Logger,
   ) {}
 
-  /** The certificate chain (PEM, leaf first). */
-  async run(request: OrderRequest): Promise<string> {
+  private signal: AbortSignal | undefined;
+
+  /** The certificate chain (PEM, leaf first). `signal`: stop polling on shutdown. */
+  async run(request: OrderRequest, signal?: AbortSignal): Promise<string> {
+    this.signal = signal;
     let order = await this.createOrder(request);
     if (order.status === 'pending') order = await this.authorize(order, request.name);
     if (order.status === 'ready') order = await this.transport.call(() => this.client.finalizeOrder(order, request.csr));
@@ -156,6 +159,7 @@ export class AcmeOrderRun {
       const current = await this.transport.call(() => this.client.getOrder(order));
       if (until.includes(current.status)) return current;
       const delay = Math.min(250 * 2 ** attempt, POLL_MAX_DELAY_MS);
+      if (this.signal?.aborted) throw new RenewalError(`the order for ${name} was left "${current.status}": the worker is shutting down`, 'timeout', name);
       if (Date.now() + delay > deadline) {
         throw new RenewalError(
           `the CA left the order for ${name} "${current.status}" for ${POLL_LIMIT_MS / 1000} s; the next attempt starts a new order`,

@@ -20,7 +20,7 @@ import { AcmeAccount, type AcmeRenewalSettings } from './acme-account';
 import { generateKey } from './acme-keys';
 import { AcmeOrderRun } from './acme-order';
 import type { AcmeTransport } from './acme-transport';
-import { resolveDirectory } from './directory';
+import { DIRECTORY_ALIASES, resolveDirectory } from './directory';
 
 export type { AcmeRenewalSettings } from './acme-account';
 
@@ -44,8 +44,10 @@ export function createAcmeAccount(config: AcmeIssuerConfig, renewal: AcmeRenewal
 class AcmeIssuer implements Issuer {
   readonly type = 'acme' as const;
   readonly name: string;
-  private readonly account: AcmeAccount;
+  private readonly acmeAccount: AcmeAccount;
   readonly keyType: AcmeIssuerConfig['keyType'];
+  readonly account: string;
+  readonly staging: boolean;
   private readonly router: ChallengeRouter;
 
   constructor(
@@ -53,8 +55,11 @@ class AcmeIssuer implements Issuer {
     renewal: AcmeRenewalSettings,
     log: Logger,
   ) {
-    this.account = createAcmeAccount(config, renewal);
-    this.name = this.account.issuerName;
+    this.acmeAccount = createAcmeAccount(config, renewal);
+    this.name = this.acmeAccount.issuerName;
+    const directory = resolveDirectory(config.directory, renewal.testMode);
+    this.account = directory.url;
+    this.staging = config.staging ?? directory.url === DIRECTORY_ALIASES['letsencrypt-staging'];
     this.keyType = config.keyType;
     this.router = createRouter(config.challenge, log);
   }
@@ -62,33 +67,36 @@ class AcmeIssuer implements Issuer {
   async issue(group: CertificateGroup, context: IssueContext): Promise<IssuedPair> {
     const log = context.log;
     try {
-      const transport = this.account.transport(group.name);
+      const transport = this.acmeAccount.transport(group.name);
       await this.checkProfile(transport, group.name);
-      const client = await this.account.client(transport, group.name, log);
+      const client = await this.acmeAccount.client(transport, group.name, log);
       const replaces = context.replacing ? await this.replacesId(transport, context.replacing, log) : undefined;
       const keyPem = context.privateKeyPem ?? generateKey(this.config.keyType);
       const [, csr] = await acme.crypto.createCsr(csrFields(group), keyPem);
       log.info({ issuer: this.name, group: group.name, domains: group.domains, profile: this.config.profile, replaces }, 'ordering a certificate');
-      const chain = await new AcmeOrderRun(client, transport, this.router, log).run({
-        name: group.name,
-        domains: group.domains,
-        csr,
-        ...(this.config.profile ? { profile: this.config.profile } : {}),
-        ...(replaces ? { replaces } : {}),
-        ...(this.config.preferredChain ? { preferredChain: this.config.preferredChain } : {}),
-      });
+      const chain = await new AcmeOrderRun(client, transport, this.router, log).run(
+        {
+          name: group.name,
+          domains: group.domains,
+          csr,
+          ...(this.config.profile ? { profile: this.config.profile } : {}),
+          ...(replaces ? { replaces } : {}),
+          ...(this.config.preferredChain ? { preferredChain: this.config.preferredChain } : {}),
+        },
+        context.signal,
+      );
       return issuedPair(chain, keyPem);
     } catch (err) {
       const failure = classifyFailure(err, group.name);
-      if (failure.reason === 'unauthorized') this.account.forget();
+      if (failure.reason === 'unauthorized') this.acmeAccount.forget();
       throw failure;
     }
   }
 
   async renewalInfo(certificatePem: string, log: Logger): Promise<RenewalWindow | undefined> {
     try {
-      const transport = this.account.transport('');
-      const renewalInfo = (await this.account.directoryDoc(transport)).renewalInfo;
+      const transport = this.acmeAccount.transport('');
+      const renewalInfo = (await this.acmeAccount.directoryDoc(transport)).renewalInfo;
       if (typeof renewalInfo !== 'string') return undefined;
       return await fetchRenewalInfo((url) => transport.request(url, 'get'), renewalInfo, certificatePem);
     } catch (err) {
@@ -98,14 +106,14 @@ class AcmeIssuer implements Issuer {
   }
 
   revoke(certificatePem: string, reason: RevocationReason, domain: string, log: Logger): Promise<void> {
-    return this.account.revoke(certificatePem, reason, domain, log).catch((err: unknown) => {
+    return this.acmeAccount.revoke(certificatePem, reason, domain, log).catch((err: unknown) => {
       throw classifyFailure(err, domain);
     });
   }
 
   async close(): Promise<void> {
     await this.router.close();
-    this.account.close();
+    this.acmeAccount.close();
   }
 
   /**
@@ -115,7 +123,7 @@ class AcmeIssuer implements Issuer {
   private async checkProfile(transport: AcmeTransport, domain: string): Promise<void> {
     const profile = this.config.profile;
     if (!profile) return;
-    const meta = (await this.account.directoryDoc(transport)).meta as { profiles?: Record<string, unknown> } | undefined;
+    const meta = (await this.acmeAccount.directoryDoc(transport)).meta as { profiles?: Record<string, unknown> } | undefined;
     const offered = meta?.profiles && typeof meta.profiles === 'object' ? Object.keys(meta.profiles) : [];
     if (offered.includes(profile)) return;
     const what = offered.length > 0 ? `offers only ${offered.join(', ')}` : 'offers no profiles (its directory has no meta.profiles)';
@@ -124,7 +132,7 @@ class AcmeIssuer implements Issuer {
 
   /** ARI's certificate ID of the certificate being replaced, when the CA offers ARI. */
   private async replacesId(transport: AcmeTransport, currentPem: string, log: Logger): Promise<string | undefined> {
-    if (typeof (await this.account.directoryDoc(transport)).renewalInfo !== 'string') return undefined;
+    if (typeof (await this.acmeAccount.directoryDoc(transport)).renewalInfo !== 'string') return undefined;
     try {
       return ariCertId(currentPem);
     } catch (err) {
