@@ -124,7 +124,7 @@ describeWithTools(['prosody', 'pebble', 'pebble-challtestsrv', 'openssl'], 'relo
     expect((Date.now() - started) / 1000).toBeLessThan(20);
     expect(outcome).toMatchObject({ result: 'renewed', verify: { result: 'unreachable' } });
     expect(outcome.verify!.detail).toMatch(
-      /could not probe c2s no-such-host\.invalid:5222 \(no such host: not polled for the whole window\): no-such-host\.invalid has no A or AAAA record/,
+      /could not probe c2s no-such-host\.invalid:5222 \(no such host: not polled for the whole window\): no-such-host\.invalid has no AAAA or A record/,
     );
     expect(s.steps).toContainEqual(
       expect.stringMatching(
