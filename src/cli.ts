@@ -15,7 +15,8 @@ import { registerSetup } from './commands/setup';
 import { loadConfig, displayConfig, type LoadedConfig } from './config';
 import { statusJson } from './evaluate';
 import { Exporter, scanOnce } from './processes/exporter';
-import { ConfigError, XmppCertError, messageOf } from './shared/errors';
+import { ConfigError, DiscoveryError, XmppCertError, messageOf } from './shared/errors';
+import { loadProsodyConfig } from './discovery';
 import { createLogger, type Logger } from './shared/log';
 import { VERSION } from './shared/version';
 import { InventoryScanner } from './sources/inventory';
@@ -66,10 +67,17 @@ function favourMemory(): void {
   v8.setFlagsFromString('--optimize-for-size');
 }
 
+/** However stop() is blocked (a hung mount, a stuck install step), the process is gone within 10 s of SIGTERM. */
+const SHUTDOWN_DEADLINE_MS = 9_000;
+
 /** SIGTERM/SIGINT: stop what runs (an install in progress finishes first), then exit. */
 function onShutdown(log: Logger, stop: () => Promise<void>): void {
   const shutdown = (signal: string) => {
     log.info(`${signal}: shutting down`);
+    setTimeout(() => {
+      log.error(`${signal}: still stopping after ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting now`);
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     void stop().then(() => process.exit(0));
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
@@ -212,13 +220,19 @@ configCmd
   .command('check')
   .description('validate the configuration; exit 0 when valid, 1 otherwise')
   .action(
-    action(() => {
+    action(async () => {
       try {
         const loaded = load();
-        process.stdout.write(`configuration OK${loaded.file ? `: ${loaded.file}` : ' (defaults and environment)'}\n`);
+        const prosody = loaded.config.prosody.config;
+        // prosody.cfg.lua is part of the configuration: unreadable or not valid Lua fails the check; Include problems warn.
+        if (prosody) {
+          const cfg = await loadProsodyConfig(prosody);
+          for (const warning of cfg.warnings) process.stderr.write(`warning: ${warning}\n`);
+        }
+        process.stdout.write(`configuration OK${loaded.file ? `: ${loaded.file}` : ' (defaults and environment)'}${prosody ? `; ${prosody}` : ''}\n`);
         return 0;
       } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
+        if (!(err instanceof ConfigError) && !(err instanceof DiscoveryError)) throw err;
         process.stderr.write(`${err.message}\n`);
         return 1;
       }

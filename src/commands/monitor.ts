@@ -6,7 +6,9 @@ import { exitCode, statusJson, type Report } from '../evaluate';
 
 export function monitorExitCode(report: Report): 0 | 1 | 2 | 3 {
   const unattached = report.files.filter((f) => !f.servesConfiguredDomain).map((f) => f.status);
-  const statuses = [...report.domains.map((d) => d.status), ...unattached, ...report.served.map((s) => s.status)];
+  // A source that could not be read (prosody.cfg.lua, the certificate directory) is UNKNOWN at best.
+  const down = report.sources.filter((s) => !s.up).map(() => 'error' as const);
+  const statuses = [...report.domains.map((d) => d.status), ...unattached, ...report.served.map((s) => s.status), ...down];
   // Nothing watched at all is UNKNOWN, not OK: the configuration found no domain and no file.
   return statuses.length === 0 ? 3 : exitCode(statuses);
 }

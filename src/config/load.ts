@@ -4,13 +4,13 @@
  * YAML file's directory (as Prometheus does), or the working directory without a file.
  * Throws ConfigError listing every problem with its key; never returns a half-valid config.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { resolveNotifyPaths } from './notify-schema';
 import type { IssuerConfig, RenewalConfig } from './renewal-schema';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, messageOf } from '../shared/errors';
+import { readRegularFile } from '../shared/safe-read';
 import { configSchema, type Config } from './schema';
 import { applySeedNames, parseLegacyConf } from './seed-names';
 
@@ -64,9 +64,13 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   return file ? { config, file } : { config };
 }
 
+/** Config files are small: 16 MiB is far beyond any real one and keeps an endless file from hanging the load. */
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
 function readText(file: string, what: string): string {
   try {
-    return fs.readFileSync(file, 'utf8');
+    // Refuses a FIFO or device by type before reading (a plain read of a FIFO blocks the process, and SIGTERM with it).
+    return readRegularFile(file, MAX_CONFIG_BYTES).toString('utf8');
   } catch (err) {
     throw new ConfigError(`cannot read ${what} ${file}: ${messageOf(err)} (check the path given to --config / --legacy-conf)`, undefined, { cause: err });
   }

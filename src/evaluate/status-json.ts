@@ -43,6 +43,18 @@ function domainJson(d: DomainReport, files: Map<string, FileReport>, now: number
     not_after: d.leaf ? iso(d.leaf.notAfter) : null,
     thresholds_seconds: d.thresholds ?? null,
     error: d.error ?? null,
+    ambiguous: d.ambiguous,
+    alternatives: d.alternatives ?? [],
+    not_checked: d.notChecked ?? null,
+    services: d.services.map((s) => ({
+      service: s.service,
+      ports: s.ports,
+      file: s.file ?? null,
+      key_file: s.keyFile ?? null,
+      set_by: s.setBy ?? 'automatic',
+      status: s.status,
+      detail: s.detail,
+    })),
     certificates,
   };
 }
@@ -81,6 +93,7 @@ export function statusJson(report: Report) {
         : { reason: s.reason, message: s.message }),
     })),
     read_errors: report.readErrors,
-    sources: report.sources.map((s) => ({ source: s.name, up: s.up, ...(s.error ? { error: s.error } : {}) })),
+    domain_errors: report.domainErrors,
+    sources: report.sources.map((s) => ({ source: s.name, up: s.up, ...(s.error ? { error: s.error } : {}), ...(s.stale ? { stale: true } : {}) })),
   };
 }

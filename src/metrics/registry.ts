@@ -18,6 +18,8 @@ export interface ExporterMetrics {
   registry: Registry;
   /** Called by the scanner after each scan. */
   scanFinished(seconds: number, filesParsed: number): void;
+  /** Called when a scan runs past scan.timeout (true) and when one finishes in time again (false). */
+  scanStalled(stalled: boolean): void;
   /** Called after each config (re)load attempt. */
   configReloaded(ok: boolean, at: number): void;
   /** One exposition, as byte chunks to write in order; records its duration. */
@@ -43,6 +45,13 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
     registers,
   });
   const scanSeconds = new Gauge({ name: 'xmpp_cert_scan_duration_seconds', help: 'How long the last scan of every source took.', registers });
+  const stalled = new Gauge({
+    name: 'xmpp_cert_scan_stalled',
+    help: '1 while the last scan has run past scan.timeout and was abandoned (the report is from an older scan), else 0.',
+    registers,
+  });
+  stalled.set(0);
+  const stalls = new Counter({ name: 'xmpp_cert_scan_stalls_total', help: 'Scans abandoned after running past scan.timeout.', registers });
   const parsed = new Counter({ name: 'xmpp_cert_files_parsed_total', help: 'Certificate files parsed (a rescan parses only files that changed).', registers });
   const scrape = new Summary({ name: 'xmpp_cert_scrape_duration_seconds', help: 'Time to build each /metrics response.', percentiles: [], registers });
   // One rendering per Report, shared by every scrape until the next scan.
@@ -53,6 +62,10 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
     scanFinished(seconds, filesParsed) {
       scanSeconds.set(seconds);
       parsed.inc(filesParsed);
+    },
+    scanStalled(now) {
+      stalled.set(now ? 1 : 0);
+      if (now) stalls.inc();
     },
     configReloaded(ok, at) {
       reloadOk.set(ok ? 1 : 0);

@@ -2,7 +2,9 @@
  * Wiring of the exporter process (`serve`): scan files on a timer and probe live endpoints on
  * another, evaluate both into the latest Report for /metrics and /status, log status changes as
  * alert events, and reload the config on request (a bad new config keeps the old one). It never
- * writes certificates.
+ * writes certificates. A scan that runs past scan.timeout is reported (xmpp_cert_scan_stalled) and no
+ * longer waited for: callers get the previous Report, no second scan starts beside it, and its result
+ * is published if it ever finishes.
  */
 import { type LoadedConfig } from '../config';
 import { evaluate, statusChanges, type Report } from '../evaluate';
@@ -21,6 +23,8 @@ const componentsOf = (inventory: Inventory | undefined) => new Set(inventory?.do
 /** One scan (and with `probe`, when probes are enabled, one round of probes): for run, monitor and status. */
 export async function scanOnce(scanner: InventoryScanner, loaded: LoadedConfig, log: Logger, probe = false): Promise<Report> {
   const inventory = await scanner.scan(nowSeconds);
+  for (const warning of scanner.warnings) log.warn({ event: 'scan_warning' }, warning);
+  for (const source of inventory.sources) if (!source.up) log.error({ source: source.name }, source.error ?? 'source down');
   if (!probe || !loaded.config.probes.enabled) return evaluate(inventory, loaded.config.thresholds, inventory.scannedAt);
   const prober = new LiveProber(loaded.config.probes, log, () => undefined);
   await prober.runOnce(
@@ -39,7 +43,8 @@ export class Exporter {
   private web: WebConfig | undefined;
   private server: RunningServer | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private scanning: Promise<Report> | undefined;
+  /** The scan in progress, however long it takes. */
+  private running: Promise<Report> | undefined;
   private stopped = false;
 
   constructor(
@@ -79,18 +84,40 @@ export class Exporter {
     return this.server;
   }
 
-  /** Scans now; concurrent callers share the scan in progress. */
-  scan(): Promise<Report> {
-    this.scanning ??= this.doScan().finally(() => (this.scanning = undefined));
-    return this.scanning;
+  /**
+   * Scans now; concurrent callers share the scan in progress. Resolves with the new Report, or after
+   * scan.timeout with the previous one (undefined before the first) while the scan goes on.
+   */
+  async scan(): Promise<Report | undefined> {
+    this.running ??= this.doScan().finally(() => (this.running = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), this.loaded.config.scan.timeout * 1000)));
+    const outcome = await Promise.race([this.running, timeout]);
+    clearTimeout(timer);
+    if (outcome !== 'stalled') return outcome;
+    if (!this.stalled) {
+      this.stalled = true;
+      this.metrics.scanStalled(true);
+      this.log.error(
+        { event: 'scan_stalled', timeoutSeconds: this.loaded.config.scan.timeout },
+        `the scan has not finished within scan.timeout (${this.loaded.config.scan.timeout} s): serving the previous results; ` +
+          'a file system that does not answer (a hung network mount under the certificate directory or a files glob)?',
+      );
+    }
+    return this.report;
   }
+
+  private stalled = false;
 
   private async doScan(): Promise<Report> {
     const started = process.hrtime.bigint();
     this.inventory = await this.scanner.scan(nowSeconds);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (this.stalled) this.log.info({ seconds }, 'the stalled scan finished');
+    this.stalled = false;
+    this.metrics.scanStalled(false);
     this.metrics.scanFinished(seconds, this.scanner.parsedLastTime);
-    for (const warning of this.scanner.warnings) this.log.warn(warning);
+    for (const warning of this.scanner.warnings) this.log.warn({ event: 'scan_warning' }, warning);
     for (const source of this.inventory.sources) if (!source.up) this.log.error({ source: source.name }, source.error ?? 'source down');
     this.log.debug({ seconds, files: this.inventory.files.size, parsed: this.scanner.parsedLastTime }, 'scan finished');
     return this.publish();
@@ -108,6 +135,7 @@ export class Exporter {
     return report;
   }
 
+  /** The next scan one interval after this one returns (finished, or given up on at scan.timeout). */
   private schedule(): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
@@ -142,7 +170,9 @@ export class Exporter {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await Promise.all([this.scanning?.catch(() => undefined), this.prober.stop()]);
+    // A scan finishing within a second is let finish; one that hangs (a dead mount) is not waited for.
+    const scan = this.running?.catch(() => undefined);
+    await Promise.all([Promise.race([scan, new Promise((r) => setTimeout(r, 1000).unref())]), this.prober.stop()]);
     await this.server?.close();
   }
 }

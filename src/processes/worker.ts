@@ -114,6 +114,8 @@ export class Worker {
 
   private async prepare(): Promise<{ inventory: Inventory; renewer?: Renewer }> {
     const inventory = await this.scanner.scan();
+    for (const warning of this.scanner.warnings) this.log.warn({ event: 'scan_warning' }, warning);
+    for (const source of inventory.sources) if (!source.up) this.log.error({ source: source.name }, source.error ?? 'source down');
     const certsDir = inventory.certsDir;
     if (!certsDir) return { inventory };
     for (const group of this.groups(inventory)) {

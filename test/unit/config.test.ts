@@ -85,7 +85,7 @@ describe('config: defaults, durations, units and paths', () => {
   test('durations and sizes in every form', () => {
     const file = write('units.yml', 'scan:\n  interval: 1h30m\n  maxFileSize: 512KiB\nrenewal:\n  checkInterval: 2d\n  retry:\n    delay: 90\n');
     const { config } = loadConfig({ file, env: {} });
-    expect(config.scan).toEqual({ interval: 5400, maxFileSize: 512 * 1024 });
+    expect(config.scan).toEqual({ interval: 5400, timeout: 300, maxFileSize: 512 * 1024 });
     expect(config.renewal.checkInterval).toBe(2 * 86400);
     expect(config.renewal.retry.delay).toBe(90);
   });
