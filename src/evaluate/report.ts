@@ -81,23 +81,23 @@ function judgePair(
 const pairsOf = (c: HostCert) => [{ cert: c.cert, key: c.key, keyFound: c.keyFound }, ...(c.alternatives ?? []).map((a) => ({ ...a, keyFound: true }))];
 
 function evaluateDomain(entry: DomainEntry, inventory: Inventory, config: Config['thresholds'], now: number): DomainReport {
-  const base = { domain: entry.name, origin: entry.origin, ambiguous: false, services: [] as ServiceReport[] };
-  const served = entry.served;
-  const unknown = entry.services?.find((s) => s.unknown);
-  if (!served) {
-    if (entry.lookupError)
-      return { ...base, status: 'error', error: { reason: 'certs_dir_unreadable', message: entry.lookupError }, detail: entry.lookupError };
-    if (unknown) return { ...base, status: 'error', error: { reason: 'lookup_unknown', message: unknown.unknown! }, detail: unknown.unknown! };
-    return { ...base, status: 'missing', detail: `no certificate found for ${entry.name} (Prosody would find none either)` };
-  }
   const verdicts = new Map<string, PairVerdict>();
-  const judge = (p: { cert: string; key: string; keyFound: boolean }) => {
+  const judge: Judge = (p) => {
     const id = keyFactsId(p.cert, p.key);
     if (!verdicts.has(id)) verdicts.set(id, judgePair(entry.name, p, inventory, config, now));
     return verdicts.get(id)!;
   };
-  const main = judge(pairsOf(served)[0]!);
+  // Every service is judged even without a main file: a direct-TLS port may serve a certificate of its own.
   const services = (entry.services ?? []).map((s) => serviceReport(s, judge));
+  const base = { domain: entry.name, origin: entry.origin, ambiguous: false, services };
+  const served = entry.served;
+  const unknown = entry.services?.find((s) => s.unknown);
+  if (!served) {
+    if (entry.lookupError) return { ...base, status: 'error', error: { reason: 'certs_dir_unreadable', message: entry.lookupError }, detail: entry.lookupError };
+    if (unknown) return { ...base, status: 'error', error: { reason: 'lookup_unknown', message: unknown.unknown! }, detail: unknown.unknown! };
+    return { ...base, status: 'missing', detail: `no certificate found for ${entry.name} (Prosody would find none either)` };
+  }
+  const main = judge(pairsOf(served)[0]!);
   const mainFingerprint = main.leaf?.fingerprint;
   const alternatives = pairsOf(served)
     .slice(1)

@@ -6,6 +6,7 @@
  * elements that matter before TLS, not an XML parser. Failures come back as values.
  */
 import type net from 'node:net';
+import { domainToUnicode } from 'node:url';
 import type { ProbeResult } from '../model/probe';
 import { connectTcp, handshake, type Attempt } from './tls';
 
@@ -20,9 +21,9 @@ export async function probeStarttls(attempt: Attempt): Promise<ProbeResult> {
   if (!('write' in socket)) return socket;
   const { endpoint } = attempt;
   const ns = endpoint.module === 's2s' ? 'jabber:server' : 'jabber:client';
-  socket.write(
-    `<?xml version='1.0'?><stream:stream to='${escapeAttr(endpoint.domain)}' version='1.0' xmlns='${ns}' xmlns:stream='http://etherx.jabber.org/streams'>`,
-  );
+  // RFC 7622: a JID's domainpart is in U-label form (Prosody knows `bücher.example`, not its xn-- form); SNI stays the A-label.
+  const to = endpoint.domain.includes('xn--') ? domainToUnicode(endpoint.domain) || endpoint.domain : endpoint.domain;
+  socket.write(`<?xml version='1.0'?><stream:stream to='${escapeAttr(to)}' version='1.0' xmlns='${ns}' xmlns:stream='http://etherx.jabber.org/streams'>`);
   const features = await readUntil(attempt, socket, (text) => judgeFeatures(attempt, text));
   if ('fail' in features) return features.fail;
   socket.write(`<starttls xmlns='${TLS_NS}'/>`);
