@@ -199,6 +199,7 @@ function findServiceCert(service: string, port: number, facts: LookupFacts): Hos
 }
 
 function findServiceCertOnce(service: string, port: number, facts: LookupFacts): HostCert | undefined {
+  // Any indexed certificate; which one is up to Lua's hash order, so every other one is an alternative.
   const indexed = facts.indexed.filter((f) => f.names.some((n) => n.any));
   if (indexed.length > 0) {
     const [first, ...rest] = indexed.map((f) => ({ cert: f.file, key: matchingKey(f.file) }));
@@ -314,6 +315,26 @@ function firstInterface(service: TlsService, facts: LookupFacts): string {
   return typeof first === 'string' ? first : '*';
 }
 
+/**
+ * Every certificate a direct-TLS port's own context may load: the one a `<service>_ssl` or global
+ * `ssl` table names, else every indexed one (find_service_cert takes any), else find_cert's.
+ */
+export function portCertificates(
+  service: TlsService,
+  port: number,
+  facts: LookupFacts,
+): { candidates: Array<{ cert: string; key: string; keyFound: boolean }>; setBy?: string } {
+  const ctx = portContext(service, port, facts);
+  if (!ctx.cert) return { candidates: [] };
+  const { cert } = ctx;
+  if (cert.via !== 'index' || cert.setBy)
+    return { candidates: [{ cert: cert.cert, key: cert.key, keyFound: cert.keyFound }], ...(cert.setBy ? { setBy: cert.setBy } : {}) };
+  const indexed = facts.indexed.filter((f) => f.names.some((n) => n.any));
+  return { candidates: indexed.map((f) => ({ cert: f.file, key: matchingKey(f.file), keyFound: true })) };
+}
+
+export const DIRECT_TLS_SERVICES: readonly TlsService[] = ['c2s_direct_tls', 's2s_direct_tls', 'legacy_ssl', 'https'];
+
 const DEFAULT_PORTS: Record<TlsService, number[]> = { c2s: [5222], s2s: [5269], c2s_direct_tls: [], s2s_direct_tls: [], legacy_ssl: [], https: [5281] };
 
 /** `<service>_ports` (a number or a list), else the service's default port. */
@@ -324,8 +345,6 @@ export function servicePorts(service: TlsService, facts: Pick<LookupFacts, 'conf
   return DEFAULT_PORTS[service];
 }
 
-const DIRECT_TLS: TlsService[] = ['c2s_direct_tls', 's2s_direct_tls', 'legacy_ssl', 'https'];
-
 /**
  * Every service of a host: c2s and s2s STARTTLS (mod_tls), and each direct-TLS service per port
  * (ports whose answer is the same are grouped). `host` in Prosody's form (nameprep'd).
@@ -333,7 +352,7 @@ const DIRECT_TLS: TlsService[] = ['c2s_direct_tls', 's2s_direct_tls', 'legacy_ss
 export function serviceLookups(host: string, facts: LookupFacts): ServiceLookup[] {
   const out: ServiceLookup[] = [];
   for (const service of ['c2s', 's2s'] as const) out.push(lookupOf(service, servicePorts(service, facts), starttls(host, service, facts)));
-  for (const service of DIRECT_TLS) {
+  for (const service of DIRECT_TLS_SERVICES) {
     const ports = servicePorts(service, facts);
     // A service that does not listen still has an answer (for a probe of it); port 0 stands for "any".
     const groups = new Map<string, { ports: number[]; resolved: Resolved }>();

@@ -24,6 +24,8 @@ export {
   findHostCert,
   serviceLookups,
   servicePorts,
+  portCertificates,
+  DIRECT_TLS_SERVICES,
   checkCertsView,
   identitiesOf,
   matchingKey,

@@ -29,6 +29,17 @@ export interface ServiceReport {
   detail: string;
 }
 
+/** A direct-TLS port's own context: Prosody opens the port only when it loads. */
+export interface PortReport {
+  service: TlsService;
+  port: number;
+  status: 'ok' | 'error';
+  error?: DomainError;
+  /** Files the port's own context may load that Prosody would refuse. */
+  refused: string[];
+  detail: string;
+}
+
 export interface DomainReport {
   domain: string;
   origin: DomainOrigin;
@@ -74,6 +85,8 @@ export interface Report {
   /** Domains in status `error`, by reason (every reason present, 0 when none). */
   domainErrors: Record<DomainError['reason'], number>;
   sources: SourceState[];
+  /** Direct-TLS ports whose own context may fail to load (the port then stays closed for every host). */
+  ports: PortReport[];
   /** What the live endpoints served, judged against the files; empty when probes are off. */
   served: ServedReport[];
 }

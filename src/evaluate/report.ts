@@ -7,10 +7,10 @@
  */
 import { READ_ERROR_REASONS, nameCoverage, type Certificate, type FileResult, type ReadErrorReason } from '../cert';
 import type { Config } from '../config';
-import { LOAD_ERROR_REASONS, keyFactsId, type DomainEntry, type HostCert, type Inventory } from '../model/inventory';
+import { LOAD_ERROR_REASONS, keyFactsId, type DomainEntry, type HostCert, type Inventory, type PortEntry } from '../model/inventory';
 import type { TimedProbe } from '../model/probe';
 import { loadVerdict } from './loadability';
-import type { DomainError, DomainReport, FileReport, Report, ServiceReport } from './report-types';
+import type { DomainError, DomainReport, FileReport, PortReport, Report, ServiceReport } from './report-types';
 import { judgeServed } from './served';
 import { certificateStatus, worst, type Status } from './status';
 import { resolveThresholds, thresholdsFor, type ThresholdSeconds } from './thresholds';
@@ -21,7 +21,9 @@ const lifetime = (cert: Certificate) => cert.notAfter - cert.notBefore;
 const days = (seconds: number) => (seconds / 86400).toFixed(1);
 
 export function evaluate(inventory: Inventory, thresholds: Config['thresholds'], now: number, probes: readonly TimedProbe[] = []): Report {
-  const domains = inventory.domains.map((entry) => evaluateDomain(entry, inventory, thresholds, now));
+  const ports = inventory.ports.map((p) => evaluatePort(p, inventory, thresholds, now));
+  const portByKey = new Map(ports.map((p) => [`${p.service}:${p.port}`, p]));
+  const domains = inventory.domains.map((entry) => evaluateDomain(entry, inventory, thresholds, now, portByKey));
   const byDomain = new Map(domains.map((d) => [d.domain, d]));
   const served = probes.map((p) => judgeServed(p, byDomain.get(p.result.endpoint.domain), thresholds, now));
   const files = evaluateFiles(inventory.files, domains, thresholds, now);
@@ -39,6 +41,7 @@ export function evaluate(inventory: Inventory, thresholds: Config['thresholds'],
     readErrors,
     domainErrors,
     sources: inventory.sources,
+    ports,
     served,
   };
 }
@@ -80,7 +83,32 @@ function judgePair(
 /** The pair itself and, for an ambiguous index hit, every alternative (Prosody may pick any). */
 const pairsOf = (c: HostCert) => [{ cert: c.cert, key: c.key, keyFound: c.keyFound }, ...(c.alternatives ?? []).map((a) => ({ ...a, keyFound: true }))];
 
-function evaluateDomain(entry: DomainEntry, inventory: Inventory, config: Config['thresholds'], now: number): DomainReport {
+/**
+ * portmanager opens a direct-TLS port only when its own context loads; without a table naming its
+ * certificate that is any indexed one (find_service_cert), so every candidate must load.
+ */
+function evaluatePort(entry: PortEntry, inventory: Inventory, config: Config['thresholds'], now: number): PortReport {
+  const base = { service: entry.service, port: entry.port };
+  const refused = entry.candidates.map((c) => ({ c, v: judgePair(entry.service, c, inventory, config, now) })).filter(({ v }) => v.status === 'error');
+  if (refused.length === 0) return { ...base, status: 'ok', refused: [], detail: `${entry.service} port ${entry.port}: its own certificate loads` };
+  const pick = entry.candidates.length > 1 ? ' (Prosody picks any indexed certificate for it, per start)' : '';
+  const detail = `the ${entry.service} port ${entry.port} may not open: its own certificate${pick} can be ${refused[0]!.c.cert}, which Prosody refuses (${refused[0]!.v.detail})`;
+  return {
+    ...base,
+    status: 'error',
+    error: { reason: refused[0]!.v.error?.reason ?? 'not_pem', message: detail },
+    refused: refused.map((r) => r.c.cert),
+    detail,
+  };
+}
+
+function evaluateDomain(
+  entry: DomainEntry,
+  inventory: Inventory,
+  config: Config['thresholds'],
+  now: number,
+  ports: ReadonlyMap<string, PortReport>,
+): DomainReport {
   const verdicts = new Map<string, PairVerdict>();
   const judge: Judge = (p) => {
     const id = keyFactsId(p.cert, p.key);
@@ -88,12 +116,13 @@ function evaluateDomain(entry: DomainEntry, inventory: Inventory, config: Config
     return verdicts.get(id)!;
   };
   // Every service is judged even without a main file: a direct-TLS port may serve a certificate of its own.
-  const services = (entry.services ?? []).map((s) => serviceReport(s, judge));
-  const base = { domain: entry.name, origin: entry.origin, ambiguous: false, services };
+  const services = (entry.services ?? []).map((s) => withPort(serviceReport(s, judge), ports));
+  const base = { domain: entry.name, origin: entry.origin, ambiguous: services.some((s) => s.fingerprints.length > 1), services };
   const served = entry.served;
   const unknown = entry.services?.find((s) => s.unknown);
   if (!served) {
-    if (entry.lookupError) return { ...base, status: 'error', error: { reason: 'certs_dir_unreadable', message: entry.lookupError }, detail: entry.lookupError };
+    if (entry.lookupError)
+      return { ...base, status: 'error', error: { reason: 'certs_dir_unreadable', message: entry.lookupError }, detail: entry.lookupError };
     if (unknown) return { ...base, status: 'error', error: { reason: 'lookup_unknown', message: unknown.unknown! }, detail: unknown.unknown! };
     return { ...base, status: 'missing', detail: `no certificate found for ${entry.name} (Prosody would find none either)` };
   }
@@ -133,6 +162,13 @@ function evaluateDomain(entry: DomainEntry, inventory: Inventory, config: Config
 }
 
 type Judge = (p: { cert: string; key: string; keyFound: boolean }) => PairVerdict;
+
+/** A direct-TLS service is only as good as its port: a port that does not open serves nobody. */
+function withPort(s: ServiceReport, ports: ReadonlyMap<string, PortReport>): ServiceReport {
+  const broken = s.ports.map((p) => ports.get(`${s.service}:${p}`)).find((p) => p?.status === 'error');
+  if (!broken || s.status === 'error') return s;
+  return { ...s, status: 'error', ...(broken.error ? { error: broken.error } : {}), detail: `${s.detail}; ${broken.detail}` };
+}
 
 function serviceReport(s: NonNullable<DomainEntry['services']>[number], judge: Judge): ServiceReport {
   const base = { service: s.service, ports: s.ports };

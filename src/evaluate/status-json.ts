@@ -94,6 +94,7 @@ export function statusJson(report: Report) {
     })),
     read_errors: report.readErrors,
     domain_errors: report.domainErrors,
+    ports: report.ports.map((p) => ({ service: p.service, port: p.port, status: p.status, detail: p.detail, refused: p.refused })),
     sources: report.sources.map((s) => ({ source: s.name, up: s.up, ...(s.error ? { error: s.error } : {}), ...(s.stale ? { stale: true } : {}) })),
   };
 }

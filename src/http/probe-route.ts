@@ -67,7 +67,7 @@ export function probeRoute(deps: ProbeRouteDeps) {
     // Only the endpoint families are rendered, so the disk parts of this Report stay empty.
     const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Report['readErrors'];
     const domainErrors = Object.fromEntries(Object.keys(readErrors).map((r) => [r, 0])) as Report['domainErrors'];
-    const report: Report = { generatedAt: now, overall: 'ok', domains: [], files: [], readErrors, domainErrors, sources: [], served };
+    const report: Report = { generatedAt: now, overall: 'ok', domains: [], files: [], readErrors, domainErrors, sources: [], ports: [], served };
     const chunks = deps.render(report, { endpointsOnly: true });
     res.type(deps.contentType).send(Buffer.concat(chunks));
   };

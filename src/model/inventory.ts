@@ -48,6 +48,20 @@ export interface ServiceLookup {
   unknown?: string;
 }
 
+/**
+ * A direct-TLS port's own context (portmanager get_port_ssl_ctx): Prosody opens the port only when
+ * that context loads, for every host on it. Without a `<service>_ssl` certificate it takes any
+ * indexed certificate (find_service_cert iterates the index in hash order, per start): every
+ * candidate must load, or the port may stay closed.
+ */
+export interface PortEntry {
+  service: TlsService;
+  port: number;
+  candidates: Array<{ cert: string; key: string; keyFound: boolean }>;
+  /** Which config table set the certificate; absent when it comes from the index or file names. */
+  setBy?: string;
+}
+
 export type DomainOrigin = 'VirtualHost' | 'Component' | 'config';
 
 export interface DomainEntry {
@@ -99,6 +113,8 @@ export interface Inventory {
   domains: DomainEntry[];
   /** Every certificate file read, by absolute path, in a stable order. */
   files: Map<string, FileResult>;
+  /** The direct-TLS ports that listen, with the certificates their own context may load. */
+  ports: PortEntry[];
   /** Facts about key files, by `${cert}\n${key}` (a key is checked against the certificate it is paired with). */
   keys: Map<string, KeyFacts>;
   sources: SourceState[];

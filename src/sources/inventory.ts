@@ -14,12 +14,15 @@ import type { Config } from '../config';
 import {
   effectiveCertsDir,
   enabledHosts,
+  DIRECT_TLS_SERVICES,
   identitiesOf,
   loadProsodyConfig,
   matchingKey,
   nameprep,
+  portCertificates,
   rawOption,
   serviceLookups,
+  servicePorts,
   type IndexedFile,
   type LookupFacts,
   type ProsodyConfig,
@@ -31,6 +34,7 @@ import {
   type HostCert,
   type Inventory,
   type KeyFacts,
+  type PortEntry,
   type ServiceLookup,
   type SourceState,
   type TlsService,
@@ -78,8 +82,9 @@ export class InventoryScanner {
     // An `ssl` table or `certificate` option can point outside the directory walk: read those too.
     const outside = entries.flatMap((e) => usedPairs(e).flatMap((p) => (files.has(p.cert) ? [] : [p.cert])));
     if (outside.length > 0) files = await this.cache.read(unique([...paths, ...outside]));
-    const keys = this.keyFacts(entries, files, prosody);
-    return { scannedAt: now(), ...(certsDir ? { certsDir } : {}), domains: entries, files, keys, sources };
+    const ports = facts && prosody ? portEntries(facts, prosody) : [];
+    const keys = this.keyFacts(entries, ports, files, prosody);
+    return { scannedAt: now(), ...(certsDir ? { certsDir } : {}), domains: entries, files, keys, ports, sources };
   }
 
   private async readProsody(sources: SourceState[]): Promise<ProsodyConfig | undefined> {
@@ -129,16 +134,16 @@ export class InventoryScanner {
   }
 
   /** Key facts for every pair a domain uses, checked against the certificate's public key. */
-  private keyFacts(entries: DomainEntry[], files: Map<string, FileResult>, prosody: ProsodyConfig | undefined): Map<string, KeyFacts> {
+  private keyFacts(entries: DomainEntry[], ports: PortEntry[], files: Map<string, FileResult>, prosody: ProsodyConfig | undefined): Map<string, KeyFacts> {
     const account = prosodyAccount(prosody);
     const keys = new Map<string, KeyFacts>();
-    for (const entry of entries) {
-      for (const pair of usedPairs(entry)) {
-        const id = keyFactsId(pair.cert, pair.key);
-        if (keys.has(id) || !pair.key) continue;
-        keys.set(id, this.keyChecker.check(pair.key, leafOf(files.get(pair.cert))?.spkiSha256, account));
-      }
+    const pairs = [...entries.flatMap(usedPairs), ...ports.flatMap((p) => p.candidates)];
+    for (const pair of pairs) {
+      const id = keyFactsId(pair.cert, pair.key);
+      if (keys.has(id) || !pair.key) continue;
+      keys.set(id, this.keyChecker.check(pair.key, leafOf(files.get(pair.cert))?.spkiSha256, account));
     }
+    this.keyChecker.endScan();
     return keys;
   }
 }
@@ -220,6 +225,17 @@ function usesHttp(prosody: ProsodyConfig, host: string): boolean {
   return [rawOption(prosody, '*', 'modules_enabled'), host_?.options.get('modules_enabled')].some(
     (v) => typeof v === 'object' && v.kind === 'table' && [...v.fields.values()].some((m) => typeof m === 'string' && HTTP_MODULES.test(m)),
   );
+}
+
+/** The direct-TLS ports that listen (as `listens` decides for hosts), each with what its own context may load. */
+function portEntries(facts: LookupFacts, prosody: ProsodyConfig): PortEntry[] {
+  const http = rawOption(prosody, '*', 'https_ports') !== undefined || prosody.hosts.some((h) => h.enabled && usesHttp(prosody, h.name));
+  const out: PortEntry[] = [];
+  for (const service of DIRECT_TLS_SERVICES) {
+    if (service === 'https' && !http) continue;
+    for (const port of servicePorts(service, facts)) out.push({ service, port, ...portCertificates(service, port, facts) });
+  }
+  return out;
 }
 
 /** Every (certificate, key) pair a domain may be served with, alternatives included. */

@@ -44,8 +44,8 @@ export function accountOf(name: string, files = { passwd: '/etc/passwd', group: 
   return { name, uid: Number(fields[2]), gids };
 }
 
-/** The kernel's read check for `account` on `file`: r on the file, x on each directory of its real path. */
-export function mayRead(file: string, account: Account): boolean {
+/** The kernel's read check for `account` on `file`: r on the file, x on each directory of its real path. `dirs` caches directory answers. */
+export function mayRead(file: string, account: Account, dirs = new Map<string, boolean>()): boolean {
   if (account.uid === 0) return true;
   let real: string;
   try {
@@ -53,12 +53,13 @@ export function mayRead(file: string, account: Account): boolean {
   } catch {
     return false;
   }
-  const dirs: string[] = [];
   for (let d = path.dirname(real); ; d = path.dirname(d)) {
-    dirs.push(d);
+    let ok = dirs.get(d);
+    if (ok === undefined) dirs.set(d, (ok = permits(d, account, 0o1)));
+    if (!ok) return false;
     if (d === path.dirname(d)) break;
   }
-  return dirs.every((d) => permits(d, account, 0o1)) && permits(real, account, 0o4);
+  return permits(real, account, 0o4);
 }
 
 function permits(p: string, account: Account, bit: number): boolean {
@@ -74,7 +75,18 @@ function permits(p: string, account: Account, bit: number): boolean {
 }
 
 export class KeyChecker {
-  private cache = new Map<string, { stamp: string; facts: KeyFacts }>();
+  private cache = new Map<string, { stamp: string; facts: Pick<KeyFacts, 'matches' | 'note'> }>();
+  /** Directory search permissions, asked once per scan (every key of a tree shares its parents). */
+  private dirs = new Map<string, boolean>();
+
+  private next = new Map<string, { stamp: string; facts: Pick<KeyFacts, 'matches' | 'note'> }>();
+
+  /** Keys not asked for in a whole scan leave the cache. */
+  endScan(): void {
+    this.dirs = new Map();
+    this.cache = this.next;
+    this.next = new Map();
+  }
 
   /** `account` undefined: Prosody's user is unknown here, so its access is not checked. */
   check(key: string, certSpki: string | undefined, account: Account | undefined): KeyFacts {
@@ -87,12 +99,17 @@ export class KeyChecker {
       return { exists: true, note: `the exporter cannot look at ${key}: ${messageOf(err)}` };
     }
     if (!stat.isFile()) return { exists: false, note: `${key} is not a regular file` };
-    const stamp = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.mode}:${stat.uid}:${stat.gid}|${certSpki ?? ''}|${account?.name ?? ''}`;
+    // Access is asked every scan (a parent directory's mode may change); the key is read only when it changed.
+    const access = account ? { prosodyCanRead: mayRead(key, account, this.dirs) } : {};
+    const stamp = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}|${certSpki ?? ''}`;
     const cached = this.cache.get(`${key}\n${certSpki ?? ''}`);
-    if (cached?.stamp === stamp) return cached.facts;
-    const facts: KeyFacts = { exists: true, ...(account ? { prosodyCanRead: mayRead(key, account) } : {}), ...matchOf(key, certSpki) };
-    this.cache.set(`${key}\n${certSpki ?? ''}`, { stamp, facts });
-    return facts;
+    if (cached?.stamp === stamp) {
+      this.next.set(`${key}\n${certSpki ?? ''}`, cached);
+      return { exists: true, ...access, ...cached.facts };
+    }
+    const match = matchOf(key, certSpki);
+    this.next.set(`${key}\n${certSpki ?? ''}`, { stamp, facts: match });
+    return { exists: true, ...access, ...match };
   }
 }
 
