@@ -8,6 +8,7 @@
  * Does no I/O: callers read the bytes (and decide about size, symlinks and missing files).
  */
 import { X509Certificate, createHash } from 'node:crypto';
+import { bytesOf, children, tlv, type Tlv } from './der';
 import { readError, type Certificate, type FileResult, type KeyType } from './model';
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
@@ -116,9 +117,7 @@ export function certificateFromX509(x509: X509Certificate, position: number): Ce
     xmppAddrs: sanValues(x509.subjectAltName, 'othername:XmppAddr'),
     srvNames: sanValues(x509.subjectAltName, 'othername:SRVName'),
     keyType: keyType(x509),
-    spkiSha256: createHash('sha256')
-      .update(x509.publicKey.export({ type: 'spki', format: 'der' }))
-      .digest('hex'),
+    spkiSha256: spkiSha256(x509.raw, x509),
     signatureDigest: signatureDigest(x509.raw),
     // Not checkIssued(): it also demands keyCertSign, which a self-signed server certificate lacks.
     selfSigned: x509.subject === x509.issuer && verifiesItself(x509),
@@ -171,28 +170,28 @@ function verifiesItself(x509: X509Certificate): boolean {
 const SHA1_OIDS = new Set(['2a864886f70d010105', '2a8648ce3d0401', '2a8648ce380403', '2b0e03021d']);
 const MD5_OIDS = new Set(['2a864886f70d010104', '2a864886f70d010103']);
 
-/** The digest of Certificate.signatureAlgorithm (the second element of the outer SEQUENCE), from the DER. */
-function signatureDigest(der: Buffer): Certificate['signatureDigest'] {
+/** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature }. */
+function certificateParts(der: Buffer): { tbs: Tlv[]; sigAlg: Tlv } | undefined {
   const outer = tlv(der, 0);
-  const tbs = outer && tlv(der, outer.body);
-  const alg = tbs && tlv(der, tbs.end);
-  const oid = alg && tlv(der, alg.body);
-  if (!oid || der[oid.start] !== 0x06) return 'other';
+  const parts = outer && children(der, outer);
+  const tbs = parts?.[0] && children(der, parts[0]);
+  return tbs && parts[1] ? { tbs, sigAlg: parts[1] } : undefined;
+}
+
+/** The digest of the certificate's signature algorithm, by OID. */
+function signatureDigest(der: Buffer): Certificate['signatureDigest'] {
+  const parts = certificateParts(der);
+  const oid = parts && tlv(der, parts.sigAlg.body);
+  if (!oid || oid.tag !== 0x06) return 'other';
   const hex = der.subarray(oid.body, oid.end).toString('hex');
   return SHA1_OIDS.has(hex) ? 'sha1' : MD5_OIDS.has(hex) ? 'md5' : 'other';
 }
 
-/** One DER tag-length-value at `start`: where its body starts and where it ends. */
-function tlv(der: Buffer, start: number): { start: number; body: number; end: number } | undefined {
-  if (start + 2 > der.length) return undefined;
-  let len = der[start + 1]!;
-  let body = start + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4 || body + n > der.length) return undefined;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + der[body + i]!;
-    body += n;
-  }
-  return body + len <= der.length ? { start, body, end: body + len } : undefined;
+/** SHA-256 of the SubjectPublicKeyInfo as it is in the DER (tbs: [0] version?, serial, sig, issuer, validity, subject, spki). */
+function spkiSha256(der: Buffer, x509: X509Certificate): string {
+  const tbs = certificateParts(der)?.tbs;
+  const at = tbs && (tbs[0]!.tag === 0xa0 ? 6 : 5);
+  const spki = tbs && at !== undefined ? tbs[at] : undefined;
+  const bytes = spki ? bytesOf(der, spki) : x509.publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(bytes).digest('hex');
 }

@@ -21,12 +21,43 @@ const lifetime = (cert: Certificate) => cert.notAfter - cert.notBefore;
 const days = (seconds: number) => (seconds / 86400).toFixed(1);
 
 export function evaluate(inventory: Inventory, thresholds: Config['thresholds'], now: number, probes: readonly TimedProbe[] = []): Report {
+  const steps = evaluateSteps(inventory, thresholds, now, probes);
+  for (let step = steps.next(); ; step = steps.next()) if (step.done) return step.value;
+}
+
+/**
+ * The same judgement in slices: `pause` is awaited every few hundred domains or files, so a caller
+ * on an event loop (the exporter) keeps answering /healthz while 100,000 domains are judged.
+ */
+export async function evaluateInSlices(
+  inventory: Inventory,
+  thresholds: Config['thresholds'],
+  now: number,
+  probes: readonly TimedProbe[],
+  pause: () => Promise<void>,
+): Promise<Report> {
+  const steps = evaluateSteps(inventory, thresholds, now, probes);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value;
+    await pause();
+  }
+}
+
+const SLICE = 256;
+
+function* evaluateSteps(inventory: Inventory, thresholds: Config['thresholds'], now: number, probes: readonly TimedProbe[]): Generator<void, Report> {
   const ports = inventory.ports.map((p) => evaluatePort(p, inventory, thresholds, now));
   const portByKey = new Map(ports.map((p) => [`${p.service}:${p.port}`, p]));
-  const domains = inventory.domains.map((entry) => evaluateDomain(entry, inventory, thresholds, now, portByKey));
+  const domains: DomainReport[] = [];
+  for (const entry of inventory.domains) {
+    domains.push(evaluateDomain(entry, inventory, thresholds, now, portByKey));
+    if (domains.length % SLICE === 0) yield;
+  }
   const byDomain = new Map(domains.map((d) => [d.domain, d]));
   const served = probes.map((p) => judgeServed(p, byDomain.get(p.result.endpoint.domain), thresholds, now));
+  yield;
   const files = evaluateFiles(inventory.files, domains, thresholds, now);
+  yield;
   const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Record<ReadErrorReason, number>;
   for (const { result } of files) if (!result.ok) readErrors[result.error.reason]++;
   const domainErrors = Object.fromEntries([...READ_ERROR_REASONS, ...LOAD_ERROR_REASONS].map((r) => [r, 0])) as Report['domainErrors'];

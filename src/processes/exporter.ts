@@ -7,7 +7,7 @@
  * is published if it ever finishes.
  */
 import { type LoadedConfig } from '../config';
-import { evaluate, statusChanges, type Report } from '../evaluate';
+import { evaluate, evaluateInSlices, statusChanges, type Report } from '../evaluate';
 import { createApp } from '../http/app';
 import { startServer, type RunningServer } from '../http/server';
 import { loadWebConfig, type WebConfig } from '../http/web-config';
@@ -59,7 +59,7 @@ export class Exporter {
       () => this.loaded.config.renewal.stateDir,
     );
     this.metrics.configReloaded(true, nowSeconds());
-    this.prober = new LiveProber(loaded.config.probes, log, () => this.publish());
+    this.prober = new LiveProber(loaded.config.probes, log, () => void this.publish());
   }
 
   get latest(): Report | undefined {
@@ -123,9 +123,21 @@ export class Exporter {
     return this.publish();
   }
 
-  /** Evaluates the latest scan with the latest probes; called after each scan and each probe round. */
-  private publish(): Report {
-    const report = evaluate(this.inventory!, this.loaded.config.thresholds, nowSeconds(), this.prober.snapshot());
+  private publishing: Promise<Report> | undefined;
+
+  /**
+   * Evaluates the latest scan with the latest probes; called after each scan and each probe round.
+   * In slices that yield to the event loop (100,000 domains take a while), one at a time.
+   */
+  private publish(): Promise<Report> {
+    const run = async () => this.publishNow();
+    this.publishing = (this.publishing ?? Promise.resolve(undefined as unknown as Report)).then(run, run);
+    return this.publishing;
+  }
+
+  private async publishNow(): Promise<Report> {
+    const pause = () => new Promise<void>((resolve) => setImmediate(resolve));
+    const report = await evaluateInSlices(this.inventory!, this.loaded.config.thresholds, nowSeconds(), this.prober.snapshot(), pause);
     for (const change of statusChanges(this.report, report)) {
       const event = { event: 'status_change', ...change };
       this.log[change.to === 'ok' ? 'info' : 'warn'](event, `${change.domain}: ${change.from} -> ${change.to} (${change.detail})`);

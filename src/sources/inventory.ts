@@ -83,7 +83,7 @@ export class InventoryScanner {
     const outside = entries.flatMap((e) => usedPairs(e).flatMap((p) => (files.has(p.cert) ? [] : [p.cert])));
     if (outside.length > 0) files = await this.cache.read(unique([...paths, ...outside]));
     const ports = facts && prosody ? portEntries(facts, prosody) : [];
-    const keys = this.keyFacts(entries, ports, files, prosody);
+    const keys = await this.keyFacts(entries, ports, files, prosody);
     return { scannedAt: now(), ...(certsDir ? { certsDir } : {}), domains: entries, files, keys, ports, sources };
   }
 
@@ -134,11 +134,18 @@ export class InventoryScanner {
   }
 
   /** Key facts for every pair a domain uses, checked against the certificate's public key. */
-  private keyFacts(entries: DomainEntry[], ports: PortEntry[], files: Map<string, FileResult>, prosody: ProsodyConfig | undefined): Map<string, KeyFacts> {
+  private async keyFacts(
+    entries: DomainEntry[],
+    ports: PortEntry[],
+    files: Map<string, FileResult>,
+    prosody: ProsodyConfig | undefined,
+  ): Promise<Map<string, KeyFacts>> {
     const account = prosodyAccount(prosody);
     const keys = new Map<string, KeyFacts>();
     const pairs = [...entries.flatMap(usedPairs), ...ports.flatMap((p) => p.candidates)];
-    for (const pair of pairs) {
+    for (let i = 0; i < pairs.length; i++) {
+      if (i % 256 === 255) await yieldToLoop();
+      const pair = pairs[i]!;
       const id = keyFactsId(pair.cert, pair.key);
       if (keys.has(id) || !pair.key) continue;
       keys.set(id, this.keyChecker.check(pair.key, leafOf(files.get(pair.cert))?.spkiSha256, account));

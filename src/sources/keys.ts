@@ -9,6 +9,7 @@
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spkiOfPrivateKey } from '../cert';
 import { messageOf } from '../shared/errors';
 import { readRegularFile } from '../shared/safe-read';
 import type { KeyFacts } from '../model/inventory';
@@ -122,7 +123,8 @@ function matchOf(key: string, certSpki: string | undefined): Pick<KeyFacts, 'mat
     return { note: `not checked: the exporter cannot read ${key} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})` };
   }
   try {
-    const spki = createPublicKey(createPrivateKey(pem)).export({ type: 'spki', format: 'der' });
+    // The key's own public half when it carries one (fast); node's crypto (OpenSSL's decoders) otherwise.
+    const spki = spkiOfPrivateKey(pem.toString('latin1')) ?? createPublicKey(createPrivateKey(pem)).export({ type: 'spki', format: 'der' });
     if (!certSpki) return {};
     return { matches: createHash('sha256').update(spki).digest('hex') === certSpki };
   } catch (err) {
