@@ -5,7 +5,6 @@
  * message naming the key.
  */
 import fs from 'node:fs';
-import v8 from 'node:v8';
 import { Command, Option } from 'commander';
 import { registerDashboard } from './commands/dashboard';
 import { registerNotify } from './commands/notify';
@@ -57,15 +56,12 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void> 
   };
 }
 
-/**
- * For the long-running verbs (serve, run, worker), before they allocate much. V8 sizes its heap
- * for throughput: after a scan of 10,000 files it kept 111 MB of heap for 48 MB live, 195 MB RSS
- * in all (bench:scan). Favouring size keeps 133 MB at the same scan and scrape speed. One-shot
- * verbs (monitor, renew) exit before it matters and start faster without it.
+/*
+ * No --optimize-for-size: it once kept RSS at 133 MB instead of 195 MB after a 10,000-file scan,
+ * but with Prosody's lookup per host and service V8 then ran "reduce" mark-compacts back to back:
+ * a cold 10,000-host scan took 17.3 s instead of 3.6 s, with event-loop pauses up to 471 ms
+ * instead of 87 ms (/healthz must answer within 100 ms during a scan). docs/benchmarks.md.
  */
-function favourMemory(): void {
-  v8.setFlagsFromString('--optimize-for-size');
-}
 
 /** However stop() is blocked (a hung mount, a stuck install step), the process is gone within 10 s of SIGTERM. */
 const SHUTDOWN_DEADLINE_MS = 9_000;
@@ -91,7 +87,6 @@ async function createWorker(loaded: LoadedConfig, log: Logger, options: import('
 }
 
 async function serve(flags: { listen?: string; webConfigFile?: string }, withWorker: boolean): Promise<void> {
-  favourMemory();
   const serverFlags = { 'server.listen': flags.listen, 'server.webConfig': flags.webConfigFile };
   const loaded = load(serverFlags);
   const log = createLogger(loaded.config.logging.level);
@@ -126,7 +121,6 @@ program
   .description('the renewal sidecar: renews due certificates on a schedule, installs them, reloads Prosody, verifies')
   .action(
     action(async () => {
-      favourMemory();
       const loaded = load();
       const log = createLogger(loaded.config.logging.level);
       const worker = await createWorker(loaded, log);

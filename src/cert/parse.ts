@@ -117,8 +117,8 @@ export function certificateFromX509(x509: X509Certificate, position: number): Ce
     xmppAddrs: sanValues(x509.subjectAltName, 'othername:XmppAddr'),
     srvNames: sanValues(x509.subjectAltName, 'othername:SRVName'),
     keyType: keyType(x509),
-    spkiSha256: spkiSha256(x509.raw, x509),
-    signatureDigest: signatureDigest(x509.raw),
+    ...derFacts(x509),
+
     // Not checkIssued(): it also demands keyCertSign, which a self-signed server certificate lacks.
     selfSigned: x509.subject === x509.issuer && verifiesItself(x509),
   };
@@ -178,20 +178,20 @@ function certificateParts(der: Buffer): { tbs: Tlv[]; sigAlg: Tlv } | undefined 
   return tbs && parts[1] ? { tbs, sigAlg: parts[1] } : undefined;
 }
 
-/** The digest of the certificate's signature algorithm, by OID. */
-function signatureDigest(der: Buffer): Certificate['signatureDigest'] {
+/**
+ * From the DER (x509.raw copies it: read once): the SHA-256 of the SubjectPublicKeyInfo as written
+ * (tbs: [0] version?, serial, signature, issuer, validity, subject, spki) and the signature's digest.
+ */
+function derFacts(x509: X509Certificate): Pick<Certificate, 'spkiSha256' | 'signatureDigest'> {
+  const der = x509.raw;
   const parts = certificateParts(der);
-  const oid = parts && tlv(der, parts.sigAlg.body);
-  if (!oid || oid.tag !== 0x06) return 'other';
-  const hex = der.subarray(oid.body, oid.end).toString('hex');
-  return SHA1_OIDS.has(hex) ? 'sha1' : MD5_OIDS.has(hex) ? 'md5' : 'other';
-}
-
-/** SHA-256 of the SubjectPublicKeyInfo as it is in the DER (tbs: [0] version?, serial, sig, issuer, validity, subject, spki). */
-function spkiSha256(der: Buffer, x509: X509Certificate): string {
-  const tbs = certificateParts(der)?.tbs;
-  const at = tbs && (tbs[0]!.tag === 0xa0 ? 6 : 5);
-  const spki = tbs && at !== undefined ? tbs[at] : undefined;
+  const at = parts && (parts.tbs[0]!.tag === 0xa0 ? 6 : 5);
+  const spki = parts && at !== undefined ? parts.tbs[at] : undefined;
   const bytes = spki ? bytesOf(der, spki) : x509.publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(bytes).digest('hex');
+  const oid = parts && tlv(der, parts.sigAlg.body);
+  const hex = oid?.tag === 0x06 ? der.subarray(oid.body, oid.end).toString('hex') : '';
+  return {
+    spkiSha256: createHash('sha256').update(bytes).digest('hex'),
+    signatureDigest: SHA1_OIDS.has(hex) ? 'sha1' : MD5_OIDS.has(hex) ? 'md5' : 'other',
+  };
 }

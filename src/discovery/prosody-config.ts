@@ -10,7 +10,8 @@
  * The main file unreadable, or any file with a Lua syntax error, is thrown (DiscoveryError): Prosody
  * refuses to start then. An Include that cannot be read or matches nothing is a warning: one bad
  * conf.d file should not hide every host from the monitoring (Prosody itself would refuse it).
- * option() and rawOption() answer as configmanager.get and .rawget do, in O(1) per call.
+ * option() and rawOption() answer as configmanager.get and .rawget do, in O(1) per call. Files are
+ * parsed in a worker thread (lua-config-thread.ts) so a large config does not hold the event loop.
  */
 import fs from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -18,6 +19,7 @@ import { domainToASCII } from 'node:url';
 import { DiscoveryError, messageOf } from '../shared/errors';
 import { readRegularFile } from '../shared/safe-read';
 import { readLuaConfig, type LuaConfigFile, type LuaValue, type Options } from './lua-config';
+import { readLuaConfigOffThread } from './lua-config-thread';
 
 export type { LuaValue, LuaTable, Options } from './lua-config';
 
@@ -116,10 +118,9 @@ interface Loader {
 }
 
 export async function loadProsodyConfig(path: string): Promise<ProsodyConfig> {
-  await Promise.resolve(); // callers await; the reading itself is synchronous and bounded
   const main = resolve(path);
   const ld: Loader = { files: [], seen: new Set(), stack: [], hosts: new Map(), global: new Map(), warnings: [] };
-  absorb(ld, main, readConfigFile(main, undefined));
+  await absorb(ld, main, readConfigFile(main, undefined));
   return finish(ld, main);
 }
 
@@ -141,13 +142,13 @@ function readConfigFile(file: string, from: string | undefined, ld?: Loader): Bu
   }
 }
 
-function absorb(ld: Loader, file: string, bytes: Buffer | undefined): void {
+async function absorb(ld: Loader, file: string, bytes: Buffer | undefined): Promise<void> {
   if (!bytes) return;
   const real = realOrSelf(file);
   ld.files.push(file);
   ld.seen.add(real);
   ld.stack.push(real);
-  const read = readLuaConfig(bytes);
+  const read = await readLuaConfigOffThread(bytes);
   if (read.syntaxError) {
     const { line, message } = read.syntaxError;
     throw new DiscoveryError(
@@ -158,19 +159,19 @@ function absorb(ld: Loader, file: string, bytes: Buffer | undefined): void {
   merge(ld, read, file);
   for (const { pattern, line } of read.includes) {
     const targets = expandInclude(ld, `${file}:${line}`, file, pattern);
-    for (const target of targets) includeFile(ld, `${file}:${line}`, target);
+    for (const target of targets) await includeFile(ld, `${file}:${line}`, target);
   }
   ld.stack.pop();
 }
 
-function includeFile(ld: Loader, from: string, target: string): void {
+async function includeFile(ld: Loader, from: string, target: string): Promise<void> {
   const real = realOrSelf(target);
   if (ld.stack.includes(real)) {
     ld.warnings.push(`${from}: Include of ${target} is an include cycle; skipped it`);
     return;
   }
   if (ld.seen.has(real)) return; // already read once; reading it again would add nothing
-  absorb(ld, target, readConfigFile(target, from, ld));
+  await absorb(ld, target, readConfigFile(target, from, ld));
 }
 
 /** env.Include: relative to the including file's directory; a glob matches names in its last segment, dot-files skipped. */

@@ -43,7 +43,7 @@ export async function evaluateInSlices(
   }
 }
 
-const SLICE = 256;
+const SLICE = 128;
 
 function* evaluateSteps(inventory: Inventory, thresholds: Config['thresholds'], now: number, probes: readonly TimedProbe[]): Generator<void, Report> {
   const ports = inventory.ports.map((p) => evaluatePort(p, inventory, thresholds, now));

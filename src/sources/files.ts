@@ -41,18 +41,20 @@ export interface DirListing {
  */
 export async function listCertificateDir(dir: string): Promise<DirListing> {
   const listing: DirListing = { candidates: [], indexable: [], existing: new Set(), unreadable: [] };
-  const pending: Array<{ dir: string; depth: number; entries: fs.Dirent[] }> = [{ dir, depth: 0, entries: fs.readdirSync(dir, { withFileTypes: true }) }];
+  // Each directory is read when its turn comes (not when its parent is), so a batch is BATCH reads.
+  const pending: Array<{ dir: string; depth: number; entries?: fs.Dirent[] }> = [{ dir, depth: 0, entries: fs.readdirSync(dir, { withFileTypes: true }) }];
   for (let done = 0; pending.length > 0; done++) {
     if (done % BATCH === BATCH - 1) await yieldToLoop();
     const next = pending.pop()!;
-    listDirectory(next.dir, next.depth, next.entries, listing, pending);
+    const entries = next.entries ?? readdirOrUndefined(next.dir, listing);
+    if (entries) listDirectory(next.dir, next.depth, entries, listing, pending);
   }
   listing.candidates.sort();
   return listing;
 }
 
 const MAX_DEPTH = 2;
-const BATCH = 128;
+const BATCH = 64;
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function listDirectory(
@@ -60,7 +62,7 @@ function listDirectory(
   depth: number,
   entries: fs.Dirent[],
   listing: DirListing,
-  pending: Array<{ dir: string; depth: number; entries: fs.Dirent[] }>,
+  pending: Array<{ dir: string; depth: number; entries?: fs.Dirent[] }>,
 ): void {
   const lineage = depth > 0 && entries.some((e) => e.name === 'fullchain.pem');
   for (const entry of entries) {
@@ -72,10 +74,7 @@ function listDirectory(
     const wanted = indexed || (lineage ? entry.name === 'fullchain.pem' : CERT_EXTENSIONS.test(entry.name) && !NOT_CERTIFICATES.test(entry.name));
     // A directory named like a certificate (x.crt) is reported as not_a_file, not walked.
     if (wanted) listing.candidates.push(full);
-    else if (kind === 'dir' && depth < MAX_DEPTH && !entry.name.startsWith('.')) {
-      const children = readdirOrUndefined(full, listing);
-      if (children) pending.push({ dir: full, depth: depth + 1, entries: children });
-    }
+    else if (kind === 'dir' && depth < MAX_DEPTH && !entry.name.startsWith('.')) pending.push({ dir: full, depth: depth + 1 });
   }
 }
 

@@ -76,7 +76,7 @@ export class InventoryScanner {
     const facts = certsDir ? lookupFacts(certsDir, listing, files, this.cache.firstLineIsCertificate, prosody, now()) : undefined;
     const entries: DomainEntry[] = [];
     for (let i = 0; i < domains.length; i++) {
-      if (i % 256 === 255) await yieldToLoop();
+      if (i % 128 === 127) await yieldToLoop();
       entries.push(locate(domains[i]!, facts, prosody, listing));
     }
     // An `ssl` table or `certificate` option can point outside the directory walk: read those too.
@@ -144,7 +144,7 @@ export class InventoryScanner {
     const keys = new Map<string, KeyFacts>();
     const pairs = [...entries.flatMap(usedPairs), ...ports.flatMap((p) => p.candidates)];
     for (let i = 0; i < pairs.length; i++) {
-      if (i % 256 === 255) await yieldToLoop();
+      if (i % 128 === 127) await yieldToLoop();
       const pair = pairs[i]!;
       const id = keyFactsId(pair.cert, pair.key);
       if (keys.has(id) || !pair.key) continue;
