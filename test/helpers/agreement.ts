@@ -6,11 +6,14 @@
  * exporter names for that endpoint's service).
  */
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { configSchema } from '../../src/config';
 import { evaluate, type Report } from '../../src/evaluate';
 import { createLogger } from '../../src/shared/log';
 import { InventoryScanner } from '../../src/sources/inventory';
 import { LiveProber } from '../../src/sources/live';
+import { DAY, mint, type TestCA } from './certs';
 import type { RunningProsody } from './prosody-server';
 
 export interface CheckedHost {
@@ -70,4 +73,12 @@ export async function exporterReport(prosody: RunningProsody, domains: string[],
     components,
   );
   return evaluate(inventory, config.thresholds, Date.now() / 1000, prober.snapshot());
+}
+
+/** A certificate for `names` from `ca`, written as `certFile` (leaf + CA) and `keyFile` (0600), directories made. */
+export async function writePair(ca: TestCA, names: string[], certFile: string, keyFile: string, notAfter = 40 * DAY): Promise<void> {
+  const c = await mint({ names, notAfter, issuer: ca });
+  fs.mkdirSync(path.dirname(certFile), { recursive: true });
+  fs.writeFileSync(certFile, c.pem + ca.pem);
+  fs.writeFileSync(keyFile, c.keyPem, { mode: 0o600 });
 }

@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { Report } from '../../src/evaluate';
 import { exporterReport, prosodyctlCheckCerts, type CheckedHost } from '../helpers/agreement';
 import { DAY, makeCA, mint, type TestCA } from '../helpers/certs';
+import { opensslSha1Signed } from '../helpers/openssl';
 import { startProsody, type RunningProsody } from '../helpers/prosody-server';
 import { describeWithTools } from '../helpers/tools';
 
@@ -106,57 +107,7 @@ describeWithTools(['prosody', 'prosodyctl', 'openssl'], 'agreement with Prosody:
         write(at('mismatch.test.crt'), (await good('mismatch.test')).pem);
         openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', at('mismatch.test.key'));
         // A SHA-1 signature from a CA (a self-signed one would be exempt).
-        openssl(
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-subj',
-          '/CN=Old CA',
-          '-days',
-          '30',
-          '-keyout',
-          'old-ca.key',
-          '-out',
-          'old-ca.crt',
-        );
-        openssl(
-          'req',
-          '-new',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-subj',
-          '/CN=sha1.test',
-          '-addext',
-          'subjectAltName=DNS:sha1.test',
-          '-keyout',
-          at('sha1.test.key'),
-          '-out',
-          'sha1.csr',
-        );
-        openssl(
-          'x509',
-          '-req',
-          '-in',
-          'sha1.csr',
-          '-CA',
-          'old-ca.crt',
-          '-CAkey',
-          'old-ca.key',
-          '-sha1',
-          '-days',
-          '30',
-          '-copy_extensions',
-          'copy',
-          '-out',
-          at('sha1.test.crt'),
-        );
+        opensslSha1Signed(certs, 'sha1.test');
         const expired = await good('expired.test', -DAY, -30 * DAY);
         write(at('expired.test.crt'), expired.pem);
         write(at('expired.test.key'), expired.keyPem, 0o600);

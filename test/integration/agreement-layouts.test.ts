@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Report } from '../../src/evaluate';
-import { exporterReport, prosodyctlCheckCerts, type CheckedHost } from '../helpers/agreement';
+import { exporterReport, prosodyctlCheckCerts, writePair, type CheckedHost } from '../helpers/agreement';
 import { DAY, makeCA, mint, type TestCA } from '../helpers/certs';
 import { startProsody, type RunningProsody } from '../helpers/prosody-server';
 import { describeWithTools } from '../helpers/tools';
@@ -27,13 +27,7 @@ describeWithTools(['prosody', 'prosodyctl'], 'agreement with Prosody: certificat
 
   beforeAll(async () => {
     ca = await makeCA('Agreement CA');
-    const pair = async (names: string[], certFile: string, keyFile: string, notAfter = 40 * DAY) => {
-      const c = await mint({ names, notAfter, issuer: ca });
-      fs.mkdirSync(path.dirname(certFile), { recursive: true });
-      fs.writeFileSync(certFile, c.pem + ca.pem);
-      fs.writeFileSync(keyFile, c.keyPem, { mode: 0o600 });
-      return c;
-    };
+    const pair = (names: string[], certFile: string, keyFile: string, notAfter?: number) => writePair(ca, names, certFile, keyFile, notAfter);
     prosody = await startProsody({
       hosts: HOSTS,
       components: COMPONENTS,

@@ -9,8 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Report } from '../../src/evaluate';
-import { exporterReport, prosodyctlCheckCerts, type CheckedHost } from '../helpers/agreement';
-import { DAY, makeCA, mint, type TestCA } from '../helpers/certs';
+import { exporterReport, prosodyctlCheckCerts, writePair, type CheckedHost } from '../helpers/agreement';
+import { makeCA, type TestCA } from '../helpers/certs';
 import { startProsody, type RunningProsody } from '../helpers/prosody-server';
 import { describeWithTools } from '../helpers/tools';
 
@@ -26,12 +26,7 @@ describeWithTools(['prosody', 'prosodyctl'], 'agreement with Prosody: ssl tables
 
   beforeAll(async () => {
     ca = await makeCA('Agreement CA 2');
-    const pair = async (names: string[], certFile: string, keyFile: string) => {
-      const c = await mint({ names, notAfter: 40 * DAY, issuer: ca });
-      fs.mkdirSync(path.dirname(certFile), { recursive: true });
-      fs.writeFileSync(certFile, c.pem + ca.pem);
-      fs.writeFileSync(keyFile, c.keyPem, { mode: 0o600 });
-    };
+    const pair = (names: string[], certFile: string, keyFile: string, notAfter?: number) => writePair(ca, names, certFile, keyFile, notAfter);
     const ssl = (name: string) => `{ certificate = "tls/${name}.crt"; key = "tls/${name}.key" }`;
     prosody = await startProsody({
       hosts: HOSTS,

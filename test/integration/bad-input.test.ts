@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DAY, mint } from '../helpers/certs';
 import { find, parseMetrics, value } from '../helpers/metrics-text';
+import { opensslSha1Signed } from '../helpers/openssl';
 import { runCli, startCli, waitFor, type Running } from '../helpers/process';
 import { describeWithTools } from '../helpers/tools';
 
@@ -154,10 +155,22 @@ describeWithTools(['openssl', 'mkfifo'], 'bad input: files Prosody would refuse 
     fs.writeFileSync(at('der.example.key'), der.keyPem, { mode: 0o600 });
     const trunc = await pair('trunc.example');
     fs.writeFileSync(at('trunc.example.pem'), trunc.pem + trunc.pem.slice(0, 200) + trunc.keyPem);
-    openssl('req', '-x509', '-newkey', 'rsa:1024', '-nodes', '-subj', '/CN=small.example', '-days', '30', '-keyout', at('small.example.key'), '-out', at('small.example.crt'));
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=ca', '-days', '30', '-keyout', 'ca.key', '-out', 'ca.crt');
-    openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=sha1.example', '-keyout', at('sha1.example.key'), '-out', 's.csr');
-    openssl('x509', '-req', '-in', 's.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-sha1', '-days', '30', '-out', at('sha1.example.crt'));
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:1024',
+      '-nodes',
+      '-subj',
+      '/CN=small.example',
+      '-days',
+      '30',
+      '-keyout',
+      at('small.example.key'),
+      '-out',
+      at('small.example.crt'),
+    );
+    opensslSha1Signed(certs, 'sha1.example');
     fs.writeFileSync(at('mismatch.example.crt'), (await pair('mismatch.example')).pem);
     openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', at('mismatch.example.key'));
     fs.writeFileSync(at('keyonly.example.pem'), (await pair('keyonly.example')).keyPem, { mode: 0o600 });
@@ -166,7 +179,10 @@ describeWithTools(['openssl', 'mkfifo'], 'bad input: files Prosody would refuse 
     // nokey.example: named by an ssl-less file rule needs its key; a combined .pem holds both, so use a lineage without privkey.
     fs.mkdirSync(at('nokey.example'));
     fs.writeFileSync(at('nokey.example', 'fullchain.pem'), (await pair('nokey.example')).pem);
-    fs.writeFileSync(path.join(root, 'prosody.cfg.lua'), 'run_as_root = true\ncertificates = "certs"\nVirtualHost "nokey.example"\n  ssl = { certificate = "certs/nokey.example/fullchain.pem", key = "certs/nokey.example/privkey.pem" }\n');
+    fs.writeFileSync(
+      path.join(root, 'prosody.cfg.lua'),
+      'run_as_root = true\ncertificates = "certs"\nVirtualHost "nokey.example"\n  ssl = { certificate = "certs/nokey.example/fullchain.pem", key = "certs/nokey.example/privkey.pem" }\n',
+    );
     const config = path.join(root, 'xmpp-cert.yml');
     const domains = [...Object.keys(expected).filter((d) => d !== 'nokey.example'), 'fifo.example', 'device.example'];
     fs.writeFileSync(config, `prosody:\n  config: ${path.join(root, 'prosody.cfg.lua')}\nprobes:\n  enabled: false\ndomains: [${domains.join(', ')}]\n`);
@@ -184,8 +200,18 @@ describeWithTools(['openssl', 'mkfifo'], 'bad input: files Prosody would refuse 
     expect(named).toEqual(expected);
     for (const domain of Object.keys(expected)) expect([domain, value(samples, 'xmpp_cert_domain_status', { domain, status: 'error' })]).toEqual([domain, 1]);
     const counts = Object.fromEntries(find(samples, 'xmpp_cert_domain_errors').map((s) => [s.labels.reason, s.value]));
-    expect(counts).toMatchObject({ not_pem: 1, bad_pem: 1, key_too_small: 1, weak_signature: 1, key_missing: 1, key_mismatch: 1, no_certificate: 1, key_unreadable: 0 });
-    for (const domain of ['fifo.example', 'device.example']) expect([domain, value(samples, 'xmpp_cert_domain_status', { domain, status: 'missing' })]).toEqual([domain, 1]);
+    expect(counts).toMatchObject({
+      not_pem: 1,
+      bad_pem: 1,
+      key_too_small: 1,
+      weak_signature: 1,
+      key_missing: 1,
+      key_mismatch: 1,
+      no_certificate: 1,
+      key_unreadable: 0,
+    });
+    for (const domain of ['fifo.example', 'device.example'])
+      expect([domain, value(samples, 'xmpp_cert_domain_status', { domain, status: 'missing' })]).toEqual([domain, 1]);
     const files = Object.fromEntries(find(samples, 'xmpp_cert_file_error_info').map((s) => [path.basename(s.labels.file!), s.labels.reason]));
     expect(files).toMatchObject({ 'fifo.example.pem': 'not_a_file', 'device.example.pem': 'not_a_file' });
   });

@@ -16,6 +16,7 @@ import { loadVerdict } from '../../src/evaluate/loadability';
 import type { Inventory } from '../../src/model/inventory';
 import { KeyChecker, mayRead } from '../../src/sources/keys';
 import { DAY, makeCA, mint } from '../helpers/certs';
+import { opensslSha1Signed } from '../helpers/openssl';
 
 const reason = (r: FileResult) => (r.ok ? 'ok' : r.error.reason);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-load-'));
@@ -84,9 +85,7 @@ describe('OpenSSL security level 2', () => {
     const self = parseCertificates(fs.readFileSync(path.join(dir, 'ca.crt')));
     expect(self.ok && self.certificates[0]!.signatureDigest).toBe('sha1');
     expect(loadVerdict('/c/ca.crt', '/c/ca.key', true, self, { exists: true, matches: true }).reason).toBeUndefined();
-    openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=leaf', '-keyout', 'l.key', '-out', 'l.csr');
-    openssl('x509', '-req', '-in', 'l.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-sha1', '-days', '10', '-out', 'l.crt');
-    const leaf = parseCertificates(fs.readFileSync(path.join(dir, 'l.crt')));
+    const leaf = parseCertificates(fs.readFileSync(opensslSha1Signed(dir, 'leaf.example').cert));
     expect(loadVerdict('/c/l.crt', '/c/l.key', true, leaf, { exists: true, matches: true }).reason).toBe('weak_signature');
   });
 });
