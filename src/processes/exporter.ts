@@ -143,8 +143,20 @@ export class Exporter {
       this.log[change.to === 'ok' ? 'info' : 'warn'](event, `${change.domain}: ${change.from} -> ${change.to} (${change.detail})`);
       appendAlertLog(this.loaded.config.logging.alertLog, event, this.log);
     }
+    this.warnAmbiguous(report);
     this.report = report;
     return report;
+  }
+
+  /** A domain whose lookup became ambiguous is logged once, naming its files (the detail and /status keep saying it). */
+  private warnAmbiguous(report: Report): void {
+    const before = new Set(this.report?.domains.filter((d) => d.ambiguous).map((d) => d.domain));
+    for (const d of report.domains) {
+      if (!d.ambiguous || before.has(d.domain)) continue;
+      const files = [d.file, ...(d.alternatives ?? [])].filter((f): f is string => f !== undefined);
+      const message = files.length > 1 ? `${files.join(' and ')} all carry ${d.domain}` : `a service of ${d.domain} may get any of several files`;
+      this.log.warn({ event: 'lookup_ambiguous', domain: d.domain, files }, `${message}: Prosody picks either, and may pick another at its next start`);
+    }
   }
 
   /** The next scan one interval after this one returns (finished, or given up on at scan.timeout). */

@@ -176,6 +176,12 @@ describeWithTools(['openssl', 'mkfifo'], 'bad input: files Prosody would refuse 
     fs.writeFileSync(at('keyonly.example.pem'), (await pair('keyonly.example')).keyPem, { mode: 0o600 });
     execFileSync('mkfifo', [at('fifo.example.pem')]);
     fs.symlinkSync('/dev/zero', at('device.example.pem'));
+    // Two indexed files for one name, with different certificates: ambiguous.
+    for (const file of ['dup-a', 'dup-b']) {
+      const dup = await pair('dup.example');
+      fs.writeFileSync(at(`${file}.crt`), dup.pem);
+      fs.writeFileSync(at(`${file}.key`), dup.keyPem, { mode: 0o600 });
+    }
     // nokey.example: named by an ssl-less file rule needs its key; a combined .pem holds both, so use a lineage without privkey.
     fs.mkdirSync(at('nokey.example'));
     fs.writeFileSync(at('nokey.example', 'fullchain.pem'), (await pair('nokey.example')).pem);
@@ -184,7 +190,7 @@ describeWithTools(['openssl', 'mkfifo'], 'bad input: files Prosody would refuse 
       'run_as_root = true\ncertificates = "certs"\nVirtualHost "nokey.example"\n  ssl = { certificate = "certs/nokey.example/fullchain.pem", key = "certs/nokey.example/privkey.pem" }\n',
     );
     const config = path.join(root, 'xmpp-cert.yml');
-    const domains = [...Object.keys(expected).filter((d) => d !== 'nokey.example'), 'fifo.example', 'device.example'];
+    const domains = [...Object.keys(expected).filter((d) => d !== 'nokey.example'), 'fifo.example', 'device.example', 'dup.example'];
     fs.writeFileSync(config, `prosody:\n  config: ${path.join(root, 'prosody.cfg.lua')}\nprobes:\n  enabled: false\ndomains: [${domains.join(', ')}]\n`);
     exporter = await startCli(['serve', '--config', config, '--listen', '127.0.0.1:0']);
     await waitFor(async () => (await fetch(`${exporter.url}/readyz`)).status === 200, 15_000, '/readyz');
@@ -214,6 +220,18 @@ describeWithTools(['openssl', 'mkfifo'], 'bad input: files Prosody would refuse 
       expect([domain, value(samples, 'xmpp_cert_domain_status', { domain, status: 'missing' })]).toEqual([domain, 1]);
     const files = Object.fromEntries(find(samples, 'xmpp_cert_file_error_info').map((s) => [path.basename(s.labels.file!), s.labels.reason]));
     expect(files).toMatchObject({ 'fifo.example.pem': 'not_a_file', 'device.example.pem': 'not_a_file' });
+  });
+
+  test('two indexed files for one name: xmpp_cert_lookup_ambiguous 1, a log line naming both', async () => {
+    const samples = parseMetrics(await (await fetch(`${exporter.url}/metrics`)).text());
+    expect(value(samples, 'xmpp_cert_lookup_ambiguous', { domain: 'dup.example' })).toBe(1);
+    expect(value(samples, 'xmpp_cert_lookup_ambiguous', { domain: 'der.example' })).toBe(0);
+    const line = exporter
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"lookup_ambiguous"'));
+    expect(line).toContain(path.join(certs, 'dup-a.crt'));
+    expect(line).toContain(path.join(certs, 'dup-b.crt'));
   });
 
   test('monitor says so (CRITICAL for the missing ones), naming each file', () => {
