@@ -5,6 +5,7 @@
  * message naming the key.
  */
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import { Command, Option } from 'commander';
 import { registerDashboard } from './commands/dashboard';
 import { registerNotify } from './commands/notify';
@@ -56,12 +57,16 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void> 
   };
 }
 
-/*
- * No --optimize-for-size: it once kept RSS at 133 MB instead of 195 MB after a 10,000-file scan,
- * but with Prosody's lookup per host and service V8 then ran "reduce" mark-compacts back to back:
- * a cold 10,000-host scan took 17.3 s instead of 3.6 s, with event-loop pauses up to 471 ms
- * instead of 87 ms (/healthz must answer within 100 ms during a scan). docs/benchmarks.md.
+/**
+ * V8 favours size only in the worker, which answers no HTTP. In serve and run it once kept RSS at
+ * 133 MB instead of 195 MB after a 10,000-file scan, but with Prosody's lookup per host and service
+ * V8 then ran "reduce" mark-compacts back to back: a cold 10,000-host scan took 17.3 s instead of
+ * 3.6 s, with event-loop pauses up to 471 ms instead of 87 ms (/healthz must answer within 100 ms
+ * during a scan; docs/benchmarks.md has the RSS this costs).
  */
+function favourMemory(): void {
+  v8.setFlagsFromString('--optimize-for-size');
+}
 
 /** However stop() is blocked (a hung mount, a stuck install step), the process is gone within 10 s of SIGTERM. */
 const SHUTDOWN_DEADLINE_MS = 9_000;
@@ -121,6 +126,7 @@ program
   .description('the renewal sidecar: renews due certificates on a schedule, installs them, reloads Prosody, verifies')
   .action(
     action(async () => {
+      favourMemory();
       const loaded = load();
       const log = createLogger(loaded.config.logging.level);
       const worker = await createWorker(loaded, log);
