@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import v8 from 'node:v8';
+import vm from 'node:vm';
 import { Command, Option } from 'commander';
 import { registerDashboard } from './commands/dashboard';
 import { registerNotify } from './commands/notify';
@@ -58,14 +59,20 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void> 
 }
 
 /**
- * V8 favours size only in the worker, which answers no HTTP. In serve and run it once kept RSS at
- * 133 MB instead of 195 MB after a 10,000-file scan, but with Prosody's lookup per host and service
- * V8 then ran "reduce" mark-compacts back to back: a cold 10,000-host scan took 17.3 s instead of
- * 3.6 s, with event-loop pauses up to 471 ms instead of 87 ms (/healthz must answer within 100 ms
- * during a scan; docs/benchmarks.md has the RSS this costs).
+ * V8 favours size: in the worker from the start (it answers no HTTP), in serve and run only after
+ * the first scan. Set before it, V8 ran "reduce" mark-compacts back to back through the cold scan:
+ * 10,000 hosts took 17.3 s instead of 3.6 s, with event-loop pauses up to 471 ms instead of 87 ms
+ * (/healthz must answer within 100 ms during a scan). Set after it, the heap shrinks back
+ * (docs/benchmarks.md: RSS after scrapes).
  */
 function favourMemory(): void {
   v8.setFlagsFromString('--optimize-for-size');
+}
+
+/** One full garbage collection now, so the heap the cold scan grew is given back at once. */
+function compactNow(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
 }
 
 /** However stop() is blocked (a hung mount, a stuck install step), the process is gone within 10 s of SIGTERM. */
@@ -95,7 +102,16 @@ async function serve(flags: { listen?: string; webConfigFile?: string }, withWor
   const serverFlags = { 'server.listen': flags.listen, 'server.webConfig': flags.webConfigFile };
   const loaded = load(serverFlags);
   const log = createLogger(loaded.config.logging.level);
-  const exporter = new Exporter(loaded, () => load(serverFlags), log);
+  // V8 favours size once the cold scan is done: fast while it runs, small afterwards (see favourMemory).
+  const exporter = new Exporter(
+    loaded,
+    () => load(serverFlags),
+    log,
+    () => {
+      favourMemory();
+      compactNow();
+    },
+  );
   // In one process the worker tells the exporter to rescan after an install, so /metrics shows it at once.
   const worker = withWorker ? await createWorker(loaded, log, { onInstalled: () => void exporter.scan() }) : undefined;
   // The worker will write there: a configured certificate directory that does not exist yet is

@@ -47,11 +47,11 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
   const scanSeconds = new Gauge({ name: 'xmpp_cert_scan_duration_seconds', help: 'How long the last scan of every source took.', registers });
   const stalled = new Gauge({
     name: 'xmpp_cert_scan_stalled',
-    help: '1 while the last scan has run past scan.timeout and was abandoned (the report is from an older scan), else 0.',
+    help: '1 while a scan has run past scan.timeout: no longer waited for, the report is from the last scan that finished; else 0.',
     registers,
   });
   stalled.set(0);
-  const stalls = new Counter({ name: 'xmpp_cert_scan_stalls_total', help: 'Scans abandoned after running past scan.timeout.', registers });
+  const stalls = new Counter({ name: 'xmpp_cert_scan_stalls_total', help: 'Scans that ran past scan.timeout.', registers });
   const parsed = new Counter({ name: 'xmpp_cert_files_parsed_total', help: 'Certificate files parsed (a rescan parses only files that changed).', registers });
   const scrape = new Summary({ name: 'xmpp_cert_scrape_duration_seconds', help: 'Time to build each /metrics response.', percentiles: [], registers });
   // One rendering per Report, shared by every scrape until the next scan.

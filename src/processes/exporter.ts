@@ -51,6 +51,8 @@ export class Exporter {
     private loaded: LoadedConfig,
     private readonly reloadConfig: () => LoadedConfig,
     private readonly log: Logger,
+    /** Called once, after the first scan is published (the cold scan is the one that allocates most). */
+    private readonly afterFirstScan: () => void = () => undefined,
   ) {
     this.scanner = new InventoryScanner(loaded.config);
     this.web = loaded.config.server.webConfig ? loadWebConfig(loaded.config.server.webConfig) : undefined;
@@ -78,6 +80,7 @@ export class Exporter {
     this.server = await startServer(app, this.loaded.config.server.listen, this.web);
     this.log.info({ listen: this.server.address }, `metrics at ${this.server.url}/metrics, report at ${this.server.url}/status`);
     void this.scan().finally(() => {
+      this.afterFirstScan();
       this.schedule();
       this.prober.start(() => ({ domains: this.inventory?.domains.map((d) => d.name) ?? [], components: componentsOf(this.inventory) }));
     });
