@@ -86,6 +86,22 @@ describeWithTools(['mkfifo'], 'sources that fail are errors, not absences', () =
     expect(exporter.output()).toContain('Lua syntax error');
   });
 
+  test("the exporter's own config and the legacy conf as FIFOs or devices: refused by type at once, naming the file", () => {
+    const fifo = path.join(root, 'config-fifo.yml');
+    execFileSync('mkfifo', [fifo]);
+    for (const args of [
+      ['monitor', '--config', fifo],
+      ['config', 'check', '--config', '/dev/zero'],
+      ['--legacy-conf', fifo, 'monitor', '--config', yml],
+    ]) {
+      const started = Date.now();
+      const result = runCli(args);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/is a (FIFO \(named pipe\)|device), not a regular file; refused without reading it/);
+    }
+  });
+
   test('config check fails and monitor is UNKNOWN for a missing or invalid prosody.cfg.lua', () => {
     const broken = path.join(root, 'broken.cfg.lua');
     fs.writeFileSync(broken, 'VirtualHost "a.example" {\n');

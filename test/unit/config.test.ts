@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../src/shared/errors';
-import { displayConfig, loadConfig } from '../../src/config';
+import { configSchema, displayConfig, loadConfig } from '../../src/config';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-config-'));
 const write = (name: string, text: string) => {
@@ -180,4 +180,8 @@ describe("config: the seed's variable names", () => {
     expect(shown).toContain('https://hooks.example.com/<redacted>');
     expect(shown).toContain('"warning":"30d"');
   });
+});
+
+test('domains: a U-label is watched as its A-label; both forms name one domain', () => {
+  expect(configSchema.parse({ domains: ['Bücher.Example', 'xn--bcher-kva.example'] }).domains).toEqual(['xn--bcher-kva.example', 'xn--bcher-kva.example']);
 });
