@@ -346,13 +346,15 @@ export function servicePorts(service: TlsService, facts: Pick<LookupFacts, 'conf
 }
 
 /**
- * Every service of a host: c2s and s2s STARTTLS (mod_tls), and each direct-TLS service per port
- * (ports whose answer is the same are grouped). `host` in Prosody's form (nameprep'd).
+ * Every service of a host (or those in `only`): c2s and s2s STARTTLS (mod_tls), and each
+ * direct-TLS service per port (ports whose answer is the same are grouped). `host` in Prosody's
+ * form (nameprep'd).
  */
-export function serviceLookups(host: string, facts: LookupFacts): ServiceLookup[] {
+export function serviceLookups(host: string, facts: LookupFacts, only?: ReadonlySet<TlsService>): ServiceLookup[] {
   const out: ServiceLookup[] = [];
-  for (const service of ['c2s', 's2s'] as const) out.push(lookupOf(service, servicePorts(service, facts), starttls(host, service, facts)));
-  for (const service of DIRECT_TLS_SERVICES) {
+  const wanted = (service: TlsService) => !only || only.has(service);
+  for (const service of ['c2s', 's2s'] as const) if (wanted(service)) out.push(lookupOf(service, servicePorts(service, facts), starttls(host, service, facts)));
+  for (const service of DIRECT_TLS_SERVICES.filter(wanted)) {
     const ports = servicePorts(service, facts);
     // A service that does not listen still has an answer (for a probe of it); port 0 stands for "any".
     const groups = new Map<string, { ports: number[]; resolved: Resolved }>();

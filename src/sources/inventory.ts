@@ -35,7 +35,6 @@ import {
   type Inventory,
   type KeyFacts,
   type PortEntry,
-  type ServiceLookup,
   type SourceState,
   type TlsService,
 } from '../model/inventory';
@@ -75,9 +74,10 @@ export class InventoryScanner {
     let files = await this.cache.read(paths);
     const facts = certsDir ? lookupFacts(certsDir, listing, files, this.cache.firstLineIsCertificate, prosody, now()) : undefined;
     const entries: DomainEntry[] = [];
+    const judged = judgedServices(prosody, facts);
     for (let i = 0; i < domains.length; i++) {
       if (i % 128 === 127) await yieldToLoop();
-      entries.push(locate(domains[i]!, facts, prosody, listing));
+      entries.push(locate(domains[i]!, facts, listing, judged));
     }
     // An `ssl` table or `certificate` option can point outside the directory walk: read those too.
     const outside = entries.flatMap((e) => usedPairs(e).flatMap((p) => (files.has(p.cert) ? [] : [p.cert])));
@@ -198,9 +198,14 @@ function lookupFacts(
 /** The main service: c2s STARTTLS for a VirtualHost or configured domain, s2s for a Component. */
 const MAIN_SERVICE: Record<DomainEntry['origin'], TlsService> = { VirtualHost: 'c2s', config: 'c2s', Component: 's2s' };
 
-function locate(domain: Domain, facts: LookupFacts | undefined, prosody: ProsodyConfig | undefined, listing: DirListing): DomainEntry {
+function locate(
+  domain: Domain,
+  facts: LookupFacts | undefined,
+  listing: DirListing,
+  judged: Record<'host' | 'component', ReadonlySet<TlsService>>,
+): DomainEntry {
   if (!facts) return domain;
-  const services = serviceLookups(domain.prosodyName ?? domain.name, facts).filter((s) => listens(s, domain, prosody));
+  const services = serviceLookups(domain.prosodyName ?? domain.name, facts, domain.origin === 'Component' ? judged.component : judged.host);
   const main = services.find((s) => s.service === MAIN_SERVICE[domain.origin]);
   const hidden = listing.unreadable.length > 0 && !main?.cert;
   const lookupError = hidden
@@ -213,17 +218,22 @@ function locate(domain: Domain, facts: LookupFacts | undefined, prosody: Prosody
 const HTTP_MODULES = /^(http|bosh|websocket|admin_web|conversejs|register_web|invites_page)/;
 
 /**
- * Which services a domain is judged on: c2s (not for a Component) and s2s STARTTLS, and the
- * direct-TLS services that listen. https listens when `https_ports` is set or an HTTP module is
- * enabled (mod_http then opens its default 5281).
+ * Which services domains are judged on: c2s (not for a Component, to which clients never connect)
+ * and s2s STARTTLS, and the direct-TLS services that listen; every host gets an SNI context on
+ * each (portmanager add_sni_host). Without a prosody.cfg.lua, STARTTLS only.
  */
-function listens(s: ServiceLookup, domain: Domain, prosody: ProsodyConfig | undefined): boolean {
-  if (s.service === 'c2s') return domain.origin !== 'Component';
-  if (s.service === 's2s') return true;
-  if (domain.origin === 'Component' && (s.service === 'c2s_direct_tls' || s.service === 'legacy_ssl')) return false;
-  if (s.service !== 'https') return s.ports.length > 0 && !!prosody;
-  if (rawOption(prosody, '*', 'https_ports') !== undefined) return s.ports.length > 0;
-  return !!prosody && usesHttp(prosody, domain.prosodyName ?? domain.name);
+function judgedServices(prosody: ProsodyConfig | undefined, facts: LookupFacts | undefined): Record<'host' | 'component', ReadonlySet<TlsService>> {
+  const direct = prosody && facts ? DIRECT_TLS_SERVICES.filter((s) => servicePorts(s, facts).length > 0 && (s !== 'https' || httpsListens(prosody))) : [];
+  return {
+    host: new Set<TlsService>(['c2s', 's2s', ...direct]),
+    component: new Set<TlsService>(['s2s', ...direct.filter((s) => s !== 'c2s_direct_tls' && s !== 'legacy_ssl')]),
+  };
+}
+
+/** mod_http opens https (`https_ports`, default 5281) once any enabled host or Component loads an HTTP module. */
+function httpsListens(prosody: ProsodyConfig | undefined): boolean {
+  if (!prosody) return false;
+  return rawOption(prosody, '*', 'https_ports') !== undefined || prosody.hosts.some((h) => h.enabled && usesHttp(prosody, h.name));
 }
 
 function usesHttp(prosody: ProsodyConfig, host: string): boolean {
@@ -236,7 +246,7 @@ function usesHttp(prosody: ProsodyConfig, host: string): boolean {
 
 /** The direct-TLS ports that listen (as `listens` decides for hosts), each with what its own context may load. */
 function portEntries(facts: LookupFacts, prosody: ProsodyConfig): PortEntry[] {
-  const http = rawOption(prosody, '*', 'https_ports') !== undefined || prosody.hosts.some((h) => h.enabled && usesHttp(prosody, h.name));
+  const http = httpsListens(prosody);
   const out: PortEntry[] = [];
   for (const service of DIRECT_TLS_SERVICES) {
     if (service === 'https' && !http) continue;
