@@ -13,7 +13,7 @@ const { spawnSync } = require('node:child_process');
 const { machine } = require('./lib/common');
 
 const SCRIPTS = {
-  scan: 'scan and scrape at 1,000 and 10,000 files vs. the parse and exposition floors',
+  scan: 'scan and scrape at 1,000 and 10,000 files vs. the parse and exposition floors; 10,000 and 100,000 VirtualHosts, /healthz during a cold scan',
   probe: '1,000 direct-TLS endpoints: our /probe vs. prometheus-blackbox-exporter (TLS only, and verifying like ours)',
   sslcheck: "1,000 files: `xmpp-cert monitor` vs. Debian's ssl-cert-check",
   load: '50 concurrent scrapers on 10,000 files for 60 s, without and with basic auth; one authorised scraper beside 50 connections of wrong passwords',

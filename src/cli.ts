@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs';
 import v8 from 'node:v8';
+import vm from 'node:vm';
 import { Command, Option } from 'commander';
 import type { AccountAction } from './commands/account';
 import { challengePlan } from './commands/challenge-plan';
@@ -24,7 +25,8 @@ import { loadConfig, displayConfig, overrideWarnings, parseDuration, thresholdPr
 import { NO_ISSUER } from './config/renewal-schema';
 import { statusJson } from './evaluate';
 import { Exporter, scanOnce } from './processes/exporter';
-import { ConfigError, XmppCertError, messageOf } from './shared/errors';
+import { ConfigError, DiscoveryError, XmppCertError, messageOf } from './shared/errors';
+import { loadProsodyConfig } from './discovery';
 import { createLogger, type Logger } from './shared/log';
 import { versionText } from './shared/version';
 import { InventoryScanner } from './sources/inventory';
@@ -101,19 +103,50 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 /**
- * For the long-running verbs (serve, run, worker), before they allocate much. V8 sizes its heap
- * for throughput: after a scan of 10,000 files it kept 111 MB of heap for 48 MB live, 195 MB RSS
- * in all (bench:scan). Favouring size keeps 133 MB at the same scan and scrape speed. One-shot
- * verbs (monitor, renew) exit before it matters and start faster without it.
+ * V8 favours size: in the worker from the start (it answers no HTTP), in serve and run only after
+ * the first scan. Set before it, V8 ran "reduce" mark-compacts back to back through the cold scan:
+ * 10,000 hosts took 17.3 s instead of 3.6 s, with event-loop pauses up to 471 ms instead of 87 ms
+ * (/healthz must answer within 100 ms during a scan). Set after it, the heap shrinks back
+ * (docs/benchmarks.md: RSS after scrapes).
  */
 function favourMemory(): void {
   v8.setFlagsFromString('--optimize-for-size');
 }
 
+/** One full garbage collection now, so the heap the cold scan grew is given back at once. */
+function compactNow(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
+
+/** However stop() is blocked (a hung mount, a DNS lookup, an SMTP server), the process is gone within 10 s of SIGTERM... */
+const SHUTDOWN_DEADLINE_MS = 9_000;
+
+/**
+ * ... unless an install is between its swap and its reload (renewal/in-flight.ts): an install is
+ * never cut short, so the deadline waits for it, then exits. `say` reports why (a log line, or
+ * stderr for the one-shot verbs). Notifications still queued stay in the outbox for the next start.
+ */
+function exitAfterDeadline(signal: string, installing: () => boolean, say: (text: string) => void): void {
+  let waited = false;
+  const force = () => {
+    if (installing()) {
+      if (!waited) say(`${signal}: an install is running; exiting once it has finished with its reload`);
+      waited = true;
+      setTimeout(force, 250).unref();
+      return;
+    }
+    say(`${signal}: still stopping after ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting now`);
+    process.exit(1);
+  };
+  setTimeout(force, SHUTDOWN_DEADLINE_MS).unref();
+}
+
 /** SIGTERM/SIGINT: stop what runs (an install in progress finishes first), then exit. */
-function onShutdown(log: Logger, stop: () => Promise<void>): void {
+function onShutdown(log: Logger, stop: () => Promise<void>, installing: () => boolean = () => false): void {
   const shutdown = (signal: string) => {
     log.info(`${signal}: shutting down`);
+    exitAfterDeadline(signal, installing, (text) => log.error(text));
     void stop().then(() => process.exit(0));
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
@@ -135,7 +168,6 @@ interface ServerFlags {
 }
 
 async function serve(flags: ServerFlags, withWorker: boolean): Promise<void> {
-  favourMemory();
   const serverFlags = {
     'server.listen': flags['web.listenAddress'] ?? flags.listen,
     'server.webConfig': flags['web.config.file'],
@@ -144,7 +176,16 @@ async function serve(flags: ServerFlags, withWorker: boolean): Promise<void> {
   const loaded = load(serverFlags);
   const log = logger(loaded);
   for (const problem of thresholdProblems(loaded.config)) log.warn(problem);
-  const exporter = new Exporter(loaded, () => load(serverFlags), log);
+  // V8 favours size once the cold scan is done: fast while it runs, small afterwards (see favourMemory).
+  const exporter = new Exporter(
+    loaded,
+    () => load(serverFlags),
+    log,
+    () => {
+      favourMemory();
+      compactNow();
+    },
+  );
   // In one process the worker tells the exporter to rescan after an install, so /metrics shows it at once.
   const worker = withWorker ? await createWorker(loaded, log, { onInstalled: () => void exporter.scan() }) : undefined;
   // The worker will write there: a configured certificate directory that does not exist yet is
@@ -152,10 +193,14 @@ async function serve(flags: ServerFlags, withWorker: boolean): Promise<void> {
   if (worker && loaded.config.prosody.certs) fs.mkdirSync(loaded.config.prosody.certs, { recursive: true, mode: 0o755 });
   await exporter.start();
   process.on('SIGHUP', () => void exporter.reload());
-  onShutdown(log, async () => {
-    await worker?.stop();
-    await exporter.stop();
-  });
+  onShutdown(
+    log,
+    async () => {
+      await worker?.stop();
+      await exporter.stop();
+    },
+    () => worker?.installing ?? false,
+  );
   await worker?.start();
 }
 
@@ -182,7 +227,11 @@ program
       const log = logger(loaded);
       for (const problem of thresholdProblems(loaded.config)) log.warn(problem);
       const worker = await createWorker(loaded, log);
-      onShutdown(log, () => worker.stop());
+      onShutdown(
+        log,
+        () => worker.stop(),
+        () => worker.installing,
+      );
       await worker.start();
     }),
   );
@@ -261,6 +310,11 @@ async function oneShot(options: { timerInterval?: number }, run: (worker: import
   const stop = (signal: string) => {
     interrupted = signal;
     process.stderr.write(`xmpp-cert: ${signal}: stopping (no new attempt; an install in progress finishes first)\n`);
+    exitAfterDeadline(
+      signal,
+      () => worker.installing,
+      (text) => process.stderr.write(`xmpp-cert: ${text}\n`),
+    );
     void worker.stop();
   };
   const onTerm = () => stop('SIGTERM');
@@ -343,13 +397,17 @@ configCmd
   .action(
     action(async () => {
       let loaded: LoadedConfig;
+      let prosodyWarnings: string[] = [];
       try {
         loaded = load();
+        // prosody.cfg.lua is part of the configuration: unreadable or not valid Lua fails the check; Include problems warn.
+        if (loaded.config.prosody.config) prosodyWarnings = (await loadProsodyConfig(loaded.config.prosody.config)).warnings;
       } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
+        if (!(err instanceof ConfigError) && !(err instanceof DiscoveryError)) throw err;
         process.stderr.write(`${err.message}\n`);
         return 1;
       }
+      for (const warning of prosodyWarnings) process.stderr.write(`warning: ${warning}\n`);
       const problems = thresholdProblems(loaded.config);
       const watched = await watchedDomains(loaded.config);
       for (const warning of [...(watched.note ? [watched.note] : []), ...overrideWarnings(loaded.config, watched.domains)]) {
@@ -359,7 +417,8 @@ configCmd
         process.stderr.write(`configuration refused${loaded.file ? `: ${loaded.file}` : ''}:\n  ${problems.join('\n  ')}\n`);
         return 1;
       }
-      process.stdout.write(`configuration OK${loaded.file ? `: ${loaded.file}` : ' (defaults and environment)'}\n`);
+      const prosody = loaded.config.prosody.config;
+      process.stdout.write(`configuration OK${loaded.file ? `: ${loaded.file}` : ' (defaults and environment)'}${prosody ? `; ${prosody}` : ''}\n`);
       return printChallengePlan(loaded);
     }),
   );

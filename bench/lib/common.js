@@ -80,8 +80,8 @@ function get(url, headers = {}) {
 
 const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
-/** `headers`: what /readyz needs, e.g. basic auth when a web config is given. */
-async function startExporter(configFile, extraArgs = [], headers = {}) {
+/** Starts `serve` and resolves once it listens (its first scan may still run). */
+async function spawnExporter(configFile, extraArgs = []) {
   const proc = spawn(process.execPath, [path.join(__dirname, '../../dist/cli.js'), 'serve', '--config', configFile, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -97,6 +97,12 @@ async function startExporter(configFile, extraArgs = [], headers = {}) {
       }
     });
   });
+  return { proc, url };
+}
+
+/** `headers`: what /readyz needs, e.g. basic auth when a web config is given. */
+async function startExporter(configFile, extraArgs = [], headers = {}) {
+  const { proc, url } = await spawnExporter(configFile, extraArgs);
   for (;;) {
     const { status } = await get(`${url}/readyz`, headers);
     if (status === 200) break;
@@ -108,4 +114,4 @@ async function startExporter(configFile, extraArgs = [], headers = {}) {
 
 const machine = () => `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 
-module.exports = { mintTree, stats, get, keepAlive, rssMb, startExporter, machine };
+module.exports = { mintTree, stats, get, keepAlive, rssMb, spawnExporter, startExporter, machine };

@@ -11,7 +11,7 @@ export const READ_ERROR_REASONS = [
   'not_a_file', // a directory or device where a certificate file was expected
   'too_large', // over scan.maxFileSize
   'empty',
-  'bad_pem', // PEM armour whose certificate block does not decode (e.g. truncated)
+  'bad_pem', // PEM armour whose certificate block does not decode, or has no END line (truncated)
   'bad_der',
   'no_certificate', // readable, but holds no certificate (a private key alone, a CSR)
   'unsupported', // a format we do not read (PKCS#7, PKCS#12)
@@ -41,9 +41,18 @@ export interface Certificate {
   xmppAddrs: string[];
   srvNames: string[];
   keyType: KeyType;
+  /** SHA-256 of the SubjectPublicKeyInfo (DER), lower-case hex: what a matching private key must yield. */
+  spkiSha256: string;
+  /** The signature algorithm's digest as OpenSSL's security level judges it: `sha1` and `md5` are refused at level 1 and up. */
+  signatureDigest: 'md5' | 'sha1' | 'other';
   selfSigned: boolean;
 }
 
-export type FileResult = { ok: true; certificates: Certificate[] } | { ok: false; error: ReadError };
+/**
+ * `der`: the file is a bare DER certificate (LuaSec, and so Prosody, loads PEM only).
+ * On an error, `leaf` is the first certificate when it alone could be read: what Prosody's index
+ * reads (it loads only the first block), while loading the whole file for TLS fails.
+ */
+export type FileResult = { ok: true; certificates: Certificate[]; der?: true } | { ok: false; error: ReadError; leaf?: Certificate };
 
 export const readError = (reason: ReadErrorReason, message: string): FileResult => ({ ok: false, error: { reason, message } });

@@ -1,10 +1,14 @@
 /**
  * Bytes -> certificates, with node's crypto.X509Certificate (about 4x faster than @peculiar/x509).
- * Reads PEM bundles (every CERTIFICATE block, in file order) and single DER certificates.
+ * Reads PEM bundles (every CERTIFICATE block, in file order, after any text of any length before
+ * the first -----BEGIN line, as OpenSSL's PEM reader skips it) and single DER certificates.
+ * A BEGIN CERTIFICATE line without its END line makes the whole file bad_pem (OpenSSL refuses it),
+ * with the leaf kept when it alone decodes.
  * Never throws: a file that holds no usable certificate becomes a ReadError with a reason code.
  * Does no I/O: callers read the bytes (and decide about size, symlinks and missing files).
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
+import { bytesOf, children, tlv, type Tlv } from './der';
 import { readError, type Certificate, type FileResult, type KeyType } from './model';
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
@@ -39,9 +43,8 @@ export class ChainCache {
 
 export function parseCertificates(bytes: Buffer, chains?: ChainCache): FileResult {
   if (bytes.length === 0) return readError('empty', 'the file is empty');
-  const textHead = bytes.subarray(0, 64).toString('latin1');
-  if (textHead.includes('-----BEGIN ')) return parsePem(bytes.toString('latin1'), chains);
-  if (bytes[0] === 0x30) return parseDer(bytes);
+  if (bytes[0] === 0x30 && bytes.indexOf('-----BEGIN ') < 0) return parseDer(bytes);
+  if (bytes.indexOf('-----BEGIN ') >= 0) return parsePem(bytes.toString('latin1'), chains);
   if (/^\s*$/.test(bytes.toString('latin1'))) return readError('empty', 'the file holds only white space');
   return readError('bad_pem', 'neither PEM (no -----BEGIN line) nor DER');
 }
@@ -57,6 +60,15 @@ function parsePem(text: string, chains: ChainCache | undefined): FileResult {
     const cert = certificateOf(body!, certificates.length, chains);
     if (!cert) return readError('bad_pem', `certificate block ${certificates.length + 1} does not decode (truncated or corrupt)`);
     certificates.push(cert);
+  }
+  const begun = text.split('-----BEGIN CERTIFICATE-----').length - 1;
+  const ended = text.split('-----END CERTIFICATE-----').length - 1;
+  if (begun > ended) {
+    const error = {
+      reason: 'bad_pem' as const,
+      message: `certificate block ${ended + 1} has no -----END CERTIFICATE----- line (truncated?); OpenSSL, and so Prosody, refuses the whole file`,
+    };
+    return certificates.length > 0 ? { ok: false, error, leaf: certificates[0]! } : { ok: false, error };
   }
   if (certificates.length > 0) return { ok: true, certificates };
   if (others.some((label) => UNSUPPORTED_LABELS.has(label))) {
@@ -76,7 +88,7 @@ function certificateOf(body: string, position: number, chains: ChainCache | unde
 
 function parseDer(der: Buffer): FileResult {
   const cert = toCertificate(der, 0);
-  return cert ? { ok: true, certificates: [cert] } : readError('bad_der', 'binary data that is not a DER certificate');
+  return cert ? { ok: true, certificates: [cert], der: true } : readError('bad_der', 'binary data that is not a DER certificate');
 }
 
 function toCertificate(der: Buffer, position: number): Certificate | undefined {
@@ -109,6 +121,8 @@ export function certificateFromX509(x509: X509Certificate, position: number): Ce
     xmppAddrs: sanValues(san, 'othername:XmppAddr'),
     srvNames: sanValues(san, 'othername:SRVName'),
     keyType: keyType(x509),
+    ...derFacts(x509),
+
     // Not checkIssued(): it also demands keyCertSign, which a self-signed server certificate lacks.
     selfSigned: subject === issuer && verifiesItself(x509),
   };
@@ -157,4 +171,33 @@ function verifiesItself(x509: X509Certificate): boolean {
   } catch {
     return false;
   }
+}
+
+const SHA1_OIDS = new Set(['2a864886f70d010105', '2a8648ce3d0401', '2a8648ce380403', '2b0e03021d']);
+const MD5_OIDS = new Set(['2a864886f70d010104', '2a864886f70d010103']);
+
+/** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature }. */
+function certificateParts(der: Buffer): { tbs: Tlv[]; sigAlg: Tlv } | undefined {
+  const outer = tlv(der, 0);
+  const parts = outer && children(der, outer);
+  const tbs = parts?.[0] && children(der, parts[0]);
+  return tbs && parts[1] ? { tbs, sigAlg: parts[1] } : undefined;
+}
+
+/**
+ * From the DER (x509.raw copies it: read once): the SHA-256 of the SubjectPublicKeyInfo as written
+ * (tbs: [0] version?, serial, signature, issuer, validity, subject, spki) and the signature's digest.
+ */
+function derFacts(x509: X509Certificate): Pick<Certificate, 'spkiSha256' | 'signatureDigest'> {
+  const der = x509.raw;
+  const parts = certificateParts(der);
+  const at = parts && (parts.tbs[0]!.tag === 0xa0 ? 6 : 5);
+  const spki = parts && at !== undefined ? parts.tbs[at] : undefined;
+  const bytes = spki ? bytesOf(der, spki) : x509.publicKey.export({ type: 'spki', format: 'der' });
+  const oid = parts && tlv(der, parts.sigAlg.body);
+  const hex = oid?.tag === 0x06 ? der.subarray(oid.body, oid.end).toString('hex') : '';
+  return {
+    spkiSha256: createHash('sha256').update(bytes).digest('hex'),
+    signatureDigest: SHA1_OIDS.has(hex) ? 'sha1' : MD5_OIDS.has(hex) ? 'md5' : 'other',
+  };
 }

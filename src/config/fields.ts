@@ -2,6 +2,7 @@
  * zod field builders whose errors read "expected X, got Y", so every rejected value tells the user
  * what to write instead. Only the shapes the schema uses; no I/O.
  */
+import { domainToASCII } from 'node:url';
 import { z } from 'zod';
 import { parseDuration, parseListen, parseSize, parseThreshold, type Threshold } from './units';
 
@@ -73,11 +74,14 @@ export const url = () =>
     }
   });
 
-/** A DNS name as XMPP uses it: lower-cased, no trailing dot, no scheme or port. */
+const isAscii = (s: string) => [...s].every((c) => c.charCodeAt(0) < 0x80);
+
+/** A DNS name as XMPP uses it: lower-cased, no trailing dot, no scheme or port; a U-label (bücher.example) becomes its A-label. */
 export const domainName = () =>
   parsed('a domain name such as example.org', (v) => {
     if (typeof v !== 'string') return undefined;
-    const name = v.trim().toLowerCase().replace(/\.$/, '');
+    const trimmed = v.trim().toLowerCase().replace(/\.$/, '');
+    const name = isAscii(trimmed) ? trimmed : domainToASCII(trimmed);
     return /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*$/.test(name) ? name : undefined;
   });
 

@@ -8,7 +8,6 @@
  * (config/secret.ts) in it. Tells the logger the secrets it read, so no log line of the process
  * shows them.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { resolveNotifyPaths } from './notify-schema';
 import type { IssuerConfig, RenewalConfig, SingleChallengeConfig } from './renewal-schema';
@@ -16,6 +15,7 @@ import YAML from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, messageOf } from '../shared/errors';
 import { CONFIG_SECRETS } from './redact';
+import { readRegularFile } from '../shared/safe-read';
 import { configSchema, type Config } from './schema';
 import { protectConfigSecrets, secretIssue } from './secret';
 import { applySeedNames, parseLegacyConf } from './seed-names';
@@ -87,9 +87,13 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   return file ? { config, file } : { config };
 }
 
+/** Config files are small: 16 MiB is far beyond any real one and keeps an endless file from hanging the load. */
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
 function readText(file: string, what: string): string {
   try {
-    return fs.readFileSync(file, 'utf8');
+    // Refuses a FIFO or device by type before reading (a plain read of a FIFO blocks the process, and SIGTERM with it).
+    return readRegularFile(file, MAX_CONFIG_BYTES).toString('utf8');
   } catch (err) {
     throw new ConfigError(`cannot read ${what} ${file}: ${messageOf(err)} (check the path given to --config / --legacy-conf)`, undefined, { cause: err });
   }

@@ -54,6 +54,8 @@ export const configSchema = section({
   }).prefault({}),
   scan: section({
     interval: duration(1).default(60),
+    /** A scan running longer is reported stalled and no longer waited for. */
+    timeout: duration(1).default(300),
     maxFileSize: size().default(1024 * 1024),
   }).prefault({}),
   probes: section({

@@ -1,6 +1,7 @@
 /**
- * Discovery: prosody.cfg.lua -> hosts, and Prosody 0.12's certificate lookup -> the files it
- * would use per host. Reads config files only; certificate files are read by src/sources/.
+ * Discovery: prosody.cfg.lua -> hosts and options, and Prosody 0.12's certificate lookup -> the
+ * files it would use per host and service. Reads config files only; certificate files are read by
+ * src/sources/.
  */
 export {
   parseProsodyConfig,
@@ -8,8 +9,30 @@ export {
   enabledHosts,
   effectiveCertsDir,
   certificateOption,
+  option,
+  rawOption,
+  aLabel,
   type ProsodyHost,
   type ParsedProsodyConfig,
   type ProsodyConfig,
+  type LuaValue,
+  type LuaTable,
 } from './prosody-config';
-export { candidatePaths, findHostCert, type LookupFacts, type HostCert, type CandidatePair, type FileRule } from './cert-lookup';
+export { nameprep } from './lua-config';
+export {
+  candidatePaths,
+  findHostCert,
+  serviceLookups,
+  servicePorts,
+  portCertificates,
+  DIRECT_TLS_SERVICES,
+  checkCertsView,
+  identitiesOf,
+  matchingKey,
+  type LookupFacts,
+  type IndexedFile,
+  type Identity,
+  type HostCert,
+  type CandidatePair,
+  type FileRule,
+} from './cert-lookup';

@@ -1,228 +1,108 @@
 /**
- * prosody.cfg.lua -> the hosts Prosody 0.12 would define, their `enabled` flags, the
- * `certificates` directory and `certificate` options, following `Include` directives.
+ * prosody.cfg.lua and its Includes -> what Prosody 0.12's configmanager would hold: the hosts
+ * (VirtualHost and Component, merged across definitions), their own options and the global ones
+ * (the `ssl` tables, `<service>_ssl`, `<service>_ports`, `certificate(s)`, `enabled`, ...).
  *
- * parseProsodyConfig is pure and never throws: it reads tokens (see lua-tokens.ts), not Lua, so it
- * understands literal statements only (`VirtualHost "x"`, `Component("x") "muc"`, `enabled = false`,
- * `certificates = "certs"`) and skips anything computed (`certificates = ENV_DIR .. "/certs"`,
- * `VirtualHost(name)`, options inside `if` branches are taken as written). It does not run
- * RunScript, does not read `ssl = { ... }` tables and does not validate the config.
- * loadProsodyConfig does the file I/O: only an unreadable main file is thrown (DiscoveryError);
- * problems with Included files become warnings, so one bad conf.d file does not hide every host.
+ * Reading one file is lua-config.ts (a real Lua parser, no Lua run). This file follows `Include`
+ * as configmanager's env.Include does (relative to the including file, a `*`/`?` glob in the last
+ * segment, dot-files skipped) and merges sections as its `set` does (later assignments win, key by
+ * key). Every file is read through safe-read (FIFOs and devices refused by type, size bounded).
+ * The main file unreadable, or any file with a Lua syntax error, is thrown (DiscoveryError): Prosody
+ * refuses to start then. An Include that cannot be read or matches nothing is a warning: one bad
+ * conf.d file should not hide every host from the monitoring (Prosody itself would refuse it).
+ * option() and rawOption() answer as configmanager.get and .rawget do, in O(1) per call. Files are
+ * parsed in a worker thread (lua-config-thread.ts) so a large config does not hold the event loop.
  */
-import { readdir, readFile, realpath } from 'node:fs/promises';
+import fs from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { domainToASCII } from 'node:url';
 import { DiscoveryError, messageOf } from '../shared/errors';
-import { tokenizeLua, type Token } from './lua-tokens';
+import { readRegularFile } from '../shared/safe-read';
+import { readLuaConfig, type LuaConfigFile, type LuaValue, type Options } from './lua-config';
+import { readLuaConfigOffThread } from './lua-config-thread';
+
+export type { LuaValue, LuaTable, Options } from './lua-config';
 
 export interface ProsodyHost {
-  /** Lower-cased, as Prosody's nameprep leaves an ASCII name. */
+  /** As Prosody names it: nameprep'd (lower case, NFKC), so a U-label stays Unicode. */
   name: string;
+  /** The A-label form (IDNA ToASCII): what DNS, TLS SNI, certificates and our metrics use. */
+  domain: string;
   kind: 'VirtualHost' | 'Component';
   /** The module of `Component "x" "muc"`; absent for a plain (external) Component. */
   module?: string;
   enabled: boolean;
   file: string;
   line: number;
-  /** The section's own `certificate` option: as written after parseProsodyConfig, absolute after loadProsodyConfig. */
+  /** The section's own `certificate` option, as written (a path or a directory). */
   certificate?: string;
+  /** Every option the host's own sections set, merged (later wins). */
+  options: Options;
 }
 
 export interface ParsedProsodyConfig {
   /** Every definition in file order; a name defined twice appears twice (loadProsodyConfig merges). */
   hosts: ProsodyHost[];
-  /** The global `certificates` option, as written. */
-  certificates?: string;
-  /** The global `certificate` option, as written: Prosody uses it for every host without its own. */
-  certificate?: string;
-  /** The global `enabled` option: the default for every host that does not set its own. */
-  enabled?: boolean;
+  global: Options;
   /** `Include` patterns in file order, as written. */
   includes: string[];
+  syntaxError?: { line: number; message: string };
 }
 
 export interface ProsodyConfig {
   /** The main config file, absolute. */
   path: string;
+  /** Its directory: what Prosody resolves relative paths against (prosody.paths.config). */
+  dir: string;
   /** Hosts from every file, first definition first; each name once. */
   hosts: ProsodyHost[];
-  /** The `certificates` option resolved against the main file's directory; undefined when not set. */
+  /** Hosts by Prosody's name. */
+  byName: ReadonlyMap<string, ProsodyHost>;
+  global: Options;
+  /** The `certificates` option resolved against dir; undefined when not set. */
   certificatesDir?: string;
   /** The global `certificate` option, resolved like certificatesDir. */
   certificate?: string;
   /** Every config file read, in reading order. */
   files: string[];
-  /** Included files or directories that could not be read, and include cycles. */
+  /** Includes that could not be read or matched nothing, and include cycles. */
   warnings: string[];
 }
 
-const HOST_WORDS = new Map<string, ProsodyHost['kind']>([
-  ['VirtualHost', 'VirtualHost'],
-  ['Host', 'VirtualHost'],
-  ['host', 'VirtualHost'],
-  ['Component', 'Component'],
-  ['component', 'Component'],
-]);
-const INCLUDE_WORDS = new Set(['Include', 'include']);
-// A token before a name that makes it something other than the start of a statement.
-const NOT_A_STATEMENT_AFTER = new Set(['.', ':', 'local', 'function', 'goto', '::']);
-// Tokens after a value that make it part of a longer expression: too complex to read.
-const CONTINUES = new Set([
-  '..',
-  '==',
-  '~=',
-  '<',
-  '>',
-  '<=',
-  '>=',
-  '+',
-  '-',
-  '*',
-  '/',
-  '//',
-  '%',
-  '^',
-  '.',
-  ':',
-  '[',
-  '(',
-  '{',
-  '&',
-  '|',
-  '~',
-  '<<',
-  '>>',
-  'and',
-  'or',
-]);
+/** Config files are small; 64 MiB leaves room for 100,000 VirtualHosts with options. */
+const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
 
-interface ParseState {
-  toks: Token[];
-  file: string;
-  out: ParsedProsodyConfig;
-  depth: number;
-  /** The section options go to; undefined is the global section. */
-  host?: ProsodyHost;
-  /** Set while inside `VirtualHost "x" { ... }`: the depth of that table's fields. */
-  tableDepth?: number;
+/** A-label form of a Prosody host name; the name itself when it is not a valid IDN. */
+export function aLabel(name: string): string {
+  if ([...name].every((c) => c.charCodeAt(0) < 0x80)) return name;
+  return domainToASCII(name) || name;
 }
 
-/** Hosts whose own section sets `enabled`; the others follow the global option (hostmanager's fallback). */
-const ownEnabled = new WeakSet<ProsodyHost>();
-
-export function parseProsodyConfig(text: string, file: string): ParsedProsodyConfig {
-  const st: ParseState = { toks: tokenizeLua(text), file, out: { hosts: [], includes: [] }, depth: 0 };
-  let i = 0;
-  while (i < st.toks.length) i = statement(st, i);
-  applyGlobalEnabled(st.out.hosts, st.out.enabled);
-  return st.out;
+function hostsOf(file: LuaConfigFile, path: string): ProsodyHost[] {
+  return file.sections.map((s) => {
+    const certificate = s.options.get('certificate');
+    const enabled = s.options.get('enabled');
+    return {
+      name: s.name,
+      domain: aLabel(s.name),
+      kind: s.kind,
+      ...(s.module ? { module: s.module } : {}),
+      enabled: typeof enabled === 'boolean' ? enabled : true,
+      file: path,
+      line: s.line,
+      ...(typeof certificate === 'string' ? { certificate } : {}),
+      options: s.options,
+    };
+  });
 }
 
-/** Prosody's load_enabled_hosts reads `enabled` per host with the global section as fallback. */
-function applyGlobalEnabled(hosts: Iterable<ProsodyHost>, global: boolean | undefined): void {
-  for (const host of hosts) if (!ownEnabled.has(host)) host.enabled = global ?? true;
-}
-
-/** Handles the token at i; returns the index of the next token to look at. */
-function statement(st: ParseState, i: number): number {
-  const tok = st.toks[i]!;
-  if (tok.kind === 'op') bracket(st, tok.text);
-  if (tok.kind !== 'name' || !startsStatement(st, i)) return i + 1;
-  const kind = HOST_WORDS.get(tok.text);
-  if (kind && st.depth === 0) return hostHeader(st, i, kind);
-  if (INCLUDE_WORDS.has(tok.text) && st.depth === 0) return include(st, i);
-  if (isOp(st.toks[i + 1], '=')) return option(st, i);
-  return i + 1;
-}
-
-function bracket(st: ParseState, op: string): void {
-  if ('({['.includes(op)) st.depth++;
-  if (!')}]'.includes(op)) return;
-  st.depth = Math.max(0, st.depth - 1);
-  // Prosody returns to the global section once the options table of `VirtualHost "x" {...}` is read.
-  if (st.tableDepth !== undefined && st.depth < st.tableDepth) {
-    st.host = undefined;
-    st.tableDepth = undefined;
-  }
-}
-
-function startsStatement(st: ParseState, i: number): boolean {
-  const before = st.toks[i - 1];
-  // A string's text is data: `x = "local"` must not look like the keyword.
-  const prev = before?.kind === 'string' ? '"' : before?.text;
-  if (st.depth === 0) return prev === undefined || !NOT_A_STATEMENT_AFTER.has(prev);
-  return st.depth === st.tableDepth && (prev === '{' || prev === ',' || prev === ';');
-}
-
-function hostHeader(st: ParseState, i: number, kind: ProsodyHost['kind']): number {
-  const arg = stringArg(st.toks, i + 1);
-  if (!arg) return i + 1;
-  const mod = kind === 'Component' ? stringArg(st.toks, arg.next) : undefined;
-  enterHost(st, { name: arg.value.toLowerCase(), kind, enabled: true, file: st.file, line: st.toks[i]!.line });
-  if (mod && st.host) st.host.module = mod.value;
-  const next = mod ? mod.next : arg.next;
-  if (isOp(st.toks[next], '{')) st.tableDepth = 1;
-  return next;
-}
-
-function enterHost(st: ParseState, host: ProsodyHost): void {
-  st.tableDepth = undefined;
-  // `VirtualHost "*"` is how a Prosody config goes back to the global section.
-  st.host = host.name === '*' ? undefined : host;
-  if (st.host) st.out.hosts.push(st.host);
-}
-
-function include(st: ParseState, i: number): number {
-  const arg = stringArg(st.toks, i + 1);
-  if (!arg) return i + 1;
-  if (!continues(st.toks[arg.next])) st.out.includes.push(arg.value);
-  return arg.next;
-}
-
-function option(st: ParseState, i: number): number {
-  const value = literal(st.toks, i + 2);
-  if (value !== undefined) applyOption(st, st.toks[i]!.text, value);
-  return i + 2;
-}
-
-function applyOption(st: ParseState, key: string, value: string | boolean): void {
-  if (key === 'enabled' && typeof value === 'boolean') {
-    if (st.host) {
-      st.host.enabled = value;
-      ownEnabled.add(st.host);
-    } else st.out.enabled = value;
-  }
-  if (typeof value !== 'string') return;
-  if (key === 'certificate' && st.host) st.host.certificate = value;
-  else if (key === 'certificate') st.out.certificate = value;
-  // Prosody reads `certificates` from the global section only (configmanager.get("*", ...)).
-  if (key === 'certificates' && !st.host) st.out.certificates = value;
-}
-
-/** `"x"` or `("x")` at j: Lua's two ways to call with one string. */
-function stringArg(toks: Token[], j: number): { value: string; next: number } | undefined {
-  const t = toks[j];
-  if (t?.kind === 'string') return { value: t.text, next: j + 1 };
-  const inner = toks[j + 1];
-  if (isOp(t, '(') && inner?.kind === 'string' && isOp(toks[j + 2], ')')) return { value: inner.text, next: j + 3 };
-  return undefined;
-}
-
-/** A string or boolean standing alone at j; undefined for anything computed. */
-function literal(toks: Token[], j: number): string | boolean | undefined {
-  const t = toks[j];
-  if (!t || continues(toks[j + 1])) return undefined;
-  if (t.kind === 'string') return t.text;
-  if (t.kind === 'name' && (t.text === 'true' || t.text === 'false')) return t.text === 'true';
-  return undefined;
-}
-
-function continues(t: Token | undefined): boolean {
-  return t !== undefined && t.kind !== 'number' && t.kind !== 'string' && CONTINUES.has(t.text);
-}
-
-function isOp(t: Token | undefined, op: string): boolean {
-  return t?.kind === 'op' && t.text === op;
+/** One file's text on its own (no Includes followed); for tests and tools. Never throws. */
+export function parseProsodyConfig(text: string | Buffer, file: string): ParsedProsodyConfig {
+  const read = readLuaConfig(typeof text === 'string' ? Buffer.from(text, 'utf8') : text);
+  const hosts = hostsOf(read, file);
+  const globalEnabled = read.global.get('enabled');
+  for (const h of hosts) if (!h.options.has('enabled') && typeof globalEnabled === 'boolean') h.enabled = globalEnabled;
+  return { hosts, global: read.global, includes: read.includes.map((i) => i.pattern), ...(read.syntaxError ? { syntaxError: read.syntaxError } : {}) };
 }
 
 // ---- loading: files, Includes, merging -------------------------------------------------
@@ -233,24 +113,26 @@ interface Loader {
   seen: Set<string>;
   stack: string[];
   hosts: Map<string, ProsodyHost>;
-  enabled?: boolean;
-  certificates?: string;
-  certificate?: string;
+  global: Options;
   warnings: string[];
 }
 
 export async function loadProsodyConfig(path: string): Promise<ProsodyConfig> {
   const main = resolve(path);
-  const text = await readMain(main);
-  const ld: Loader = { files: [], seen: new Set(), stack: [], hosts: new Map(), warnings: [] };
-  await absorb(ld, main, text);
+  const ld: Loader = { files: [], seen: new Set(), stack: [], hosts: new Map(), global: new Map(), warnings: [] };
+  await absorb(ld, main, readConfigFile(main, undefined));
   return finish(ld, main);
 }
 
-async function readMain(file: string): Promise<string> {
+/** The main file (from undefined) throws; an Included one gives undefined and a warning. */
+function readConfigFile(file: string, from: string | undefined, ld?: Loader): Buffer | undefined {
   try {
-    return await readFile(file, 'utf8');
+    return readRegularFile(file, MAX_CONFIG_BYTES);
   } catch (err) {
+    if (from && ld) {
+      ld.warnings.push(`${from}: cannot read included ${file}: ${messageOf(err)} (Prosody refuses to start with this Include)`);
+      return undefined;
+    }
     throw new DiscoveryError(
       `cannot read the Prosody config ${file}: ${messageOf(err)}; set prosody.config to the ` +
         `prosody.cfg.lua Prosody runs with (or null to skip it) and let the exporter's user read it`,
@@ -260,50 +142,50 @@ async function readMain(file: string): Promise<string> {
   }
 }
 
-async function absorb(ld: Loader, file: string, text: string): Promise<void> {
-  const real = await realpath(file).catch(() => file);
+async function absorb(ld: Loader, file: string, bytes: Buffer | undefined): Promise<void> {
+  if (!bytes) return;
+  const real = realOrSelf(file);
   ld.files.push(file);
   ld.seen.add(real);
   ld.stack.push(real);
-  const parsed = parseProsodyConfig(text, file);
-  mergeParsed(ld, parsed);
-  for (const pattern of parsed.includes) {
-    for (const target of await expandInclude(ld, file, pattern)) await includeFile(ld, file, target);
+  const read = await readLuaConfigOffThread(bytes);
+  if (read.syntaxError) {
+    const { line, message } = read.syntaxError;
+    throw new DiscoveryError(
+      `${file}:${line}: Lua syntax error: ${message} (Prosody refuses to start with this config; \`prosodyctl check config\` says the same)`,
+      file,
+    );
+  }
+  merge(ld, read, file);
+  for (const { pattern, line } of read.includes) {
+    const targets = expandInclude(ld, `${file}:${line}`, file, pattern);
+    for (const target of targets) await includeFile(ld, `${file}:${line}`, target);
   }
   ld.stack.pop();
 }
 
 async function includeFile(ld: Loader, from: string, target: string): Promise<void> {
-  const real = await realpath(target).catch(() => target);
+  const real = realOrSelf(target);
   if (ld.stack.includes(real)) {
     ld.warnings.push(`${from}: Include of ${target} is an include cycle; skipped it`);
     return;
   }
   if (ld.seen.has(real)) return; // already read once; reading it again would add nothing
-  let text: string;
-  try {
-    text = await readFile(target, 'utf8');
-  } catch (err) {
-    ld.warnings.push(`${from}: cannot read included ${target}: ${messageOf(err)}`);
-    return;
-  }
-  await absorb(ld, target, text);
+  await absorb(ld, target, readConfigFile(target, from, ld));
 }
 
-/**
- * Like Prosody's configmanager: relative to the including file's directory; a `*` or `?` is
- * matched against names in the pattern's last path segment only, dot-files skipped.
- */
-async function expandInclude(ld: Loader, from: string, pattern: string): Promise<string[]> {
-  const target = resolve(dirname(from), pattern);
+/** env.Include: relative to the including file's directory; a glob matches names in its last segment, dot-files skipped. */
+function expandInclude(ld: Loader, from: string, file: string, pattern: string): string[] {
+  const target = resolve(dirname(file), pattern);
   if (!/[*?]/.test(basename(pattern))) return [target];
   const dir = dirname(target);
   try {
     const re = globToRegExp(basename(pattern));
-    const names = (await readdir(dir)).filter((n) => !n.startsWith('.') && re.test(n));
+    const names = fs.readdirSync(dir).filter((n) => !n.startsWith('.') && re.test(n));
+    if (names.length === 0) ld.warnings.push(`${from}: Include "${pattern}" matches no file in ${dir}`);
     return names.sort().map((n) => join(dir, n)); // sorted: readdir order is the file system's
   } catch (err) {
-    ld.warnings.push(`${from}: cannot list ${dir} for Include "${pattern}": ${messageOf(err)}`);
+    ld.warnings.push(`${from}: cannot list ${dir} for Include "${pattern}": ${messageOf(err)} (Prosody refuses to start with this Include)`);
     return [];
   }
 }
@@ -313,46 +195,53 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${body.join('')}$`, 's');
 }
 
-function mergeParsed(ld: Loader, parsed: ParsedProsodyConfig): void {
-  for (const host of parsed.hosts) {
-    const earlier = ld.hosts.get(host.name);
-    if (!earlier) ld.hosts.set(host.name, copyHost(host));
-    else mergeHost(earlier, host);
+const realOrSelf = (file: string) => {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    return file;
   }
-  if (parsed.enabled !== undefined) ld.enabled = parsed.enabled;
-  if (parsed.certificates !== undefined) ld.certificates = parsed.certificates;
-  if (parsed.certificate !== undefined) ld.certificate = parsed.certificate;
-}
-
-function copyHost(host: ProsodyHost): ProsodyHost {
-  const copy = { ...host };
-  if (ownEnabled.has(host)) ownEnabled.add(copy);
-  return copy;
-}
+};
 
 /**
- * Prosody merges the options of every definition of a name: a later section changes `enabled`
- * only when it sets it. The first definition keeps its place, kind and line.
+ * configmanager's `set`, key by key: a later definition of a host changes only what it sets; the
+ * first definition keeps its place, kind and line (a later Component definition sets the module).
  */
-function mergeHost(earlier: ProsodyHost, later: ProsodyHost): void {
-  if (ownEnabled.has(later)) {
-    earlier.enabled = later.enabled;
-    ownEnabled.add(earlier);
+function merge(ld: Loader, read: LuaConfigFile, file: string): void {
+  for (const [key, value] of read.global) ld.global.set(key, value);
+  for (const host of hostsOf(read, file)) {
+    const earlier = ld.hosts.get(host.name);
+    if (!earlier) {
+      ld.hosts.set(host.name, { ...host, options: new Map(host.options) });
+      continue;
+    }
+    for (const [key, value] of host.options) earlier.options.set(key, value);
+    if (host.module) earlier.module = host.module;
   }
-  if (later.certificate !== undefined) earlier.certificate = later.certificate;
 }
 
 function finish(ld: Loader, main: string): ProsodyConfig {
-  applyGlobalEnabled(ld.hosts.values(), ld.enabled);
-  // Prosody resolves these options against its config directory, the main file's.
   const dir = dirname(main);
-  const abs = (p: string | undefined) => (p === undefined ? undefined : resolve(dir, p));
-  const hosts = [...ld.hosts.values()].map((h) => (h.certificate === undefined ? h : { ...h, certificate: abs(h.certificate) }));
+  const abs = (p: LuaValue | undefined) => (typeof p === 'string' ? resolve(dir, p) : undefined);
+  const globalEnabled = ld.global.get('enabled');
+  const hosts = [...ld.hosts.values()].map((h) => {
+    // hostmanager reads `enabled` per host with the global section as fallback.
+    const own = h.options.get('enabled');
+    const enabled = typeof own === 'boolean' ? own : typeof globalEnabled === 'boolean' ? globalEnabled : true;
+    const certificate = h.options.get('certificate');
+    const { certificate: _old, ...rest } = h;
+    return { ...rest, enabled, ...(typeof certificate === 'string' ? { certificate: resolve(dir, certificate) } : {}) };
+  });
+  const certificatesDir = abs(ld.global.get('certificates'));
+  const certificate = abs(ld.global.get('certificate'));
   return {
     path: main,
+    dir,
     hosts,
-    certificatesDir: abs(ld.certificates),
-    certificate: abs(ld.certificate),
+    byName: new Map(hosts.map((h) => [h.name, h])),
+    global: ld.global,
+    ...(certificatesDir ? { certificatesDir } : {}),
+    ...(certificate ? { certificate } : {}),
     files: ld.files,
     warnings: ld.warnings,
   };
@@ -366,13 +255,28 @@ export function enabledHosts(cfg: { hosts: readonly ProsodyHost[] }): ProsodyHos
 
 /** The directory Prosody searches: its `certificates` option, else `certs` beside the config. */
 export function effectiveCertsDir(cfg: ProsodyConfig): string {
-  return cfg.certificatesDir ?? resolve(dirname(cfg.path), 'certs');
+  return cfg.certificatesDir ?? resolve(cfg.dir, 'certs');
+}
+
+/** configmanager.get(host, key): the host's own option, else the global one (also for names that are no host). */
+export function option(cfg: ProsodyConfig | undefined, host: string, key: string): LuaValue | undefined {
+  if (!cfg) return undefined;
+  const own = cfg.byName.get(host)?.options.get(key);
+  return own !== undefined ? own : cfg.global.get(key);
+}
+
+/** configmanager.rawget(host, key): the host's own option only; "*" is the global section. */
+export function rawOption(cfg: ProsodyConfig | undefined, host: string | undefined, key: string): LuaValue | undefined {
+  if (!cfg || host === undefined) return undefined;
+  if (host === '*') return cfg.global.get(key);
+  return cfg.byName.get(host)?.options.get(key);
 }
 
 /**
- * The `certificate` option Prosody 0.12 sees for a name (a host or a parent domain): the
+ * The `certificate` option Prosody 0.12 sees for a name (a host or a parent domain), absolute: the
  * section's own, else the global one (configmanager falls back to "*" for unknown names too).
  */
 export function certificateOption(cfg: ProsodyConfig, name: string): string | undefined {
-  return cfg.hosts.find((h) => h.name === name)?.certificate ?? cfg.certificate;
+  const value = option(cfg, name, 'certificate');
+  return typeof value === 'string' ? resolve(cfg.dir, value) : undefined;
 }

@@ -1,4 +1,4 @@
-export { evaluate, type DomainReport, type FileReport, type Report } from './report';
+export { evaluate, evaluateInSlices, type DomainReport, type FileReport, type Report } from './report';
 export { STATUSES, certificateStatus, exitCode, worst, type Status } from './status';
 export { LEVELS, renewalSeconds, resolveThresholds, thresholdSeconds, thresholdsFor, type Level, type ThresholdSeconds } from './thresholds';
 export { statusJson } from './status-json';

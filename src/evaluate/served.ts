@@ -6,7 +6,8 @@
  * Pure: a function of (probe result, the domain's disk report, thresholds, now).
  */
 import { xmppNameMatch } from '../cert';
-import type { ProbeModule, TimedProbe } from '../model/probe';
+import type { TlsService } from '../model/inventory';
+import type { Endpoint, ProbeModule, TimedProbe } from '../model/probe';
 import type { DomainReport, ServedReport } from './report-types';
 import { certificateStatus } from './status';
 import { resolveThresholds, thresholdsFor } from './thresholds';
@@ -23,6 +24,28 @@ export const SOURCE_OF_MODULE: Record<ProbeModule, string> = {
 };
 
 const SERVICE_OF_MODULE = { c2s: 'c2s', s2s: 's2s', c2s_tls: 'c2s', s2s_tls: 's2s', https: 'https' } as const;
+
+/** Prosody's services a probe module can reach: a direct-TLS c2s port is c2s_direct_tls or the older legacy_ssl. */
+const SERVICES_OF_MODULE: Record<ProbeModule, readonly TlsService[]> = {
+  c2s: ['c2s'],
+  s2s: ['s2s'],
+  c2s_tls: ['c2s_direct_tls', 'legacy_ssl'],
+  s2s_tls: ['s2s_direct_tls'],
+  https: ['https'],
+};
+
+/**
+ * The leaves Prosody may serve at this endpoint: the file of the service listening on its port
+ * (else of the module's service, else the domain's main file); several when the lookup is ambiguous.
+ */
+function diskFingerprints(disk: DomainReport | undefined, endpoint: Endpoint): string[] {
+  if (!disk) return [];
+  const wanted = SERVICES_OF_MODULE[endpoint.module];
+  const candidates = disk.services.filter((s) => wanted.includes(s.service));
+  const service = candidates.find((s) => s.ports.includes(endpoint.port)) ?? candidates[0];
+  if (service) return service.fingerprints;
+  return disk.leaf ? [disk.leaf.fingerprint] : [];
+}
 
 export function judgeServed(probe: TimedProbe, disk: DomainReport | undefined, thresholds: Config['thresholds'], now: number): ServedReport {
   const { result, probedAt } = probe;
@@ -53,7 +76,8 @@ export function judgeServed(probe: TimedProbe, disk: DomainReport | undefined, t
   const chain = result.certificates;
   const leaf = chain[0];
   const matchedBy = leaf && xmppNameMatch(leaf, endpoint.domain, SERVICE_OF_MODULE[endpoint.module]);
-  const matchesDisk = disk?.leaf ? leaf?.fingerprint === disk.leaf.fingerprint : undefined;
+  const expected = diskFingerprints(disk, endpoint);
+  const matchesDisk = expected.length > 0 ? expected.includes(leaf?.fingerprint ?? '') : undefined;
   const dane = judgeDane(probe.tlsa, result, matchedBy !== undefined);
   const status = leaf ? certificateStatus(leaf, resolveThresholds(thresholdsFor(endpoint.domain, thresholds), leaf.notAfter - leaf.notBefore), now) : 'error';
   const problems = [

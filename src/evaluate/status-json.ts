@@ -45,6 +45,18 @@ function domainJson(d: DomainReport, files: Map<string, FileReport>, now: number
     not_after: d.leaf ? iso(d.leaf.notAfter) : null,
     thresholds_seconds: d.thresholds ?? null,
     error: d.error ?? null,
+    ambiguous: d.ambiguous,
+    alternatives: d.alternatives ?? [],
+    not_checked: d.notChecked ?? null,
+    services: d.services.map((s) => ({
+      service: s.service,
+      ports: s.ports,
+      file: s.file ?? null,
+      key_file: s.keyFile ?? null,
+      set_by: s.setBy ?? 'automatic',
+      status: s.status,
+      detail: s.detail,
+    })),
     certificates,
   };
 }
@@ -122,6 +134,8 @@ export function statusJson(report: Report) {
       kept_targets: l.kept,
     })),
     read_errors: report.readErrors,
-    sources: report.sources.map((s) => ({ source: s.name, up: s.up, ...(s.error ? { error: s.error } : {}) })),
+    domain_errors: report.domainErrors,
+    ports: report.ports.map((p) => ({ service: p.service, port: p.port, status: p.status, detail: p.detail, refused: p.refused })),
+    sources: report.sources.map((s) => ({ source: s.name, up: s.up, ...(s.error ? { error: s.error } : {}), ...(s.stale ? { stale: true } : {}) })),
   };
 }

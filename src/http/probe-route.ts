@@ -116,7 +116,20 @@ async function probe(deps: ProbeRouteDeps, config: Config, target: string, modul
   const served = await Promise.all(planned.map(async (p) => judgeServed(await probePlanned(p, options), disk, config.thresholds, now)));
   // Only the endpoint families are rendered, so the disk parts of this Report stay empty.
   const readErrors = Object.fromEntries(READ_ERROR_REASONS.map((r) => [r, 0])) as Report['readErrors'];
-  const report: Report = { generatedAt: now, scannedAt: now, overall: 'ok', domains: [], files: [], readErrors, sources: [], served, srv };
+  const domainErrors = Object.fromEntries(Object.keys(readErrors).map((r) => [r, 0])) as Report['domainErrors'];
+  const report: Report = {
+    generatedAt: now,
+    scannedAt: now,
+    overall: 'ok',
+    domains: [],
+    files: [],
+    readErrors,
+    domainErrors,
+    sources: [],
+    ports: [],
+    served,
+    srv,
+  };
   const body = Buffer.concat(deps.render(report, { endpointsOnly: true }));
   // Not res.send: it hashes every answer for an ETag, a tenth of a loopback probe's CPU, and a probe's answer is never cached.
   res.writeHead(200, { 'Content-Type': deps.contentType, 'Content-Length': body.length }).end(body);

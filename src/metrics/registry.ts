@@ -28,6 +28,8 @@ export interface ExporterMetrics {
   registry: Registry;
   /** Called by the scanner after each scan. */
   scanFinished(seconds: number, filesParsed: number): void;
+  /** Called when a scan runs past scan.timeout (true) and when one finishes in time again (false). */
+  scanStalled(stalled: boolean): void;
   /** Called after each config (re)load attempt, with the config's scan.interval when it loaded. */
   configReloaded(ok: boolean, at: number, scanIntervalSeconds?: number): void;
   /** One exposition, as byte chunks to write in order (a gzip member with `gzip`); records its duration. */
@@ -60,6 +62,13 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
     registers,
   });
   const scanSeconds = new Gauge({ name: 'xmpp_cert_scan_duration_seconds', help: 'How long the last scan of every source took.', registers });
+  const stalled = new Gauge({
+    name: 'xmpp_cert_scan_stalled',
+    help: '1 while a scan has run past scan.timeout: no longer waited for, the report is from the last scan that finished; else 0.',
+    registers,
+  });
+  stalled.set(0);
+  const stalls = new Counter({ name: 'xmpp_cert_scan_stalls_total', help: 'Scans that ran past scan.timeout.', registers });
   const parsed = new Counter({ name: 'xmpp_cert_files_parsed_total', help: 'Certificate files parsed (a rescan parses only files that changed).', registers });
   const scrape = new Summary({ name: 'xmpp_cert_scrape_duration_seconds', help: 'Time to build each /metrics response.', percentiles: [], registers });
   // One rendering per Report, shared by every scrape until the next scan; deflated on the first gzip scrape.
@@ -70,6 +79,10 @@ export function createMetrics(getReport: () => Report | undefined, stateDir: () 
     scanFinished(seconds, filesParsed) {
       scanSeconds.set(seconds);
       parsed.inc(filesParsed);
+    },
+    scanStalled(now) {
+      stalled.set(now ? 1 : 0);
+      if (now) stalls.inc();
     },
     configReloaded(ok, at, scanIntervalSeconds) {
       reloadOk.set(ok ? 1 : 0);

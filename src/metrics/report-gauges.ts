@@ -7,7 +7,7 @@
  */
 import { READ_ERROR_REASONS, type Certificate } from '../cert';
 import { LEVELS, type Report } from '../evaluate';
-import { SOURCE_NAMES } from '../model/inventory';
+import { LOAD_ERROR_REASONS, SOURCE_NAMES } from '../model/inventory';
 import { DNS_FAILURE_REASONS, PROBE_FAILURE_REASONS } from '../model/probe';
 import { TextWriter } from './text-format';
 
@@ -224,6 +224,25 @@ family(
       if (f.result.ok && f.unusedSeverity) yield [{ domain: f.domains[0]!, source: 'file', target: f.path, severity: f.unusedSeverity }, 1];
   },
 );
+family(
+  'xmpp_cert_lookup_ambiguous',
+  "1 when two or more indexed files with different certificates carry the domain's name (Prosody picks either, per start), else 0.",
+  ['domain'],
+  function* (r) {
+    for (const d of r.domains) yield [{ domain: d.domain }, d.ambiguous ? 1 : 0];
+  },
+);
+family(
+  'xmpp_cert_domain_errors',
+  'Domains in status error, by reason (the file cannot be read, or Prosody would refuse to load it).',
+  ['reason'],
+  function* (r) {
+    for (const reason of [...READ_ERROR_REASONS, ...LOAD_ERROR_REASONS]) yield [{ reason }, r.domainErrors[reason]];
+  },
+);
+family('xmpp_cert_domain_error_info', 'A domain in status error and why; always 1.', ['domain', 'reason'], function* (r) {
+  for (const d of r.domains) if (d.status === 'error' && d.error) yield [{ domain: d.domain, reason: d.error.reason }, 1];
+});
 family('xmpp_cert_file_errors', 'Certificate files that could not be used, by reason.', ['reason'], function* (r) {
   for (const reason of READ_ERROR_REASONS) yield [{ reason }, r.readErrors[reason]];
 });

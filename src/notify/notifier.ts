@@ -28,7 +28,8 @@ import { notifyStateFile, recordCounts, updateNotifyState } from '../state/notif
 import { addToOutbox, outboxChannels, outboxDir, outboxSize, readOutbox, removeFromOutbox, storedName } from './outbox';
 
 const SWEEP_SECONDS = 60;
-const STOP_FLUSH_MS = 10_000;
+/** Within the shutdown deadline (9 s, cli.ts); what is not delivered by then stays queued for the next start. */
+const STOP_FLUSH_MS = 5_000;
 /** Not a certificate group: group names are domain names, which never contain "+". */
 const OUTBOX_LOCK = '+notify-outbox';
 

@@ -26,6 +26,7 @@ import { dryRun, dryRunRenewal, type DryRunOutcome } from '../renewal/dry-run';
 import { recoverInstall } from '../renewal/install';
 import { withGroupLock } from '../state/lock';
 import { closeIssuers, createIssuers } from '../renewal/issuers';
+import { installing } from '../renewal/in-flight';
 import { Renewer, type RenewOptions, type RenewOutcome } from '../renewal/renew';
 import { KeyStore } from '../renewal/key-store';
 import { revokeInstalled, type Revoked } from '../renewal/revoke';
@@ -166,6 +167,11 @@ export class Worker {
   }
 
   /** Idempotent: a signal handler and a command's own clean-up may both call it. */
+  /** An install is between its swap and its reload (renewal/in-flight.ts): a shutdown deadline waits for it. */
+  get installing(): boolean {
+    return installing();
+  }
+
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
     return this.stopping;
@@ -211,6 +217,8 @@ export class Worker {
 
   private async prepare(): Promise<{ inventory: Inventory; renewer?: Renewer }> {
     const inventory = await this.scanner.scan();
+    for (const warning of this.scanner.warnings) this.log.warn({ event: 'scan_warning' }, warning);
+    for (const source of inventory.sources) if (!source.up) this.log.error({ source: source.name }, source.error ?? 'source down');
     const certsDir = inventory.certsDir;
     if (!certsDir) return { inventory };
     for (const group of this.groups(inventory)) {

@@ -34,8 +34,16 @@ export interface DeployDeps {
 export class Deployer {
   constructor(private readonly deps: DeployDeps) {}
 
-  /** Reload (with `env` for the command), then verify that `certificatePem` is served. Records nothing. */
-  async reloadAndVerify(group: CertificateGroup, certificatePem: string, env: Record<string, string>): Promise<Deployed> {
+  /**
+   * Reload (with `env` for the command), then verify that `certificatePem` is served. Records
+   * nothing. `reloaded` is called once the reload has returned (done or failed), before verifying.
+   */
+  async reloadAndVerify(
+    group: CertificateGroup,
+    certificatePem: string,
+    env: Record<string, string>,
+    reloaded: () => void = () => undefined,
+  ): Promise<Deployed> {
     const { config } = this.deps;
     if (config.renewal.reload) {
       try {
@@ -44,8 +52,11 @@ export class Deployer {
         const error = asRenewalError(err, group.name, 'reload');
         this.step(group, `failed (reload): ${error.message}; the reload stays pending and is tried again at the next checks`);
         return { error };
+      } finally {
+        reloaded();
       }
     }
+    reloaded();
     const verify = await this.verify(group, certificatePem, env);
     if (verify.result !== 'mismatch') return { verify };
     return { verify, error: new RenewalError(`${group.name}: ${verify.detail}`, 'verify', group.name) };

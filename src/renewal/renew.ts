@@ -24,6 +24,7 @@ import { currentPair, firstCertificate, type CurrentPair } from './current';
 import { Deployer } from './deploy';
 import { asRenewalError } from './failure';
 import { RunHooks } from './hooks';
+import { installStarted } from './in-flight';
 import { installPair } from './install';
 import { KeyStore, type InstalledKey, type KeyChoice } from './key-store';
 import { OrderSlots } from './order-cap';
@@ -344,18 +345,24 @@ export class Renewer {
       await this.record.attemptFailed(group, refused);
       return this.recordRunFailure(group, decision, refused);
     }
+    // From the swap until the reload has returned, a shutdown waits (in-flight.ts).
+    const installDone = installStarted();
     try {
       const installed = await installPair(this.deps.certsDir, group.name, pair, install);
       this.step(group, `installed ${installed.certificate} and ${installed.key} (key mode ${install.keyMode.toString(8).padStart(4, '0')})`);
       for (const warning of installed.warnings) this.step(group, `warning: ${warning}`);
     } catch (err) {
+      installDone();
       const error = asRenewalError(err, group.name, 'install');
       await this.record.attemptFailed(group, error);
       this.step(group, `failed (${error.reason}): ${error.message}`);
       return this.recordRunFailure(group, decision, error);
     }
-    const env = await this.recordKey(group, pair, issuer, key);
-    const deployed = await this.deploy.reloadAndVerify(group, pair.certificatePem, env);
+    const env = await this.recordKey(group, pair, issuer, key).catch((err: unknown) => {
+      installDone();
+      throw err;
+    });
+    const deployed = await this.deploy.reloadAndVerify(group, pair.certificatePem, env, installDone);
     const info = { issuer: issuer.name, fallback, leaf, staging: issuer.staging === true, succeeded: !fallback };
     const retry = await this.record.installed(group, info, deployed);
     const after = { ...(deployed.verify ? { verify: deployed.verify } : {}), ...(nextDue ? { nextDue } : {}) };

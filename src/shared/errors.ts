@@ -32,6 +32,19 @@ export class DiscoveryError extends XmppCertError {
   }
 }
 
+export type RefusedKind = 'fifo' | 'socket' | 'device' | 'directory' | 'special';
+
+/** A file refused before reading (shared/safe-read.ts): not a regular file, or over its size limit. */
+export class RefusedFileError extends XmppCertError {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly kind: RefusedKind | 'too_large',
+  ) {
+    super(message);
+  }
+}
+
 /** A web-config.yml (exporter-toolkit format) that cannot be used. Never quotes a URL's user info, path or query. */
 export class WebConfigError extends XmppCertError {
   constructor(

@@ -10,6 +10,7 @@
  * one after TLS leaves the captured chain intact and is recorded in `features.afterTls`.
  */
 import type net from 'node:net';
+import { domainToUnicode } from 'node:url';
 import type { ProbeResult, StreamFeatures } from '../model/probe';
 import { connectTcp, secureSession, type Attempt } from './tls';
 
@@ -66,7 +67,9 @@ function streamHeader(attempt: Attempt): string {
   const { endpoint, options } = attempt;
   const s2s = endpoint.module === 's2s' || endpoint.module === 's2s_tls';
   const from = s2s && options.s2sFrom ? ` from='${escapeAttr(options.s2sFrom)}'` : '';
-  return `<?xml version='1.0'?><stream:stream to='${escapeAttr(endpoint.domain)}'${from} version='1.0' xmlns='${s2s ? 'jabber:server' : 'jabber:client'}' xmlns:stream='http://etherx.jabber.org/streams'>`;
+  // RFC 7622: a JID's domainpart is in U-label form (Prosody knows `bücher.example`, not its xn-- form); SNI stays the A-label.
+  const to = endpoint.domain.includes('xn--') ? domainToUnicode(endpoint.domain) || endpoint.domain : endpoint.domain;
+  return `<?xml version='1.0'?><stream:stream to='${escapeAttr(to)}'${from} version='1.0' xmlns='${s2s ? 'jabber:server' : 'jabber:client'}' xmlns:stream='http://etherx.jabber.org/streams'>`;
 }
 
 const SASL_NS = 'urn:ietf:params:xml:ns:xmpp-sasl';

@@ -67,3 +67,34 @@ export function opensslTlsaData(pem: string, selector: number, matchingType: num
   if (matchingType === 0) return der.toString('hex');
   return execFileSync('openssl', ['dgst', matchingType === 1 ? '-sha256' : '-sha512', '-binary'], { input: der }).toString('hex');
 }
+
+/**
+ * A certificate for `name` signed with SHA-1 by a throwaway CA (OpenSSL's security level 2 refuses
+ * it; a self-signed one would be exempt), and its key: `<name>.crt` and `<name>.key` in `dir`.
+ */
+export function opensslSha1Signed(dir: string, name: string): { cert: string; key: string } {
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const cert = path.join(dir, `${name}.crt`);
+  const key = path.join(dir, `${name}.key`);
+  const ca = opensslSelfSigned(path.join(dir, `.${name}-ca`), ['SHA-1 Test CA'], 30);
+  const csr = path.join(dir, `.${name}-ca`, 'leaf.csr');
+  run(
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    `subjectAltName=DNS:${name}`,
+    '-keyout',
+    key,
+    '-out',
+    csr,
+  );
+  run('x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-sha1', '-days', '30', '-copy_extensions', 'copy', '-out', cert);
+  return { cert, key };
+}

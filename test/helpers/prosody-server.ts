@@ -17,11 +17,17 @@ export interface ProsodyPorts {
   c2s: number;
   s2s: number;
   c2sDirectTls: number;
+  /** The extra direct-TLS services asked for in `directTls`, by Prosody's service name. */
+  extra: Partial<Record<ExtraService, number>>;
 }
+
+export type ExtraService = 's2s_direct_tls' | 'legacy_ssl' | 'https';
 
 export interface RunningProsody {
   dir: string;
   certs: string;
+  /** prosody.cfg.lua, for `prosodyctl --config` and the exporter's prosody.config. */
+  config: string;
   ports: ProsodyPorts;
   log: () => string;
   reload: () => void;
@@ -47,13 +53,19 @@ export async function freePort(): Promise<number> {
   }
 }
 
-/** `hosts` are VirtualHosts; `components` map a Component name to its module. */
+/**
+ * `hosts` are VirtualHosts; `components` map a Component name to its module. `global` lines go
+ * into the global section after the defaults (ssl tables, Includes, `enabled = false` hosts...),
+ * `hostOptions` lines into a host's or Component's own section; `directTls` opens more direct-TLS
+ * services on free ports; `writeCerts` also gets the config directory, for files beside the config.
+ */
 export async function startProsody(options: {
   hosts: string[];
   components?: Record<string, string>;
-  writeCerts: (certsDir: string) => void | Promise<void>;
-  /** Global options added before the hosts, e.g. `c2s_require_encryption = false`. */
-  extraConfig?: string[];
+  writeCerts: (certsDir: string, configDir: string) => void | Promise<void>;
+  global?: string[] | ((ports: ProsodyPorts) => string[]);
+  hostOptions?: Record<string, string[]>;
+  directTls?: ExtraService[];
   /** Log level of prosody.log; default info. */
   logLevel?: 'debug' | 'info';
   /** Run Prosody as this user (Debian's `prosody`) instead of root, when the tests run as root. */
@@ -63,7 +75,7 @@ export async function startProsody(options: {
   const certs = path.join(dir, 'certs');
   fs.mkdirSync(certs);
   fs.mkdirSync(path.join(dir, 'data'));
-  await options.writeCerts(certs);
+  await options.writeCerts(certs, dir);
   const ids = options.user ? userIds(options.user) : undefined;
   if (ids) {
     fs.chmodSync(dir, 0o755);
@@ -72,7 +84,9 @@ export async function startProsody(options: {
     fs.chownSync(certs, 0, ids.gid);
     fs.chmodSync(certs, 0o750);
   }
-  const ports: ProsodyPorts = { c2s: await freePort(), s2s: await freePort(), c2sDirectTls: await freePort() };
+  const ports: ProsodyPorts = { c2s: await freePort(), s2s: await freePort(), c2sDirectTls: await freePort(), extra: {} };
+  for (const service of options.directTls ?? []) ports.extra[service] = await freePort();
+  const section = (name: string) => (options.hostOptions?.[name] ?? []).map((l) => `  ${l}`);
   const lua = [
     `pidfile = "${dir}/prosody.pid"`,
     `data_path = "${dir}/data"`,
@@ -84,15 +98,16 @@ export async function startProsody(options: {
     `s2s_ports = { ${ports.s2s} }`,
     `c2s_direct_tls_ports = { ${ports.c2sDirectTls} }`,
     'http_ports = { }',
-    'https_ports = { }',
+    `https_ports = { ${ports.extra.https ?? ''} }`,
+    ...(['s2s_direct_tls', 'legacy_ssl'] as const).filter((s) => ports.extra[s]).map((s) => `${s}_ports = { ${ports.extra[s]} }`),
     'certificates = "certs"',
-    'modules_enabled = { "tls", "saslauth", "disco", "roster", "dialback" }',
+    `modules_enabled = { "tls", "saslauth", "disco", "roster", "dialback"${ports.extra.https ? ', "http"' : ''} }`,
     // mod_posix (loaded by default) is what handles SIGHUP: reload config, certificates, logs.
     's2s_secure_auth = false',
     'authentication = "internal_hashed"',
-    ...(options.extraConfig ?? []),
-    ...options.hosts.map((h) => `VirtualHost "${h}"`),
-    ...Object.entries(options.components ?? {}).map(([name, module]) => `Component "${name}" "${module}"`),
+    ...(typeof options.global === 'function' ? options.global(ports) : (options.global ?? [])),
+    ...options.hosts.flatMap((h) => [`VirtualHost "${h}"`, ...section(h)]),
+    ...Object.entries(options.components ?? {}).flatMap(([name, module]) => [`Component "${name}" "${module}"`, ...section(name)]),
   ].join('\n');
   const config = path.join(dir, 'prosody.cfg.lua');
   fs.writeFileSync(config, lua + '\n');
@@ -109,6 +124,7 @@ export async function startProsody(options: {
   return {
     dir,
     certs,
+    config,
     ports,
     log,
     reload: () => child.kill('SIGHUP'),

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DAY, mint } from '../helpers/certs';
 import { find, parseMetrics, value } from '../helpers/metrics-text';
+import { opensslSha1Signed } from '../helpers/openssl';
 import { runCli, startCli, waitFor, type Running } from '../helpers/process';
 import { describeWithTools } from '../helpers/tools';
 
@@ -124,5 +125,123 @@ describeWithTools(['openssl'], 'bad input never breaks the exporter', () => {
       expect(said).toContain('thresholds.critical: expected days');
       expect(said).toContain('scan.intervall: unknown key (did you mean scan.interval?)');
     }
+  });
+});
+
+/**
+ * Every class of file Prosody refuses, as the domain's own file: the domain is `error` with its own
+ * reason (never OK, never missing), counted in xmpp_cert_domain_errors and named in
+ * xmpp_cert_domain_error_info. A FIFO or a device named like a host's file is refused by type
+ * without hanging the scan; Prosody's find_cert passes over it too (not a file), so that domain
+ * is missing and the file itself a not_a_file error.
+ */
+describeWithTools(['openssl', 'mkfifo'], 'bad input: files Prosody would refuse are domain errors', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-bad-dom-'));
+  const certs = path.join(root, 'certs');
+  let exporter: Running;
+  const expected: Record<string, string> = {
+    'der.example': 'not_pem',
+    'trunc.example': 'bad_pem',
+    'small.example': 'key_too_small',
+    'sha1.example': 'weak_signature',
+    'nokey.example': 'key_missing',
+    'mismatch.example': 'key_mismatch',
+    'keyonly.example': 'no_certificate',
+  };
+
+  beforeAll(async () => {
+    fs.mkdirSync(certs, { recursive: true });
+    const at = (...p: string[]) => path.join(certs, ...p);
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const pair = async (name: string) => mint({ names: [name], notAfter: 60 * DAY });
+    const der = await pair('der.example');
+    fs.writeFileSync(at('der.example.crt'), der.der);
+    fs.writeFileSync(at('der.example.key'), der.keyPem, { mode: 0o600 });
+    const trunc = await pair('trunc.example');
+    fs.writeFileSync(at('trunc.example.pem'), trunc.pem + trunc.pem.slice(0, 200) + trunc.keyPem);
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:1024',
+      '-nodes',
+      '-subj',
+      '/CN=small.example',
+      '-days',
+      '30',
+      '-keyout',
+      at('small.example.key'),
+      '-out',
+      at('small.example.crt'),
+    );
+    opensslSha1Signed(certs, 'sha1.example');
+    fs.writeFileSync(at('mismatch.example.crt'), (await pair('mismatch.example')).pem);
+    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', at('mismatch.example.key'));
+    fs.writeFileSync(at('keyonly.example.pem'), (await pair('keyonly.example')).keyPem, { mode: 0o600 });
+    execFileSync('mkfifo', [at('fifo.example.pem')]);
+    fs.symlinkSync('/dev/zero', at('device.example.pem'));
+    // Two indexed files for one name, with different certificates: ambiguous.
+    for (const file of ['dup-a', 'dup-b']) {
+      const dup = await pair('dup.example');
+      fs.writeFileSync(at(`${file}.crt`), dup.pem);
+      fs.writeFileSync(at(`${file}.key`), dup.keyPem, { mode: 0o600 });
+    }
+    // nokey.example: named by an ssl-less file rule needs its key; a combined .pem holds both, so use a lineage without privkey.
+    fs.mkdirSync(at('nokey.example'));
+    fs.writeFileSync(at('nokey.example', 'fullchain.pem'), (await pair('nokey.example')).pem);
+    fs.writeFileSync(
+      path.join(root, 'prosody.cfg.lua'),
+      'run_as_root = true\ncertificates = "certs"\nVirtualHost "nokey.example"\n  ssl = { certificate = "certs/nokey.example/fullchain.pem", key = "certs/nokey.example/privkey.pem" }\n',
+    );
+    const config = path.join(root, 'xmpp-cert.yml');
+    const domains = [...Object.keys(expected).filter((d) => d !== 'nokey.example'), 'fifo.example', 'device.example', 'dup.example'];
+    fs.writeFileSync(config, `prosody:\n  config: ${path.join(root, 'prosody.cfg.lua')}\nprobes:\n  enabled: false\ndomains: [${domains.join(', ')}]\n`);
+    exporter = await startCli(['serve', '--config', config, '--listen', '127.0.0.1:0']);
+    await waitFor(async () => (await fetch(`${exporter.url}/readyz`)).status === 200, 15_000, '/readyz');
+  });
+
+  afterAll(async () => {
+    await exporter?.stop();
+  });
+
+  test('each is domain status error with its own reason, counted and named', async () => {
+    const samples = parseMetrics(await (await fetch(`${exporter.url}/metrics`)).text());
+    const named = Object.fromEntries(find(samples, 'xmpp_cert_domain_error_info').map((s) => [s.labels.domain, s.labels.reason]));
+    expect(named).toEqual(expected);
+    for (const domain of Object.keys(expected)) expect([domain, value(samples, 'xmpp_cert_domain_status', { domain, status: 'error' })]).toEqual([domain, 1]);
+    const counts = Object.fromEntries(find(samples, 'xmpp_cert_domain_errors').map((s) => [s.labels.reason, s.value]));
+    expect(counts).toMatchObject({
+      not_pem: 1,
+      bad_pem: 1,
+      key_too_small: 1,
+      weak_signature: 1,
+      key_missing: 1,
+      key_mismatch: 1,
+      no_certificate: 1,
+      key_unreadable: 0,
+    });
+    for (const domain of ['fifo.example', 'device.example'])
+      expect([domain, value(samples, 'xmpp_cert_domain_status', { domain, status: 'missing' })]).toEqual([domain, 1]);
+    const files = Object.fromEntries(find(samples, 'xmpp_cert_file_error_info').map((s) => [path.basename(s.labels.file!), s.labels.reason]));
+    expect(files).toMatchObject({ 'fifo.example.pem': 'not_a_file', 'device.example.pem': 'not_a_file' });
+  });
+
+  test('two indexed files for one name: xmpp_cert_lookup_ambiguous 1, a log line naming both', async () => {
+    const samples = parseMetrics(await (await fetch(`${exporter.url}/metrics`)).text());
+    expect(value(samples, 'xmpp_cert_lookup_ambiguous', { domain: 'dup.example' })).toBe(1);
+    expect(value(samples, 'xmpp_cert_lookup_ambiguous', { domain: 'der.example' })).toBe(0);
+    const line = exporter
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"lookup_ambiguous"'));
+    expect(line).toContain(path.join(certs, 'dup-a.crt'));
+    expect(line).toContain(path.join(certs, 'dup-b.crt'));
+  });
+
+  test('monitor says so (CRITICAL for the missing ones), naming each file', () => {
+    const result = runCli(['monitor', '--config', path.join(root, 'xmpp-cert.yml')]);
+    expect(result.status).toBe(2);
+    expect(result.stdout).toMatch(/der\.example\s.*ERROR\s.*is DER; Prosody loads PEM only/);
+    expect(result.stdout).toMatch(/small\.example\s.*ERROR\s.*rsa-1024, under OpenSSL's security level 2/);
   });
 });

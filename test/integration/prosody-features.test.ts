@@ -84,7 +84,7 @@ describeWithTools(['prosody', 'openssl'], 'stream features after TLS against a r
   const start = (extraConfig: string[], logLevel: 'info' | 'debug' = 'info') =>
     startProsody({
       hosts: [DOMAIN],
-      extraConfig,
+      global: extraConfig,
       logLevel,
       writeCerts: async (certs) => {
         const cert = await mint({ names: [DOMAIN], notAfter: 40 * DAY, issuer: ca });

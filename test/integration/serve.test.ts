@@ -102,6 +102,8 @@ describeWithTools(['openssl'], 'serve: a real process over openssl certificates'
   test('a replaced file is re-read; a deleted one loses its series', async () => {
     const before = opensslEndDate(files.b!);
     const replacement = opensslSelfSigned(path.join(root, 'new'), ['b.example'], 200);
+    // The pair together: a certificate beside a key that is not its own is an error (key_mismatch).
+    fs.copyFileSync(replacement.key, path.join(certs, 'b.example.key'));
     fs.copyFileSync(replacement.cert, files.b + '.tmp');
     fs.renameSync(files.b + '.tmp', files.b!);
     const after = opensslEndDate(files.b!);

@@ -69,7 +69,7 @@ describe('setup from flags', () => {
     expect(run.status).toBe(0);
     expect(run.stdout).toContain(`${prosody}: example.org, conference.example.org\n`);
     expect(run.stdout).toContain(`wrote ${out}\n`);
-    expect(configCheck(out)).toMatchObject({ status: 0, stdout: expect.stringMatching(new RegExp(`^configuration OK: ${out}\n`)) });
+    expect(configCheck(out)).toMatchObject({ status: 0, stdout: expect.stringMatching(new RegExp(`^configuration OK: ${out}; ${prosody}\n`)) });
     const config = parsed(out);
     expect(config.prosody).toEqual({ config: prosody }); // the certs directory comes from prosody.cfg.lua
     expect(config.domains).toEqual(['extra.example.net']); // example.org is already a host there

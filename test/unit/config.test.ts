@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../src/shared/errors';
-import { displayConfig, loadConfig } from '../../src/config';
+import { configSchema, displayConfig, loadConfig } from '../../src/config';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xce-config-'));
 const write = (name: string, text: string) => {
@@ -86,7 +86,7 @@ describe('config: defaults, durations, units and paths', () => {
   test('durations and sizes in every form', () => {
     const file = write('units.yml', 'scan:\n  interval: 1h30m\n  maxFileSize: 512KiB\nrenewal:\n  checkInterval: 2d\n  retry:\n    delay: 90\n');
     const { config } = loadConfig({ file, env: {} });
-    expect(config.scan).toEqual({ interval: 5400, maxFileSize: 512 * 1024 });
+    expect(config.scan).toEqual({ interval: 5400, timeout: 300, maxFileSize: 512 * 1024 });
     expect(config.renewal.checkInterval).toBe(2 * 86400);
     expect(config.renewal.retry.delay).toBe(90);
   });
@@ -181,4 +181,8 @@ describe("config: the seed's variable names", () => {
     expect(shown).toContain('https://hooks.example.com/<redacted>');
     expect(shown).toContain('"warning":"30d"');
   });
+});
+
+test('domains: a U-label is watched as its A-label; both forms name one domain', () => {
+  expect(configSchema.parse({ domains: ['Bücher.Example', 'xn--bcher-kva.example'] }).domains).toEqual(['xn--bcher-kva.example', 'xn--bcher-kva.example']);
 });

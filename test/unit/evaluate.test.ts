@@ -114,6 +114,8 @@ describe('a file that serves no watched domain (thresholds.unusedFiles)', () => 
     srvNames: [],
     keyType: 'ec-prime256v1',
     selfSigned: false,
+    spkiSha256: `spki-${name}`,
+    signatureDigest: 'other',
   });
   const used = '/c/example.org/fullchain.pem';
   // A leftover file for the same name: Prosody uses `used` for example.org, not this one.
@@ -133,6 +135,8 @@ describe('a file that serves no watched domain (thresholds.unusedFiles)', () => 
       },
     ],
     files,
+    ports: [],
+    keys: new Map([[`${used}\nk`, { exists: true, prosodyCanRead: true, matches: true }]]),
     sources: [],
   };
   const judge = (raw: Record<string, unknown>) => evaluate(inventory, thresholdsOf(raw), NOW);

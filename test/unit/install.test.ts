@@ -220,7 +220,9 @@ describe('what Prosody and our scanner see', () => {
     const listing = await listCertificateDir(certs);
     expect(listing.candidates).toEqual([path.join(certs, NAME, 'fullchain.pem')]);
     expect([...listing.existing].sort()).toEqual([path.join(certs, NAME, 'fullchain.pem'), path.join(certs, NAME, 'privkey.pem')]);
-    const facts = { certsDir: certs, isFile: (p: string) => listing.existing.has(p), certNames: new Map([[path.join(certs, NAME, 'fullchain.pem'), [NAME]]]) };
+    const indexed = [{ file: path.join(certs, NAME, 'fullchain.pem'), names: [{ name: NAME, any: true }] }];
+    expect(listing.indexable).toEqual([path.join(certs, NAME, 'fullchain.pem')]);
+    const facts = { certsDir: certs, isFile: (p: string) => listing.existing.has(p), indexed };
     expect(findHostCert(NAME, facts)).toMatchObject({
       cert: path.join(certs, NAME, 'fullchain.pem'),
       key: path.join(certs, NAME, 'privkey.pem'),
