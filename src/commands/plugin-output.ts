@@ -5,9 +5,10 @@
  * code is the state (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). Formatting only: pure.
  *
  * States: ok -> OK; warning -> WARNING; critical, expired, no certificate at all, a certificate
- * that does not cover its domain, a served chain that is untrusted (check_ssl_cert's rule) ->
- * CRITICAL; served != on disk -> WARNING (reload Prosody); a file that cannot be read, a probe
- * that failed, a source that is down, nothing to check -> UNKNOWN ("could not check").
+ * that does not cover its domain, a domain's file Prosody would refuse to load, a served chain
+ * that is untrusted (check_ssl_cert's rule) -> CRITICAL; served != on disk -> WARNING (reload
+ * Prosody); a file the exporter cannot read, a probe that failed, a source that is down, nothing
+ * to check -> UNKNOWN ("could not check").
  * The worst wins in monitoring-plugins' max_state_alt order, CRITICAL > WARNING > UNKNOWN > OK,
  * so a file we cannot read never hides a domain's WARNING or CRITICAL. (Their plain max_state
  * ranks OK above UNKNOWN, which would report OK for a check that could not be made.)
@@ -40,6 +41,16 @@ export const maxStateAlt = (states: Iterable<State>): State => {
 
 const STATE_OF_STATUS: Record<Status, State> = { ok: 0, warning: 1, critical: 2, expired: 2, missing: 2, error: 3 };
 
+/**
+ * A domain in status `error` is UNKNOWN only when the exporter could not check (it may not read
+ * the file or the directory, the file is over its size limit, the option is computed at run time);
+ * a file Prosody would refuse to load (DER, truncated, a small key, SHA-1, a missing, unreadable
+ * or mismatched key) means no TLS with it: CRITICAL.
+ */
+const COULD_NOT_CHECK: ReadonlySet<string> = new Set(['unreadable', 'too_large', 'lookup_unknown', 'certs_dir_unreadable']);
+const domainState = (d: Report['domains'][number]): State =>
+  d.status === 'error' ? (d.error && !COULD_NOT_CHECK.has(d.error.reason) ? 2 : 3) : STATE_OF_STATUS[d.status];
+
 const days = (seconds: number) => (seconds / 86400).toFixed(1);
 
 /** `thresholds`: the config's, to judge a served leaf by its own lifetime (a share of it, or auto). */
@@ -48,7 +59,7 @@ export function checksOf(report: Report, thresholds: Config['thresholds']): Chec
   const checks: Check[] = [];
   for (const d of report.domains) {
     const covers = !d.leaf || d.coveredBy !== undefined;
-    const state = maxStateAlt([STATE_OF_STATUS[d.status], covers ? 0 : 2]);
+    const state = maxStateAlt([domainState(d), covers ? 0 : 2]);
     const perf = d.leaf && d.thresholds ? perfOf(d.leaf, d.thresholds, now) : undefined;
     checks.push({
       domain: d.domain,

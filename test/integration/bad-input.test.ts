@@ -241,7 +241,9 @@ describeWithTools(['openssl', 'mkfifo'], 'bad input: files Prosody would refuse 
   test('monitor says so (CRITICAL for the missing ones), naming each file', () => {
     const result = runCli(['monitor', '--config', path.join(root, 'xmpp-cert.yml')]);
     expect(result.status).toBe(2);
-    expect(result.stdout).toMatch(/der\.example\s.*ERROR\s.*is DER; Prosody loads PEM only/);
-    expect(result.stdout).toMatch(/small\.example\s.*ERROR\s.*rsa-1024, under OpenSSL's security level 2/);
+    // A file Prosody would refuse means no TLS with it: CRITICAL, not "could not check".
+    expect(result.stdout).toMatch(/^CRITICAL\s+der\.example\s.*is DER; Prosody loads PEM only/m);
+    expect(result.stdout).toMatch(/^CRITICAL\s+small\.example\s.*rsa-1024, under OpenSSL's security level 2/m);
+    for (const name of ['nokey', 'trunc', 'sha1', 'mismatch', 'keyonly']) expect(result.stdout).toMatch(new RegExp(`^CRITICAL\\s+${name}\\.example\\s`, 'm'));
   });
 });

@@ -213,6 +213,6 @@ describe('config check', () => {
       'warning: thresholds.overrides.chat.exmaple: names no watched domain, so it applies to nothing (did you mean chat.example?)',
     );
     expect(run.stderr).not.toMatch(/conference\.chat\.example|a\.example/);
-    expect(run.stdout).toBe(`configuration OK: ${file}\n`);
+    expect(run.stdout).toBe(`configuration OK: ${file}; ${prosody}\n`);
   });
 });

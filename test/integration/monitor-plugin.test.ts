@@ -96,8 +96,10 @@ describe('state combinations (files)', () => {
     ['one critical', { 'a.example': 40, 'c.example': 3 }, 'CRITICAL'],
     ['warning and critical', { 'w.example': 10, 'c.example': 3 }, 'CRITICAL'],
     ['expired', { 'x.example': -2 }, 'CRITICAL'],
-    ['unreadable domain file', { 'a.example': 40, 'g.example': 'garbage' }, 'UNKNOWN'],
-    ['unreadable domain file beside a warning', { 'w.example': 10, 'g.example': 'garbage' }, 'WARNING'],
+    // A domain's own file that Prosody cannot load (garbage) means no TLS for it: CRITICAL. A stray
+    // file the exporter cannot use is "could not check": UNKNOWN, below any WARNING.
+    ['garbage domain file', { 'a.example': 40, 'g.example': 'garbage' }, 'CRITICAL'],
+    ['garbage domain file beside a warning', { 'w.example': 10, 'g.example': 'garbage' }, 'CRITICAL'],
     ['stray unreadable file beside a warning domain', { 'w.example': 10, 'stray.example': 'garbage' }, 'WARNING'],
     ['stray unreadable file beside an ok domain', { 'a.example': 40, 'stray.example': 'garbage' }, 'UNKNOWN'],
     ['stray unreadable file beside a critical domain', { 'c.example': 2, 'stray.example': 'garbage' }, 'CRITICAL'],
