@@ -20,7 +20,8 @@ import type { FailureReason } from '../state/failure-reasons';
 import { LockError, withGroupLock } from '../state/lock';
 import { readState } from '../state/state';
 import type { GroupState } from '../state/state-types';
-import { currentPair, firstCertificate, type CurrentPair } from './current';
+import { identitiesOf } from '../discovery';
+import { currentPair, firstCertificate, StaleView, type CurrentPair } from './current';
 import { Deployer } from './deploy';
 import { asRenewalError } from './failure';
 import { RunHooks } from './hooks';
@@ -28,8 +29,10 @@ import { installStarted } from './in-flight';
 import { installPair } from './install';
 import { KeyStore, type InstalledKey, type KeyChoice } from './key-store';
 import { OrderSlots } from './order-cap';
-import { decide, mayInstallFallback, type Decision } from './policy';
+import { decide, mayInstallFallback, type Decision, type InPlace } from './policy';
+import type { ProsodyLookup } from './prosody-view';
 import { GroupRecorder } from './record';
+import { ownPair, planTakeover, type TakeoverPlan } from './takeover';
 import { tlsaEnvironment } from './tlsa';
 import { trustAnchors, verifyChain } from './trust';
 import type { CertificateGroup, IssuedPair, Issuer, RenewalWindow } from './types';
@@ -68,6 +71,8 @@ export interface RenewOptions {
 export interface RenewerDeps {
   config: Config;
   certsDir: string;
+  /** What Prosody uses for each name (the worker's scan): the current pair and takeovers come from it. */
+  lookup: ProsodyLookup;
   issuers: readonly Issuer[];
   log: Logger;
   /** Components (from discovery): probed over s2s only when verifying. */
@@ -145,11 +150,12 @@ export class Renewer {
     if (this.deps.signal?.aborted) return { group, result: 'waiting' }; // stopping: start nothing
     const force = options.force || options.rotateKey || options.freshKey || false;
     // Read once: the leaf decides, the PEM goes to ARI and to the new order's `replaces`.
-    const current = await currentPair(this.deps.certsDir, group);
+    const current = await this.current(group);
     const { state } = await readState(this.stateDir);
     const g = state.groups[group.name];
     const reloadNow = force || options.reloadNow === true;
-    const retried = current.pem ? await this.deploy.retryPending(group, g, current.pem, () => this.reloadEnv(group, current.pem), reloadNow) : undefined;
+    const served = current.own?.pem ?? current.pem; // what a pending reload must get served: the worker's own pair
+    const retried = served ? await this.deploy.retryPending(group, g, served, () => this.reloadEnv(group, served), reloadNow) : undefined;
     if (retried && 'error' in retried && retried.error?.reason === 'reload') {
       return { group, result: 'failed', error: retried.error, ...(retried.nextAttempt ? { nextAttempt: retried.nextAttempt } : {}) };
     }
@@ -170,6 +176,10 @@ export class Renewer {
     if (hold) return this.heldBack(group, decision, hold, g);
     if (g?.heldBack) await this.record.held(group, undefined);
     this.step(group, force && !decision.due ? 'forced renewal' : `due: ${describeDue(decision)}`);
+    // Where the new pair goes must be where Prosody then finds it, and only it: or nothing is ordered.
+    const predicted = identitiesOf({ dnsNames: group.domains, commonName: group.domains[0], xmppAddrs: [], srvNames: [] });
+    const takeover = this.planTakeover(group, predicted, 'Nothing was ordered');
+    if (takeover instanceof RenewalError) return this.refuse(group, decision, takeover);
     const installed: InstalledKey = {
       ...(current.keyPem !== undefined ? { keyPem: current.keyPem } : {}),
       ...(current.pem ? { certificatePem: current.pem } : {}),
@@ -207,30 +217,75 @@ export class Renewer {
       if (this.deps.signal?.aborted) break;
     }
     const fallback = chosen.fallback;
-    if (fallback && mayInstallFallback(current.leaf, this.now(), decision.reason) && !this.deps.signal?.aborted) {
+    if (fallback && mayInstallFallback(this.inPlace(current), this.now(), decision.reason) && !this.deps.signal?.aborted) {
       this.step(group, `no CA could issue; falling back to a self-signed certificate (${fallback.name})`);
       const key = await this.chooseKey(group, fallback, installed, request);
       const tried = await this.tryIssuer(fallback, group, replacing, 1, key);
       if ('pair' in tried) return this.complete(group, tried.pair, fallback, true, decision, current, options, failure, key);
       if ('error' in tried) failure = tried.error;
-    } else if (fallback && current.leaf) {
-      this.step(group, 'keeping the current certificate: a valid certificate is never replaced by a self-signed one');
+    } else if (fallback) {
+      const kept = this.inPlace(current).find((c) => c.trusted)?.file ?? current.file;
+      this.step(group, `keeping the certificate Prosody uses (${kept}): a valid certificate is never replaced by a self-signed one`);
     }
     return this.recordRunFailure(group, decision, failure ?? new RenewalError(`no issuer configured for ${group.name}`, 'unknown', group.name));
+  }
+
+  /**
+   * The pair Prosody uses for the group now (current.ts), from the worker's scan; read under the
+   * lock. When a file the scan named has gone (another worker took the group over), scan again once.
+   */
+  private async current(group: CertificateGroup): Promise<CurrentPair> {
+    try {
+      return await currentPair(this.deps.lookup.view(), group, this.now());
+    } catch (err) {
+      if (!(err instanceof StaleView)) throw err;
+      this.step(group, `${err.message}: scanning again`);
+      return currentPair(await this.deps.lookup.refresh(), group, this.now());
+    }
+  }
+
+  /** Every certificate Prosody may use for the group, and whether it verifies (system roots plus probes.ca). */
+  private inPlace(current: CurrentPair): Array<InPlace & { file: string; detail: string }> {
+    const anchors = trustAnchors(this.deps.config.probes.ca, this.deps.log);
+    return current.candidates.flatMap((c) => {
+      if (!c.leaf) return [];
+      const trust = verifyChain(c.pem, anchors, this.now());
+      return [{ leaf: c.leaf, trusted: trust.trusted, file: c.file, detail: trust.detail }];
+    });
+  }
+
+  /** takeover.ts with the view in use; the refusal as a value. */
+  private planTakeover(group: CertificateGroup, identities: ReturnType<typeof identitiesOf>, then: string): TakeoverPlan | RenewalError {
+    const view = this.deps.lookup.view();
+    try {
+      return planTakeover(view, group, ownPair(view.certsDir, group, identities), then);
+    } catch (err) {
+      if (err instanceof RenewalError) return err;
+      throw err;
+    }
+  }
+
+  /** A takeover the worker must not make: said, counted (reason config) and retried on the backoff schedule. */
+  private async refuse(group: CertificateGroup, decision: Decision, error: RenewalError): Promise<RenewOutcome> {
+    this.step(group, `failed (${error.reason}): ${error.message}`);
+    await this.record.attemptFailed(group, error);
+    return this.recordRunFailure(group, decision, error);
   }
 
   /** `caPem`: the current certificate when a CA issued it (the only kind ARI speaks of). */
   private async decide(group: CertificateGroup, current: CurrentPair, caPem: string | undefined, state: GroupState | undefined): Promise<Decision> {
     const ca = this.deps.issuers.find((i) => i.renewalInfo !== undefined);
     const window = caPem && ca?.renewalInfo ? await ca.renewalInfo(caPem, this.deps.log) : undefined;
-    return this.decideFor(group, current.leaf, window, state);
+    // Names Prosody serves from another valid file that covers them are not asked of this one.
+    const domains = group.domains.filter((d) => !current.coveredElsewhere.includes(d));
+    return this.decideFor(group, current.leaf, window, state, domains);
   }
 
-  private decideFor(group: CertificateGroup, current: Certificate | undefined, window?: RenewalWindow, state?: GroupState): Decision {
+  private decideFor(group: CertificateGroup, current: Certificate | undefined, window?: RenewalWindow, state?: GroupState, domains = group.domains): Decision {
     const cas = this.deps.issuers.filter((i) => i.type !== 'selfsigned');
     const staging = current !== undefined && isStaging(current, state) && !cas.some((i) => i.staging);
     return decide({
-      domains: group.domains,
+      domains,
       ...(current ? { current } : {}),
       now: this.now(),
       renewal: thresholdsFor(group.name, this.deps.config.thresholds).renewal,
@@ -345,11 +400,18 @@ export class Renewer {
       await this.record.attemptFailed(group, refused);
       return this.recordRunFailure(group, decision, refused);
     }
+    // The plan again with the names the certificate really carries.
+    const takeover = leaf ? this.planTakeover(group, identitiesOf(leaf), 'The new certificate was not installed') : { entries: [], leftAlone: [] };
+    if (takeover instanceof RenewalError) return this.refuse(group, decision, takeover);
     // From the swap until the reload has returned, a shutdown waits (in-flight.ts).
     const installDone = installStarted();
     try {
-      const installed = await installPair(this.deps.certsDir, group.name, pair, install);
+      const installed = await installPair(this.deps.certsDir, group.name, pair, { ...install, supersede: takeover.entries });
       this.step(group, `installed ${installed.certificate} and ${installed.key} (key mode ${install.keyMode.toString(8).padStart(4, '0')})`);
+      if (installed.superseded && installed.superseded.entries.length > 0) {
+        this.step(group, `took over from what Prosody used before: moved ${installed.superseded.entries.join(', ')} into ${installed.superseded.dir}`);
+      }
+      for (const file of takeover.leftAlone) this.step(group, `note: Prosody no longer uses ${file} (outside the certificate directory, left in place)`);
       for (const warning of installed.warnings) this.step(group, `warning: ${warning}`);
     } catch (err) {
       installDone();
@@ -362,7 +424,10 @@ export class Renewer {
       installDone();
       throw err;
     });
-    const deployed = await this.deploy.reloadAndVerify(group, pair.certificatePem, env, installDone);
+    // Prosody finds a different path for a name now (a takeover): its first reload may use its old index (deploy.ts).
+    const ownCert = path.join(this.deps.certsDir, group.name, 'fullchain.pem');
+    const moved = current.candidates.some((c) => c.file !== ownCert);
+    const deployed = await this.deploy.reloadAndVerify(group, pair.certificatePem, env, installDone, moved);
     const info = { issuer: issuer.name, fallback, leaf, staging: issuer.staging === true, succeeded: !fallback };
     const retry = await this.record.installed(group, info, deployed);
     const after = { ...(deployed.verify ? { verify: deployed.verify } : {}), ...(nextDue ? { nextDue } : {}) };
@@ -380,8 +445,8 @@ export class Renewer {
     const anchors = trustAnchors(this.deps.config.probes.ca, this.deps.log);
     const fresh = verifyChain(pair.certificatePem, anchors, this.now());
     if (fresh.trusted) return undefined;
-    const before = current.pem ? verifyChain(current.pem, anchors, this.now()) : undefined;
-    if (!before?.trusted) {
+    const before = this.inPlace(current).find((c) => c.trusted);
+    if (!before) {
       this.step(group, `note: the new certificate does not verify (${fresh.detail}); installed anyway, the one in place does not verify either`);
       return undefined;
     }
