@@ -86,7 +86,7 @@ function checkOptions(l: NameLookup, s: ServiceLookup, pair: NewPair, refuse: (t
   const fix = `certificate = "${pair.cert}" and key = "${pair.key}"`;
   if (s.unknown)
     throw refuse(
-      `${s.unknown} for ${where}, so the worker cannot tell whether Prosody would use its ${pair.cert}. Write ${fix} there as plain strings, or remove the option`,
+      `for ${where}, ${s.unknown}, so neither can the worker tell that it would use ${pair.cert}. Write ${fix} there as plain strings, or remove the option`,
     );
   const c = s.cert;
   if (!c || (!c.setBy && !c.keySetBy)) return;

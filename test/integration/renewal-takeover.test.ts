@@ -40,7 +40,7 @@ const TAKEN_OVER: Record<string, string[]> = {
   'opt.test': ['opt.test'],
 };
 const WORSE = ['expired.test', 'untrusted.test', 'early.test'];
-const HOSTS = [...Object.keys(TAKEN_OVER), 'other.wild2.test', 'ssl.test', 'shared.test', 'other.test', ...WORSE];
+const HOSTS = [...Object.keys(TAKEN_OVER), 'other.wild2.test', 'ssl.test', 'shared.test', 'other.test', 'race.test', ...WORSE];
 const COMPONENTS = { 'muc.wild.test': 'muc', 'muc.wild2.test': 'muc' };
 
 describeWithTools(['prosody', 'prosodyctl', 'pebble', 'pebble-challtestsrv', 'openssl'], 'taking over the layouts Prosody already uses', () => {
@@ -97,6 +97,7 @@ describeWithTools(['prosody', 'prosodyctl', 'pebble', 'pebble-challtestsrv', 'op
         await pair(ca, ['ssl.test'], path.join(dir, 'outside', 'ssl.test.crt'), path.join(dir, 'outside', 'ssl.test.key'));
         await pair(ca, ['opt.test'], path.join(dir, 'outside', 'opt.test.crt'), path.join(dir, 'outside', 'opt.test.key'));
         await pair(ca, ['shared.test', 'other.test'], at('shared.crt'), at('shared.key'));
+        await pair(ca, ['race.test'], at('race.test.crt'), at('race.test.key'));
         await pair(ca, ['expired.test'], at('expired.test.crt'), at('expired.test.key'), { notBefore: -90 * DAY, notAfter: -DAY });
         await pair(stranger, ['untrusted.test'], at('untrusted.test.crt'), at('untrusted.test.key'));
         await pair(ca, ['early.test'], at('early.test.crt'), at('early.test.key'), { notBefore: DAY, notAfter: 90 * DAY });
@@ -270,6 +271,14 @@ describeWithTools(['prosody', 'prosodyctl', 'pebble', 'pebble-challtestsrv', 'op
       expect(next).toMatchObject({ result: 'not_due' });
     });
 
+    test('two workers at once: the second waits for the lock, finds the files it scanned gone, scans again and is not due', async () => {
+      const s = group('race.test', ['race.test']);
+      const outcomes = await Promise.all([s.worker(), s.worker()].map((w) => withWorker(w, (x) => x.check())));
+      expect(outcomes.map(([o]) => o!.result).sort()).toEqual(['not_due', 'renewed']);
+      expect(s.steps.join('\n')).toMatch(/race\.test: .*race\.test\.crt has gone since the scan: scanning again/);
+      expect(await served('race.test')).toBe(serialOf(certs('race.test', 'fullchain.pem')));
+    });
+
     test('a wildcard that serves other names is left where it is, and keeps serving them', async () => {
       unchanged('star.crt');
       unchanged('star.key');
@@ -277,10 +286,10 @@ describeWithTools(['prosody', 'prosodyctl', 'pebble', 'pebble-challtestsrv', 'op
     });
 
     test('10 restarts of Prosody: every host serves the new certificate every time; prosodyctl check certs agrees', async () => {
-      const ours = [...Object.keys(TAKEN_OVER), 'ssl.test', ...WORSE];
+      const ours = [...Object.keys(TAKEN_OVER), 'ssl.test', 'race.test', ...WORSE];
       const expected = [
         ...Object.entries(TAKEN_OVER).flatMap(([name, domains]) => domains.map((d) => [d, renewed.get(name)] as const)),
-        ...['ssl.test', ...WORSE].map((d) => [d, serialOf(certs(d, 'fullchain.pem'))] as const),
+        ...['ssl.test', 'race.test', ...WORSE].map((d) => [d, serialOf(certs(d, 'fullchain.pem'))] as const),
         ['other.wild2.test', serialOf(certs('star.crt'))] as const,
       ];
       expect(expected.every(([, serial]) => serial !== undefined)).toBe(true);
