@@ -16,7 +16,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseCertificates, type Certificate } from '../cert';
 import { covers } from './policy';
-import { pairsOf, type ProsodyView } from './prosody-view';
+import type crypto from 'node:crypto';
+import { pairsOf, type ProsodyLookup, type ProsodyView } from './prosody-view';
+import type { InPlace } from './policy';
+import { verifyChain } from './trust';
 import { CERT_FILE } from './install-layout';
 import type { CertificateGroup } from './types';
 
@@ -46,6 +49,26 @@ export interface CurrentPair {
 
 /** A file the scan named has gone: the view is out of date. */
 export class StaleView extends Error {}
+
+/** currentPair on the worker's scan; when a file it named has gone (another worker took the group over), on a fresh scan. */
+export async function readCurrent(lookup: ProsodyLookup, group: CertificateGroup, now: number, say: (text: string) => void): Promise<CurrentPair> {
+  try {
+    return await currentPair(lookup.view(), group, now);
+  } catch (err) {
+    if (!(err instanceof StaleView)) throw err;
+    say(`${err.message}: scanning again`);
+    return currentPair(await lookup.refresh(), group, now);
+  }
+}
+
+/** Each readable candidate, and whether its chain verifies against `anchors` (trust.ts) now. */
+export function inPlace(current: CurrentPair, anchors: readonly crypto.X509Certificate[], now: number): Array<InPlace & { file: string; detail: string }> {
+  return current.candidates.flatMap((c) => {
+    if (!c.leaf) return [];
+    const trust = verifyChain(c.pem, anchors, now);
+    return [{ leaf: c.leaf, trusted: trust.trusted, file: c.file, detail: trust.detail }];
+  });
+}
 
 export async function currentPair(view: ProsodyView, group: CertificateGroup, now: number): Promise<CurrentPair> {
   const lookups = group.domains.map((d) => view.lookup(d));

@@ -65,7 +65,8 @@ export interface Recovery {
  * Run at worker start and before each install. Removes leftover temp generations and temp links;
  * when certs/<name> is missing (a crash in the middle of migrating a real directory) or points at
  * a generation that is gone, links the newest generation. A real directory or a foreign link is
- * left alone: the next install moves it into the archive.
+ * left alone: the next install moves it into the archive. A takeover a crash interrupted is
+ * finished when its generation is live, undone when not (install-supersede.ts).
  */
 export async function recoverInstall(certsDir: string, name: string, ops: FsOps = realOps): Promise<Recovery> {
   const layout = layoutOf(certsDir, name);

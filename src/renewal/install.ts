@@ -22,6 +22,9 @@
  * certbot's live directory, say) is replaced atomically; its pair is first copied in as a
  * generation, so it is kept as a backup.
  *
+ * Takeover (`supersede`, install-supersede.ts): files Prosody used for the names before (another
+ * layout) move into the archive right before the link goes in, and back if it does not.
+ *
  * What a reader sees: Prosody (0.12, LuaSec) opens fullchain.pem and privkey.pem by path, in two
  * separate opens (certificate, then key, then OpenSSL checks they match). Each open resolves the
  * symlink again, so if our rename lands between them, that one load reads the old certificate

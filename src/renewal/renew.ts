@@ -1,10 +1,12 @@
 /**
- * Renews one certificate group, start to end, under the group's lock: find the current pair
- * (current.ts), retry a reload left pending by an earlier run (deploy.ts), decide (policy.ts),
- * hold back what is too soon (the spacing rule, the account's hourly order cap: order-cap.ts), try
- * the CA issuers in order with `renewal.retry` attempts each, fall back to self-signed only when
- * policy allows, refuse a certificate that does not verify when the one in place does (trust.ts),
- * install atomically, reload and verify (deploy.ts), and record every step in the state file
+ * Renews one certificate group, start to end, under the group's lock: find the pair Prosody uses
+ * (current.ts, from the worker's scan: prosody-view.ts), retry a reload left pending by an earlier
+ * run (deploy.ts), decide (policy.ts), hold back what is too soon (the spacing rule, the account's
+ * hourly order cap: order-cap.ts), plan where the new pair goes so that Prosody finds it and only
+ * it, or refuse before ordering (takeover.ts), try the CA issuers in order with `renewal.retry`
+ * attempts each, fall back to self-signed only when policy allows, refuse a certificate that does
+ * not verify when one in place does (trust.ts), install atomically moving aside what Prosody used
+ * (install.ts), reload and verify (deploy.ts), and record every step in the state file
  * (record.ts). Each step is reported through `step`. Around a run that orders: the pre/post hooks
  * (hooks.ts); which key is certified: key-store.ts; the reload command gets the new certificate's
  * TLSA values (tlsa.ts). A shutdown (`signal`) starts no new attempt; an install that has begun
@@ -20,19 +22,20 @@ import type { FailureReason } from '../state/failure-reasons';
 import { LockError, withGroupLock } from '../state/lock';
 import { readState } from '../state/state';
 import type { GroupState } from '../state/state-types';
-import { identitiesOf } from '../discovery';
-import { currentPair, firstCertificate, StaleView, type CurrentPair } from './current';
+import { identitiesOf, type Identity } from '../discovery';
+import { firstCertificate, inPlace, readCurrent, type CurrentPair } from './current';
 import { Deployer } from './deploy';
 import { asRenewalError } from './failure';
 import { RunHooks } from './hooks';
 import { installStarted } from './in-flight';
 import { installPair } from './install';
+import { CERT_FILE } from './install-layout';
 import { KeyStore, type InstalledKey, type KeyChoice } from './key-store';
 import { OrderSlots } from './order-cap';
-import { decide, mayInstallFallback, type Decision, type InPlace } from './policy';
+import { decide, mayInstallFallback, type Decision } from './policy';
 import type { ProsodyLookup } from './prosody-view';
 import { GroupRecorder } from './record';
-import { ownPair, planTakeover, type TakeoverPlan } from './takeover';
+import { tryPlanTakeover, type TakeoverPlan } from './takeover';
 import { tlsaEnvironment } from './tlsa';
 import { trustAnchors, verifyChain } from './trust';
 import type { CertificateGroup, IssuedPair, Issuer, RenewalWindow } from './types';
@@ -230,39 +233,19 @@ export class Renewer {
     return this.recordRunFailure(group, decision, failure ?? new RenewalError(`no issuer configured for ${group.name}`, 'unknown', group.name));
   }
 
-  /**
-   * The pair Prosody uses for the group now (current.ts), from the worker's scan; read under the
-   * lock. When a file the scan named has gone (another worker took the group over), scan again once.
-   */
-  private async current(group: CertificateGroup): Promise<CurrentPair> {
-    try {
-      return await currentPair(this.deps.lookup.view(), group, this.now());
-    } catch (err) {
-      if (!(err instanceof StaleView)) throw err;
-      this.step(group, `${err.message}: scanning again`);
-      return currentPair(await this.deps.lookup.refresh(), group, this.now());
-    }
+  /** The pair Prosody uses for the group now (current.ts), read under the lock. */
+  private current(group: CertificateGroup): Promise<CurrentPair> {
+    return readCurrent(this.deps.lookup, group, this.now(), (text) => this.step(group, text));
   }
 
   /** Every certificate Prosody may use for the group, and whether it verifies (system roots plus probes.ca). */
-  private inPlace(current: CurrentPair): Array<InPlace & { file: string; detail: string }> {
-    const anchors = trustAnchors(this.deps.config.probes.ca, this.deps.log);
-    return current.candidates.flatMap((c) => {
-      if (!c.leaf) return [];
-      const trust = verifyChain(c.pem, anchors, this.now());
-      return [{ leaf: c.leaf, trusted: trust.trusted, file: c.file, detail: trust.detail }];
-    });
+  private inPlace(current: CurrentPair) {
+    return inPlace(current, trustAnchors(this.deps.config.probes.ca, this.deps.log), this.now());
   }
 
-  /** takeover.ts with the view in use; the refusal as a value. */
-  private planTakeover(group: CertificateGroup, identities: ReturnType<typeof identitiesOf>, then: string): TakeoverPlan | RenewalError {
-    const view = this.deps.lookup.view();
-    try {
-      return planTakeover(view, group, ownPair(view.certsDir, group, identities), then);
-    } catch (err) {
-      if (err instanceof RenewalError) return err;
-      throw err;
-    }
+  /** takeover.ts on the view in use; the refusal as a value. */
+  private planTakeover(group: CertificateGroup, identities: readonly Identity[], then: string): TakeoverPlan | RenewalError {
+    return tryPlanTakeover(this.deps.lookup.view(), group, identities, then);
   }
 
   /** A takeover the worker must not make: said, counted (reason config) and retried on the backoff schedule. */
@@ -425,7 +408,7 @@ export class Renewer {
       throw err;
     });
     // Prosody finds a different path for a name now (a takeover): its first reload may use its old index (deploy.ts).
-    const ownCert = path.join(this.deps.certsDir, group.name, 'fullchain.pem');
+    const ownCert = path.join(this.deps.certsDir, group.name, CERT_FILE);
     const moved = current.candidates.some((c) => c.file !== ownCert);
     const deployed = await this.deploy.reloadAndVerify(group, pair.certificatePem, env, installDone, moved);
     const info = { issuer: issuer.name, fallback, leaf, staging: issuer.staging === true, succeeded: !fallback };

@@ -43,6 +43,16 @@ export interface NewPair {
   identities: readonly Identity[];
 }
 
+/** planTakeover for the worker's own pair at `certs/<name>`, the refusal returned rather than thrown. */
+export function tryPlanTakeover(view: ProsodyView, group: CertificateGroup, identities: readonly Identity[], then: string): TakeoverPlan | RenewalError {
+  try {
+    return planTakeover(view, group, ownPair(view.certsDir, group, identities), then);
+  } catch (err) {
+    if (err instanceof RenewalError) return err;
+    throw err;
+  }
+}
+
 export function ownPair(certsDir: string, group: CertificateGroup, identities: readonly Identity[]): NewPair {
   const dir = path.join(certsDir, group.name);
   return { cert: path.join(dir, CERT_FILE), key: path.join(dir, KEY_FILE), identities };

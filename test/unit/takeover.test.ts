@@ -12,7 +12,7 @@ import path from 'node:path';
 import { configSchema } from '../../src/config';
 import { identitiesOf } from '../../src/discovery';
 import { ProsodyView } from '../../src/renewal/prosody-view';
-import { ownPair, planTakeover, type TakeoverPlan } from '../../src/renewal/takeover';
+import { tryPlanTakeover, type TakeoverPlan } from '../../src/renewal/takeover';
 import { RenewalError } from '../../src/shared/errors';
 import { InventoryScanner } from '../../src/sources/inventory';
 import { DAY, makeCA, mint, type TestCA } from '../helpers/certs';
@@ -52,14 +52,8 @@ async function plan(l: Lab, name: string, domains = [name]): Promise<TakeoverPla
   const scanner = new InventoryScanner(configSchema.parse({ prosody: { config: l.config } }));
   const inventory = await scanner.scan();
   const view = new ProsodyView(inventory, scanner.lookupFacts!);
-  const group = { name, domains };
   const identities = identitiesOf({ dnsNames: domains, commonName: domains[0], xmppAddrs: [], srvNames: [] });
-  try {
-    return planTakeover(view, group, ownPair(l.certs, group, identities), 'Nothing was ordered');
-  } catch (err) {
-    if (err instanceof RenewalError) return err;
-    throw err;
-  }
+  return tryPlanTakeover(view, { name, domains }, identities, 'Nothing was ordered');
 }
 
 const lineOf = (l: Lab, text: string) =>
