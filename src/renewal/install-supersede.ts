@@ -9,10 +9,11 @@
  *                                                      then each entry at its path relative to certs/
  *   certs/.xmpp-cert/<name>/<generation>-superseded/   once <generation> is live: the backup
  *
- * Order (install.ts): the new generation is built, then the entries are moved (renames: a symbolic
- * link is moved as a link, a certbot lineage directory whole, so its relative links keep working
- * inside the backup), then certs/<name> is pointed at the generation, then the journal is named
- * `-superseded`. A failure before the link is in place moves everything back. After a crash,
+ * Order (install.ts): the journal and its plan, then the new generation is built, then the entries
+ * are moved (renames: a symbolic link is moved as a link, a certbot lineage directory whole, so its
+ * relative links keep working inside the backup), then certs/<name> is pointed at the generation,
+ * then the journal is named `-superseded`. A failure before the link is in place moves everything
+ * back. After a crash (recoverInstall may link a named generation first, as after a migration),
  * recoverSuperseded() finishes a journal whose generation is live and undoes one whose generation
  * is not: either the old files are where they were, or the new pair is live and they are in the
  * backup. The window a crash can leave between the last move and the link (neither in place) is
@@ -32,7 +33,9 @@ export interface Journal {
   /** certs/.xmpp-cert/<name>/<generation>-superseding */
   dir: string;
   generation: string;
-  /** Entries moved, relative to the certificate directory (those that existed). */
+  /** Paths relative to the certificate directory, to move. */
+  entries: string[];
+  /** Those moved so far (an entry gone since the scan is skipped). */
   moved: string[];
 }
 
@@ -51,32 +54,42 @@ interface Plan {
 export const supersededDir = (layout: Layout, generation: string): string => path.join(layout.archive, `${generation}${MOVED}`);
 
 /**
- * Moves `entries` (paths relative to the certificate directory) into the generation's journal, the
- * plan written first. On a failure, what was moved goes back, the journal is removed, and the
- * error is thrown (the caller's previous pair untouched).
+ * Opens the generation's journal, its plan written, before the generation itself is built: so a
+ * named generation of a takeover always has its journal, and recovery, which may link a named
+ * generation, always finishes its moves with it. On a failure nothing is left.
  */
-export async function moveAside(layout: Layout, generation: string, entries: readonly string[], settings: DirSettings, ops: FsOps): Promise<Journal> {
+export async function openJournal(layout: Layout, generation: string, entries: readonly string[], settings: DirSettings, ops: FsOps): Promise<Journal> {
   for (const entry of entries) checkEntry(layout, entry);
   const dir = path.join(layout.archive, `${generation}${MOVING}`);
   await ops.mkdir(dir, settings.dirMode, settings.owner);
-  const journal: Journal = { dir, generation, moved: [] };
   try {
     const plan: Plan = { generation, certsDir: layout.certsDir, entries: [...entries] };
     await ops.createFile(path.join(dir, PLAN_FILE), `${JSON.stringify(plan, null, 2)}\n`, 0o644, settings.owner);
     await ops.syncDir(layout.archive);
-    for (const entry of entries) {
+  } catch (err) {
+    await ops.remove(dir).catch(() => undefined); // else recovery undoes an empty journal
+    throw err;
+  }
+  return { dir, generation, entries: [...entries], moved: [] };
+}
+
+/**
+ * Moves the journal's entries into it (right before the link goes in). On a failure the error is
+ * thrown with what was moved in `journal.moved`: the caller moves them back (moveBack).
+ */
+export async function moveAside(layout: Layout, journal: Journal, settings: DirSettings, ops: FsOps): Promise<void> {
+  try {
+    for (const entry of journal.entries) {
       const from = path.join(layout.certsDir, entry);
       if (!exists(from)) continue; // gone since the scan: nothing to keep
-      await makeParents(dir, path.dirname(entry), settings, ops);
-      await ops.rename(from, path.join(dir, entry));
+      await makeParents(journal.dir, path.dirname(entry), settings, ops);
+      await ops.rename(from, path.join(journal.dir, entry));
       journal.moved.push(entry);
     }
-    await syncAll(layout, dir, journal.moved, ops);
-    return journal;
+    await syncAll(layout, journal.dir, journal.moved, ops);
   } catch (err) {
-    await moveBack(layout, journal, ops).catch(() => undefined); // recovery tries again
     throw new IssueError(
-      `cannot move the files Prosody used for ${layout.name} into ${dir}: ${messageOf(err)} (the worker must be able to rename them within ${layout.certsDir}; they were left in place)`,
+      `cannot move the files Prosody used for ${layout.name} into ${journal.dir}: ${messageOf(err)} (the worker must be able to rename them within ${layout.certsDir}; they were left in place)`,
       layout.name,
       { cause: err },
     );

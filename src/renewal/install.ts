@@ -59,7 +59,7 @@ import {
   type Current,
   type Layout,
 } from './install-layout';
-import { finishAside, moveAside, moveBack, supersededDir } from './install-supersede';
+import { finishAside, moveAside, moveBack, openJournal, supersededDir } from './install-supersede';
 import { makeTempLink, recoverInstall, swapLink, type Recovery } from './install-swap';
 
 export { activateGeneration, recoverInstall, type Recovery } from './install-swap';
@@ -162,10 +162,11 @@ async function install(layout: Layout, pair: PairPem, settings: Settings, supers
     const taken = previous !== undefined && generationNumber(previous) === generationNumber(reserved);
     const generation = taken ? generationName(generationNumber(reserved) + 1) : reserved;
     created.push(generation); // before building: a failure after its rename leaves it named
-    await buildGeneration(layout, generation, pair, settings, ops);
-    // A takeover: the files Prosody used move aside right before the link goes in (install-supersede.ts).
-    const journal = supersede.length > 0 ? await moveAside(layout, generation, supersede, settings, ops) : undefined;
+    // A takeover (install-supersede.ts): its journal before the generation exists, the files Prosody used moved right before the link goes in.
+    const journal = supersede.length > 0 ? await openJournal(layout, generation, supersede, settings, ops) : undefined;
     try {
+      await buildGeneration(layout, generation, pair, settings, ops);
+      if (journal) await moveAside(layout, journal, settings, ops);
       await commit(layout, generation, previous, current.kind === 'directory' ? previous : undefined, ops);
     } catch (err) {
       if (journal) await moveBack(layout, journal, ops).catch(() => undefined); // else recovery undoes it

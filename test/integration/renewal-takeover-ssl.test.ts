@@ -10,12 +10,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { probeEndpoint } from '../../src/sources/probe';
 import { prosodyctlCheckCerts } from '../helpers/agreement';
 import { DAY, makeCA, mint } from '../helpers/certs';
 import { startPebble, type RunningPebble } from '../helpers/pebble';
 import { freePort, startProsody, type RunningProsody } from '../helpers/prosody-server';
-import { acmeIssuer, scenario, withWorker, type Scenario } from '../helpers/renewal-setup';
+import { acmeIssuer, groupScenario, servedSerial, withWorker } from '../helpers/renewal-setup';
 import { describeWithTools } from '../helpers/tools';
 
 const NAMES = ['one.test', 'two.test'];
@@ -56,22 +55,9 @@ describeWithTools(['prosody', 'prosodyctl', 'pebble', 'pebble-challtestsrv', 'op
 
   afterAll(() => Promise.all([prosody?.stop(), pebble?.stop()]));
 
-  async function served(domain: string): Promise<string | undefined> {
-    const result = await probeEndpoint({ domain, host: '127.0.0.1', port: prosody.ports.c2s, module: 'c2s' }, { timeoutMs: 3000 });
-    return result.ok && result.chain[0] ? new crypto.X509Certificate(result.chain[0]).serialNumber : undefined;
-  }
-
-  function group(name: string, domains: string[], issuers?: unknown[]): Scenario {
-    const s = scenario(
-      pebble,
-      prosody,
-      domains,
-      { certificates: [{ name, domains }], ...(issuers ? { issuers } : {}) },
-      { prosody: { config: prosody.config } },
-    );
-    s.edit((c) => (c.probes.ca = trust));
-    return s;
-  }
+  const served = (domain: string) => servedSerial(prosody, domain);
+  const group = (name: string, domains: string[], issuers?: unknown[]) =>
+    groupScenario(pebble, prosody, { name, domains, ca: trust, ...(issuers ? { issuers } : {}) });
 
   const serialOf = (file: string) => new crypto.X509Certificate(fs.readFileSync(file, 'utf8')).serialNumber;
   const lineOf = (file: string, text: string) =>

@@ -19,12 +19,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { probeEndpoint } from '../../src/sources/probe';
 import { prosodyctlCheckCerts } from '../helpers/agreement';
 import { DAY, makeCA, mint, type TestCA } from '../helpers/certs';
 import { startPebble, type RunningPebble } from '../helpers/pebble';
 import { freePort, startProsody, type RunningProsody } from '../helpers/prosody-server';
-import { acmeIssuer, scenario, withWorker, type Scenario } from '../helpers/renewal-setup';
+import { acmeIssuer, groupScenario, servedSerial, withWorker } from '../helpers/renewal-setup';
 import { describeWithTools } from '../helpers/tools';
 
 /** Group name -> its names (the first a VirtualHost, the others Components). */
@@ -115,32 +114,11 @@ describeWithTools(['prosody', 'prosodyctl', 'pebble', 'pebble-challtestsrv', 'op
   const isComponent = (name: string) => name in COMPONENTS;
 
   /** The serial Prosody serves for `domain` (c2s for a host, s2s for a Component). */
-  async function served(domain: string): Promise<string | undefined> {
-    const s2s = isComponent(domain);
-    const port = s2s ? prosody.ports.s2s : prosody.ports.c2s;
-    const result = await probeEndpoint({ domain, host: '127.0.0.1', port, module: s2s ? 's2s' : 'c2s' }, { timeoutMs: 3000 });
-    return result.ok && result.chain[0] ? new crypto.X509Certificate(result.chain[0]).serialNumber : undefined;
-  }
-
+  const served = (domain: string) => servedSerial(prosody, domain, isComponent(domain) ? 's2s' : 'c2s');
+  const components = new Set(Object.keys(COMPONENTS));
   /** A scenario on the lab's prosody.cfg.lua renewing only `name`'s group; `issuers` default: Pebble. */
-  function group(name: string, domains: string[], issuers?: unknown[]): Scenario {
-    const s = scenario(
-      pebble,
-      prosody,
-      domains,
-      { certificates: [{ name, domains }], ...(issuers ? { issuers } : {}) },
-      { prosody: { config: prosody.config } },
-    );
-    s.edit((c) => {
-      c.probes.ca = trust;
-      c.probes.endpoints = domains.map((d) => ({
-        domain: d,
-        host: '127.0.0.1',
-        ...(isComponent(d) ? { port: prosody.ports.s2s, service: 's2s' } : { port: prosody.ports.c2s, service: 'c2s' }),
-      }));
-    });
-    return s;
-  }
+  const group = (name: string, domains: string[], issuers?: unknown[]) =>
+    groupScenario(pebble, prosody, { name, domains, ca: trust, components, ...(issuers ? { issuers } : {}) });
 
   const serialOf = (file: string) => new crypto.X509Certificate(fs.readFileSync(file, 'utf8')).serialNumber;
   const unchanged = (rel: string) => expect(fs.readFileSync(certs(rel), 'utf8')).toBe(before.get(rel));
