@@ -12,15 +12,14 @@
  * pick instead) that expires first: a group is judged by its weakest name, as the exporter judges
  * an ambiguous domain by the worse file.
  */
+import type crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseCertificates, type Certificate } from '../cert';
-import { covers } from './policy';
-import type crypto from 'node:crypto';
-import { pairsOf, type ProsodyLookup, type ProsodyView } from './prosody-view';
-import type { InPlace } from './policy';
-import { verifyChain } from './trust';
 import { CERT_FILE } from './install-layout';
+import { covers, type InPlace } from './policy';
+import { pairsOf, type ProsodyLookup, type ProsodyView } from './prosody-view';
+import { verifyChain } from './trust';
 import type { CertificateGroup } from './types';
 
 export interface Candidate {

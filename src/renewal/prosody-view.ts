@@ -18,7 +18,6 @@ export interface NameLookup {
   domain: string;
   /** As Prosody has it (nameprep'd, U-label). */
   prosodyName: string;
-  origin: DomainEntry['origin'];
   /** The main file: c2s STARTTLS for a VirtualHost or configured name, s2s for a Component. */
   main?: HostCert;
   services: ServiceLookup[];
@@ -26,6 +25,7 @@ export interface NameLookup {
 
 export class ProsodyView {
   private readonly byName: Map<string, DomainEntry>;
+  private carriers: Map<string, string[]> | undefined;
 
   constructor(
     readonly inventory: Inventory,
@@ -38,18 +38,29 @@ export class ProsodyView {
     return this.facts.certsDir;
   }
 
-  entry(domain: string): DomainEntry | undefined {
-    return this.byName.get(domain);
-  }
-
   /** One name of a group: the scan's answer, or (a name the scan did not watch) the lookup's for STARTTLS. */
   lookup(domain: string): NameLookup {
     const entry = this.byName.get(domain);
     const prosodyName = prosodyNameOf(domain, entry);
-    if (entry?.services) return { domain, prosodyName, origin: entry.origin, ...(entry.served ? { main: entry.served } : {}), services: entry.services };
+    if (entry?.services) return { domain, prosodyName, ...(entry.served ? { main: entry.served } : {}), services: entry.services };
     const services = serviceLookups(prosodyName, this.facts, STARTTLS);
     const main = services.find((s) => s.service === 'c2s')?.cert;
-    return { domain, prosodyName, origin: entry?.origin ?? 'config', ...(main ? { main } : {}), services };
+    return { domain, prosodyName, ...(main ? { main } : {}), services };
+  }
+
+  /**
+   * The files Prosody indexes, now or once valid, that carry `name` (in Prosody's form) among their
+   * identities, xmppAddr ones too (index_certs puts each in the name's bucket, find_cert_in_index
+   * may take any). Built once per view: planning a takeover per group stays linear.
+   */
+  filesCarrying(name: string): readonly string[] {
+    if (!this.carriers) {
+      this.carriers = new Map();
+      for (const f of [...this.facts.indexed, ...(this.facts.pending ?? [])]) {
+        for (const n of new Set(f.names.map((i) => i.name))) this.carriers.set(n, [...(this.carriers.get(n) ?? []), f.file]);
+      }
+    }
+    return this.carriers.get(name) ?? [];
   }
 
   /** The services a name is judged on (those Prosody listens on for it). */

@@ -219,16 +219,17 @@ export class Renewer {
       failure = tried.error;
       if (this.deps.signal?.aborted) break;
     }
-    const fallback = chosen.fallback;
-    if (fallback && mayInstallFallback(this.inPlace(current), this.now(), decision.reason) && !this.deps.signal?.aborted) {
+    const fallback = this.deps.signal?.aborted ? undefined : chosen.fallback;
+    const inPlace = fallback ? this.inPlace(current) : [];
+    if (fallback && mayInstallFallback(inPlace, this.now(), decision.reason)) {
       this.step(group, `no CA could issue; falling back to a self-signed certificate (${fallback.name})`);
       const key = await this.chooseKey(group, fallback, installed, request);
       const tried = await this.tryIssuer(fallback, group, replacing, 1, key);
       if ('pair' in tried) return this.complete(group, tried.pair, fallback, true, decision, current, options, failure, key);
       if ('error' in tried) failure = tried.error;
     } else if (fallback) {
-      const kept = this.inPlace(current).find((c) => c.trusted)?.file ?? current.file;
-      this.step(group, `keeping the certificate Prosody uses (${kept}): a valid certificate is never replaced by a self-signed one`);
+      const kept = inPlace.find((c) => c.trusted) ?? inPlace[0];
+      this.step(group, `keeping the certificate Prosody uses (${kept?.file ?? current.file}): a valid certificate is never replaced by a self-signed one`);
     }
     return this.recordRunFailure(group, decision, failure ?? new RenewalError(`no issuer configured for ${group.name}`, 'unknown', group.name));
   }

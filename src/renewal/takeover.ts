@@ -53,7 +53,7 @@ export function tryPlanTakeover(view: ProsodyView, group: CertificateGroup, iden
   }
 }
 
-export function ownPair(certsDir: string, group: CertificateGroup, identities: readonly Identity[]): NewPair {
+function ownPair(certsDir: string, group: CertificateGroup, identities: readonly Identity[]): NewPair {
   const dir = path.join(certsDir, group.name);
   return { cert: path.join(dir, CERT_FILE), key: path.join(dir, KEY_FILE), identities };
 }
@@ -62,7 +62,7 @@ export function ownPair(certsDir: string, group: CertificateGroup, identities: r
  * The plan, or a RenewalError (reason `config`) saying which line or file stands in the way;
  * `then` ends its message (what happened instead: nothing was ordered, or nothing installed).
  */
-export function planTakeover(view: ProsodyView, group: CertificateGroup, pair: NewPair, then: string): TakeoverPlan {
+function planTakeover(view: ProsodyView, group: CertificateGroup, pair: NewPair, then: string): TakeoverPlan {
   const refuse = (text: string) => new RenewalError(`${group.name}: ${text}. ${then}`, 'config', group.name);
   const lookups = group.domains.map((d) => view.lookup(d));
   for (const l of lookups) for (const s of l.services) checkOptions(l, s, pair, refuse);
@@ -70,8 +70,7 @@ export function planTakeover(view: ProsodyView, group: CertificateGroup, pair: N
   const certsDir = view.certsDir;
   const names = new Set(lookups.map((l) => l.prosodyName));
   const files = new Set<string>();
-  const { facts } = view;
-  for (const f of [...facts.indexed, ...(facts.pending ?? [])]) if (f.names.some((n) => names.has(n.name))) files.add(f.file).add(matchingKey(f.file));
+  for (const name of names) for (const file of view.filesCarrying(name)) files.add(file).add(matchingKey(file));
   for (const l of lookups)
     for (const s of l.services) if (s.cert && !s.cert.setBy && s.cert.via !== 'index' && names.has(s.cert.matchedName)) files.add(s.cert.cert).add(s.cert.key);
   const own = path.dirname(pair.cert);
@@ -81,7 +80,7 @@ export function planTakeover(view: ProsodyView, group: CertificateGroup, pair: N
   if (entries.length === 0) return { entries, leftAlone };
 
   const after = factsAfter(
-    facts,
+    view.facts,
     entries.map((e) => path.join(certsDir, e)),
     pair,
   );
