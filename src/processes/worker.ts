@@ -28,6 +28,7 @@ import { withGroupLock } from '../state/lock';
 import { closeIssuers, createIssuers } from '../renewal/issuers';
 import { installing } from '../renewal/in-flight';
 import { ProsodyView, type ProsodyLookup } from '../renewal/prosody-view';
+import { identitiesFor, tryPlanTakeover } from '../renewal/takeover';
 import { Renewer, type RenewOptions, type RenewOutcome } from '../renewal/renew';
 import { KeyStore } from '../renewal/key-store';
 import { revokeInstalled, type Revoked } from '../renewal/revoke';
@@ -119,7 +120,10 @@ export class Worker {
         const lineage = path.join(inventory.certsDir ?? '', group.name);
         const staging = issuers.map((i) => i.name);
         const only = options.issuer ? staging[this.issuers.findIndex((i) => i.name === options.issuer)] : undefined;
-        return await dryRun(group, issuers, only, { config: this.config, log: this.log, step, signal: this.abort.signal, lineage });
+        const facts = this.scanner.lookupFacts;
+        const takeover = facts ? tryPlanTakeover(new ProsodyView(inventory, facts), group, identitiesFor(group), 'Nothing would be ordered') : undefined;
+        const deps = { config: this.config, log: this.log, step, signal: this.abort.signal, lineage, ...(takeover ? { takeover } : {}) };
+        return await dryRun(group, issuers, only, deps);
       } finally {
         await closeIssuers(issuers);
       }

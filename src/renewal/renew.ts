@@ -35,7 +35,7 @@ import { OrderSlots } from './order-cap';
 import { decide, mayInstallFallback, type Decision } from './policy';
 import type { ProsodyLookup } from './prosody-view';
 import { GroupRecorder } from './record';
-import { tryPlanTakeover, type TakeoverPlan } from './takeover';
+import { identitiesFor, tryPlanTakeover, type TakeoverPlan } from './takeover';
 import { tlsaEnvironment } from './tlsa';
 import { trustAnchors, verifyChain } from './trust';
 import type { CertificateGroup, IssuedPair, Issuer, RenewalWindow } from './types';
@@ -180,8 +180,7 @@ export class Renewer {
     if (g?.heldBack) await this.record.held(group, undefined);
     this.step(group, force && !decision.due ? 'forced renewal' : `due: ${describeDue(decision)}`);
     // Where the new pair goes must be where Prosody then finds it, and only it: or nothing is ordered.
-    const predicted = identitiesOf({ dnsNames: group.domains, commonName: group.domains[0], xmppAddrs: [], srvNames: [] });
-    const takeover = this.planTakeover(group, predicted, 'Nothing was ordered');
+    const takeover = this.planTakeover(group, identitiesFor(group), 'Nothing was ordered');
     if (takeover instanceof RenewalError) return this.refuse(group, decision, takeover);
     const installed: InstalledKey = {
       ...(current.keyPem !== undefined ? { keyPem: current.keyPem } : {}),

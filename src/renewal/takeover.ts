@@ -21,7 +21,7 @@
  * the new file indexed under its names): every name of the group must get the worker's pair alone.
  */
 import path from 'node:path';
-import { matchingKey, serviceLookups, type Identity, type IndexedFile, type LookupFacts } from '../discovery';
+import { identitiesOf, matchingKey, serviceLookups, type Identity, type IndexedFile, type LookupFacts } from '../discovery';
 import type { ServiceLookup } from '../model/inventory';
 import { RenewalError } from '../shared/errors';
 import { CERT_FILE, KEY_FILE } from './install-layout';
@@ -51,6 +51,11 @@ export function tryPlanTakeover(view: ProsodyView, group: CertificateGroup, iden
     if (err instanceof RenewalError) return err;
     throw err;
   }
+}
+
+/** The names Prosody will index the group's new certificate under (its SANs and CN are the group's names, as the issuers make them). */
+export function identitiesFor(group: CertificateGroup): Identity[] {
+  return identitiesOf({ dnsNames: group.domains, commonName: group.domains[0], xmppAddrs: [], srvNames: [] });
 }
 
 function ownPair(certsDir: string, group: CertificateGroup, identities: readonly Identity[]): NewPair {

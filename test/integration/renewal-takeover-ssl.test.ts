@@ -87,6 +87,13 @@ describeWithTools(['prosody', 'prosodyctl', 'pebble', 'pebble-challtestsrv', 'op
         `or remove certificate and key from that table so Prosody finds the worker's pair by itself; reload Prosody and renew again. Nothing was ordered`,
     );
     expect(s.state().orders ?? {}).toEqual({});
+    // A dry run stops where the renewal would, and says why.
+    const dry = await s.cli(['renew', 'one.test', '--dry-run']);
+    expect(dry.code).toBe(1);
+    expect(dry.out).toContain(
+      `one.test: dry run: a renewal would stop before ordering: one.test: Prosody takes the certificate for one.test (c2s) from ssl (global) at ${prosody.config}:`,
+    );
+    expect(dry.out).toMatch(/Nothing would be ordered\n/);
   });
 
   test('a host ssl table in an Included file: the message names that file and line', async () => {

@@ -224,6 +224,13 @@ describeWithTools(['prosody', 'prosodyctl', 'pebble', 'pebble-challtestsrv', 'op
 
     test.each(Object.entries(TAKEN_OVER))('%s: installed where Prosody finds it first, the old files kept in the archive', async (name, domains) => {
       const s = group(name, domains);
+      if (name === 'classic.test') {
+        const dry = await s.cli(['renew', name, '--dry-run']);
+        expect(dry.out).toContain(
+          `dry run: a renewal would install at ${certs(name)} and move what Prosody uses now into the archive: classic.test.crt, classic.test.key\n`,
+        );
+        expect(fs.readFileSync(certs('classic.test.crt'), 'utf8')).toBe(before.get('classic.test.crt'));
+      }
       const [outcome] = await withWorker(s.worker(), (w) => w.check());
       const serial = serialOf(certs(name, 'fullchain.pem'));
       renewed.set(name, serial); // before any assertion: the restart test judges what is installed on its own
