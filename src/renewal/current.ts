@@ -6,8 +6,8 @@
  * one path: a valid certificate anywhere Prosody would use it counts.
  *
  * The files the lookup names are read again here, under the group's lock, so a pair another worker
- * installed meanwhile is seen; a file that has gone since the scan throws StaleView (the caller
- * scans again). Unreadable or garbage files are no certificate. The primary certificate is the one
+ * installed meanwhile is seen; a file that has gone since the scan, or the worker's own pair
+ * appearing since, throws StaleView (the caller scans again). Unreadable or garbage files are no certificate. The primary certificate is the one
  * of the group's main files (c2s STARTTLS, s2s for a Component, and any file an ambiguous index may
  * pick instead) that expires first: a group is judged by its weakest name, as the exporter judges
  * an ambiguous domain by the worse file.
@@ -89,6 +89,8 @@ export async function currentPair(view: ProsodyView, group: CertificateGroup, no
     .map((l) => l.domain);
   const candidates = [...files.values()].filter((c): c is Candidate => c !== undefined);
   const ownFile = path.join(view.certsDir, group.name, CERT_FILE);
+  // The worker's own pair appeared since the scan (another worker's first install): judge that one.
+  if (!view.facts.isFile(ownFile) && fs.existsSync(ownFile)) throw new StaleView(`${ownFile} appeared since the scan`);
   const own = candidates.find((c) => c.file === ownFile);
   const keyPem = primary ? await read(primary.key) : undefined;
   return {
