@@ -245,7 +245,8 @@ describeWithTools(['prosody', 'prosodyctl', 'pebble', 'pebble-challtestsrv', 'op
         }
         expect(fs.existsSync(certs(rel))).toBe(false);
         const kept = path.join(archive, '000001-superseded', rel);
-        expect(fs.lstatSync(kept).isSymbolicLink() ? fs.readFileSync(kept, 'utf8') : fs.readFileSync(kept, 'utf8')).toBe(before.get(rel));
+        expect(fs.readFileSync(kept, 'utf8')).toBe(before.get(rel)); // certbot's live/ links resolve inside the backup
+        expect(fs.lstatSync(kept).isSymbolicLink()).toBe(rel.startsWith('live/'));
       }
       if (name === 'opt.test') {
         expect(s.steps.join('\n')).toMatch(/note: Prosody no longer uses .*outside\/opt\.test\.crt \(outside the certificate directory, left in place\)/);
