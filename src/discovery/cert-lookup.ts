@@ -65,6 +65,11 @@ export interface LookupFacts {
    * now; with identitiesOf(that certificate).
    */
   indexed: readonly IndexedFile[];
+  /**
+   * Files that pass every rule of `indexed` but the date: not valid yet, so Prosody indexes them at
+   * a later start or reload. The lookup ignores them; the renewal worker's takeover does not.
+   */
+  pending?: readonly IndexedFile[];
 }
 
 export interface CandidatePair {
@@ -227,14 +232,18 @@ interface Resolved {
 
 const isTable = (v: LuaValue | undefined): v is LuaTable => typeof v === 'object' && v.kind === 'table';
 
-type Field = { layer: Layer; value: LuaValue };
+/** `at`: where a config table sets it (`file:line`), when known. */
+type Field = { layer: Layer; value: LuaValue; at?: string };
 
 /** The highest layer that sets `name` (a found certificate sets both certificate and key). */
 function field(layers: Layer[], name: 'certificate' | 'key'): Field | undefined {
   for (const layer of layers) {
     if (layer.found) return { layer, value: name === 'certificate' ? layer.found.cert : layer.found.key };
-    const value = isTable(layer.table) ? layer.table.fields.get(name) : undefined;
-    if (value !== undefined) return { layer, value };
+    const table = isTable(layer.table) ? layer.table : undefined;
+    const value = table?.fields.get(name);
+    if (value === undefined) continue;
+    const line = table?.lines?.get(name);
+    return { layer, value, ...(table?.file && line ? { at: `${table.file}:${line}` } : {}) };
   }
   return undefined;
 }
@@ -251,9 +260,12 @@ function createContext(host: string, auto: HostCert | undefined, layers: Layer[]
   if (!cert || typeof cert.value !== 'string') return {};
   const keyPath = typeof key?.value === 'string' ? resolve(configDir(facts), key.value) : undefined;
   const keyFound = key?.layer.found && key.layer === cert.layer ? key.layer.found.keyFound : keyPath !== undefined && facts.isFile(keyPath);
-  if (cert.layer.found) return { cert: { ...cert.layer.found, host, key: keyPath ?? '', keyFound } };
+  // A key set by a table (possibly one that sets only `key`): say which, and where.
+  const keySet = key && !key.layer.found ? { keySetBy: key.layer.label, ...(key.at ? { keySetAt: key.at } : {}) } : {};
+  if (cert.layer.found) return { cert: { ...cert.layer.found, host, key: keyPath ?? '', keyFound, ...keySet } };
   const certPath = resolve(configDir(facts), cert.value);
-  return { cert: { host, cert: certPath, key: keyPath ?? '', keyFound, via: 'option', matchedName: host, setBy: cert.layer.label } };
+  const setAt = cert.at ? { setAt: cert.at } : {};
+  return { cert: { host, cert: certPath, key: keyPath ?? '', keyFound, via: 'option', matchedName: host, setBy: cert.layer.label, ...setAt, ...keySet } };
 }
 
 const computedNote = (label: string, line: number) =>

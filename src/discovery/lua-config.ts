@@ -20,6 +20,10 @@ export interface LuaTable {
   kind: 'table';
   /** Keys as Lua has them: `certificate = x` is "certificate", `[5223] = x` and list items are numbers. */
   fields: Map<string | number, LuaValue>;
+  /** The 1-based line of each field, by key: where an error tells the operator to change it. */
+  lines?: Map<string | number, number>;
+  /** The config file the table was read from (set by the loader, prosody-config.ts). */
+  file?: string;
 }
 export interface LuaComputed {
   kind: 'computed';
@@ -179,16 +183,21 @@ function valueOf(expr: Expression, st: Walk): LuaValue {
 
 function table(expr: TableConstructorExpression, st: Walk): LuaTable {
   const fields = new Map<string | number, LuaValue>();
+  const lines = new Map<string | number, number>();
+  const put = (key: string | number, field: object, value: Expression) => {
+    fields.set(key, valueOf(value, st));
+    lines.set(key, lineAt(st, startOf(field)));
+  };
   let index = 1;
   for (const field of expr.fields) {
-    if (field.type === 'TableValue') fields.set(index++, valueOf(field.value, st));
-    else if (field.type === 'TableKeyString') fields.set(field.key.name, valueOf(field.value, st));
+    if (field.type === 'TableValue') put(index++, field, field.value);
+    else if (field.type === 'TableKeyString') put(field.key.name, field, field.value);
     else {
       const key = valueOf(field.key, st);
-      if (typeof key === 'string' || typeof key === 'number') fields.set(key, valueOf(field.value, st));
+      if (typeof key === 'string' || typeof key === 'number') put(key, field, field.value);
     }
   }
-  return { kind: 'table', fields };
+  return { kind: 'table', fields, lines };
 }
 
 const isScalar = (v: LuaValue): v is string | number => typeof v === 'string' || typeof v === 'number';

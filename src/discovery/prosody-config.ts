@@ -156,12 +156,23 @@ async function absorb(ld: Loader, file: string, bytes: Buffer | undefined): Prom
       file,
     );
   }
+  markFile(read, file);
   merge(ld, read, file);
   for (const { pattern, line } of read.includes) {
     const targets = expandInclude(ld, `${file}:${line}`, file, pattern);
     for (const target of targets) await includeFile(ld, `${file}:${line}`, target);
   }
   ld.stack.pop();
+}
+
+/** Every table read from `file` learns where it came from, so an error can name the file and line. */
+function markFile(read: LuaConfigFile, file: string): void {
+  const mark = (value: LuaValue): void => {
+    if (typeof value !== 'object' || value.kind !== 'table') return;
+    value.file = file;
+    for (const inner of value.fields.values()) mark(inner);
+  };
+  for (const options of [read.global, ...read.sections.map((s) => s.options)]) for (const value of options.values()) mark(value);
 }
 
 async function includeFile(ld: Loader, from: string, target: string): Promise<void> {

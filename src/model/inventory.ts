@@ -30,6 +30,11 @@ export interface HostCert {
   matchedName: string;
   /** Which config table set the certificate, e.g. `ssl of example.org`, `c2s_ssl (global)`; absent when Prosody found it by itself. */
   setBy?: string;
+  /** Where that table sets `certificate`: `file:line` of prosody.cfg.lua or an Included file. */
+  setAt?: string;
+  /** The config table that set the key, when one did (maybe one that sets only `key`), and where. */
+  keySetBy?: string;
+  keySetAt?: string;
   /**
    * Other indexed files carrying the same name: Prosody takes whichever its hash table yields first,
    * which can differ between starts. Absent when there is only one.

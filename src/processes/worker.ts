@@ -27,6 +27,8 @@ import { recoverInstall } from '../renewal/install';
 import { withGroupLock } from '../state/lock';
 import { closeIssuers, createIssuers } from '../renewal/issuers';
 import { installing } from '../renewal/in-flight';
+import { ProsodyView, type ProsodyLookup } from '../renewal/prosody-view';
+import { identitiesFor, tryPlanTakeover } from '../renewal/takeover';
 import { Renewer, type RenewOptions, type RenewOutcome } from '../renewal/renew';
 import { KeyStore } from '../renewal/key-store';
 import { revokeInstalled, type Revoked } from '../renewal/revoke';
@@ -118,7 +120,10 @@ export class Worker {
         const lineage = path.join(inventory.certsDir ?? '', group.name);
         const staging = issuers.map((i) => i.name);
         const only = options.issuer ? staging[this.issuers.findIndex((i) => i.name === options.issuer)] : undefined;
-        return await dryRun(group, issuers, only, { config: this.config, log: this.log, step, signal: this.abort.signal, lineage });
+        const facts = this.scanner.lookupFacts;
+        const takeover = facts ? tryPlanTakeover(new ProsodyView(inventory, facts), group, identitiesFor(group), 'Nothing would be ordered') : undefined;
+        const deps = { config: this.config, log: this.log, step, signal: this.abort.signal, lineage, ...(takeover ? { takeover } : {}) };
+        return await dryRun(group, issuers, only, deps);
       } finally {
         await closeIssuers(issuers);
       }
@@ -216,25 +221,30 @@ export class Worker {
   }
 
   private async prepare(): Promise<{ inventory: Inventory; renewer?: Renewer }> {
-    const inventory = await this.scanner.scan();
-    for (const warning of this.scanner.warnings) this.log.warn({ event: 'scan_warning' }, warning);
-    for (const source of inventory.sources) if (!source.up) this.log.error({ source: source.name }, source.error ?? 'source down');
+    let inventory = await this.scan();
     const certsDir = inventory.certsDir;
-    if (!certsDir) return { inventory };
+    if (!certsDir || !this.scanner.lookupFacts) return { inventory };
+    let repaired = false;
     for (const group of this.groups(inventory)) {
       if (this.recovered.has(group.name)) continue;
       // Under the group's lock: recovery removes temp names, which may be another worker's install
       // in progress. A group that cannot be repaired is still tried (its install then fails).
       await withGroupLock(this.config.renewal.stateDir, group.name, () => recoverInstall(certsDir, group.name), this.log).then(
-        () => this.recovered.add(group.name),
+        (recovery) => {
+          this.recovered.add(group.name);
+          repaired ||= recovery.relinked || recovery.takeovers !== undefined;
+        },
         (err: unknown) => this.log.error({ group: group.name, err }, messageOf(err)),
       );
     }
+    // A repair moved files (a link put back, an interrupted takeover finished): what Prosody uses changed.
+    if (repaired) inventory = await this.scan();
     const components = new Set(inventory.domains.filter((d) => d.origin === 'Component').map((d) => d.name));
     const step = this.options.step ?? ((group: CertificateGroup, text: string) => this.log.info({ group: group.name }, `${group.name}: ${text}`));
     const renewer = new Renewer({
       config: this.config,
       certsDir,
+      lookup: this.lookup(inventory),
       issuers: this.issuers,
       log: this.log,
       components,
@@ -243,6 +253,28 @@ export class Worker {
       warned: this.warned,
     });
     return { inventory, renewer };
+  }
+
+  private async scan(): Promise<Inventory> {
+    const inventory = await this.scanner.scan();
+    for (const warning of this.scanner.warnings) this.log.warn({ event: 'scan_warning' }, warning);
+    for (const source of inventory.sources) if (!source.up) this.log.error({ source: source.name }, source.error ?? 'source down');
+    return inventory;
+  }
+
+  /** The renewer's view of what Prosody uses: this scan's, and one fresh scan shared by every group that finds it stale. */
+  private lookup(inventory: Inventory): ProsodyLookup {
+    let view = new ProsodyView(inventory, this.scanner.lookupFacts!);
+    let refreshing: Promise<ProsodyView> | undefined;
+    const refresh = async () => {
+      const fresh = await this.scanner.scan();
+      if (this.scanner.lookupFacts) view = new ProsodyView(fresh, this.scanner.lookupFacts);
+      return view;
+    };
+    return {
+      view: () => view,
+      refresh: () => (refreshing ??= refresh().finally(() => (refreshing = undefined))),
+    };
   }
 
   private groups(inventory: Inventory): CertificateGroup[] {

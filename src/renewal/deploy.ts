@@ -6,6 +6,13 @@
  * (the previous one said nothing about this certificate); retryPending() tries again at each check
  * once the backoff allows, until one goes through, and records it. After an install the renewer
  * records the result with the install, in one write (record.ts). Decides nothing about renewing.
+ *
+ * When the install changed which path Prosody finds for a name (a takeover, `twice`), it reloads
+ * twice, a second apart: on SIGHUP Prosody 0.12 runs its config-reloaded handlers in hash order,
+ * so mod_tls may build a host's TLS context before certmanager has re-indexed the certificate
+ * directory, from the index of the previous load, which still names the files just moved away
+ * (the host then has no TLS until the next reload). The second reload finds the new index. A
+ * pending reload is retried the same way: it may be the first since a takeover.
  */
 import type { Config } from '../config';
 import { RenewalError, messageOf } from '../shared/errors';
@@ -19,6 +26,8 @@ import { verifyServed, type Verification } from './verify';
 
 /** Reloads after a mismatch, per install. */
 const EXTRA_RELOADS = 1;
+/** Between the two reloads after a takeover: long enough for Prosody to handle the first signal on its own. */
+const SECOND_RELOAD_MS = 1000;
 
 export interface DeployDeps {
   config: Config;
@@ -43,11 +52,18 @@ export class Deployer {
     certificatePem: string,
     env: Record<string, string>,
     reloaded: () => void = () => undefined,
+    twice = false,
   ): Promise<Deployed> {
     const { config } = this.deps;
     if (config.renewal.reload) {
       try {
         this.step(group, (await reload(config.renewal.reload, group, this.deps.lineage(group), env)).did);
+        if (twice) {
+          // Not cut short by a shutdown: two signals too close together may reach Prosody as one.
+          await new Promise((resolve) => setTimeout(resolve, SECOND_RELOAD_MS));
+          const again = await reload(config.renewal.reload, group, this.deps.lineage(group), env);
+          this.step(group, `reloading once more, as after every change of the files Prosody finds (its index may lag one reload): ${again.did}`);
+        }
       } catch (err) {
         const error = asRenewalError(err, group.name, 'reload');
         this.step(group, `failed (reload): ${error.message}; the reload stays pending and is tried again at the next checks`);
@@ -82,7 +98,7 @@ export class Deployer {
     }
     if (!now && pending.nextAttempt > this.deps.now()) return { later: pending.nextAttempt };
     this.step(group, `the new certificate is installed but not reloaded since ${iso(pending.since)} (${pending.attempts} failed): reloading again`);
-    const deployed = await this.reloadAndVerify(group, certificatePem, await env());
+    const deployed = await this.reloadAndVerify(group, certificatePem, await env(), undefined, true);
     const nextAttempt = await this.deps.record.reloadRetried(group, deployed);
     if (nextAttempt !== undefined) this.step(group, `the reload is still pending; next try from ${iso(nextAttempt)}`);
     return nextAttempt !== undefined ? { ...deployed, nextAttempt } : deployed;

@@ -4,17 +4,19 @@
  * else: no install, no reload, no state file, no key store (the issuer makes a fresh key). The
  * pre/post hooks run, as certbot's do in a dry run, because the challenge may need them. It says
  * what would be installed: the names, the issuer, the validity and lifetime, and whether the chain
- * verifies. What it does write: the ACME account key of a directory used for the first time
+ * verifies, and which files of another layout a renewal would move aside; a renewal that would
+ * stop before ordering (takeover.ts) stops the dry run the same way. What it does write: the ACME account key of a directory used for the first time
  * (`renewal.stateDir/accounts/`), as any order does.
  */
 import type { Config } from '../config';
 import type { RenewalConfig } from '../config/renewal-schema';
 import type { Logger } from '../shared/log';
-import { messageOf } from '../shared/errors';
+import { messageOf, RenewalError } from '../shared/errors';
 import { firstCertificate } from './current';
 import { RunHooks } from './hooks';
 import { resolveDirectory } from './issuers/directory';
 import { chooseIssuers } from './renew';
+import type { TakeoverPlan } from './takeover';
 import { trustAnchors, verifyChain } from './trust';
 import type { CertificateGroup, Issuer } from './types';
 
@@ -24,6 +26,8 @@ export interface DryRunDeps {
   step: (group: CertificateGroup, text: string) => void;
   signal?: AbortSignal;
   lineage: string;
+  /** Where a renewal would install (takeover.ts), or why it would stop before ordering. */
+  takeover?: TakeoverPlan | RenewalError;
 }
 
 export interface DryRunOutcome {
@@ -42,6 +46,13 @@ export function dryRunRenewal(renewal: RenewalConfig): RenewalConfig {
 
 export async function dryRun(group: CertificateGroup, issuers: readonly Issuer[], only: string | undefined, deps: DryRunDeps): Promise<DryRunOutcome> {
   const say = (text: string) => deps.step(group, `dry run: ${text}`);
+  if (deps.takeover instanceof RenewalError) {
+    say(`a renewal would stop before ordering: ${deps.takeover.message}`);
+    return { ok: false };
+  }
+  if (deps.takeover && deps.takeover.entries.length > 0) {
+    say(`a renewal would install at ${deps.lineage} and move what Prosody uses now into the archive: ${deps.takeover.entries.join(', ')}`);
+  }
   const chosen = chooseIssuers(issuers, only).primary;
   if (chosen.length === 0) {
     say('no issuer configured (renewal.issuers): nothing to try');

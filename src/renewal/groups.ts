@@ -2,10 +2,9 @@
  * Certificate groups: which names share one certificate. By default one per VirtualHost (or
  * configured domain) with the Components below it (conference.example.org goes with example.org);
  * a Component below no host gets its own. `renewal.certificates` replaces this entirely.
- * Also finds a group's current leaf in an Inventory. Pure; no I/O.
+ * Pure; no I/O.
  */
-import type { Certificate } from '../cert';
-import type { DomainEntry, Inventory } from '../model/inventory';
+import type { DomainEntry } from '../model/inventory';
 import { ConfigError } from '../shared/errors';
 import type { CertificateGroup } from './types';
 
@@ -46,19 +45,6 @@ export function watchedGroup(domain: string, groups: readonly CertificateGroup[]
 /** The group that holds `domain`, or a new one-name group. */
 export function groupFor(domain: string, groups: readonly CertificateGroup[]): CertificateGroup {
   return groups.find((g) => g.name === domain) ?? groups.find((g) => g.domains.includes(domain)) ?? { name: domain, domains: [domain] };
-}
-
-/**
- * The group's certificate: what the worker installs (`<certs>/<name>/fullchain.pem`), else the file
- * Prosody would serve for the group's name. Undefined when neither holds a readable certificate.
- */
-export function currentLeaf(group: CertificateGroup, inventory: Inventory, ownFile: string | undefined): Certificate | undefined {
-  const served = inventory.domains.find((d) => d.name === group.name)?.served?.cert;
-  for (const file of [ownFile, served]) {
-    const result = file ? inventory.files.get(file) : undefined;
-    if (result?.ok && result.certificates[0]) return result.certificates[0];
-  }
-  return undefined;
 }
 
 const unique = (names: string[]) => [...new Set(names)];

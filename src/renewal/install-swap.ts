@@ -10,6 +10,7 @@ import path from 'node:path';
 import { IssueError, messageOf } from '../shared/errors';
 import { realOps, tempSuffix, type FsOps } from '../state/durable-fs';
 import { checkTree, currentOf, layoutOf, linkTarget, linkTempPrefix, readArchive, type Layout } from './install-layout';
+import { recoverSuperseded } from './install-supersede';
 
 /** Makes the temp symlink that will be renamed over certs/<name>; returns its path. */
 export async function makeTempLink(layout: Layout, generation: string, ops: FsOps): Promise<string> {
@@ -56,13 +57,16 @@ export interface Recovery {
   removed: string[];
   /** Leftovers that could not be removed; they are retried next time. */
   warnings: string[];
+  /** Takeovers a crash interrupted (install-supersede.ts): finished (their generation is live) or undone; only when there were any. */
+  takeovers?: { finished: string[]; restored: string[] };
 }
 
 /**
  * Run at worker start and before each install. Removes leftover temp generations and temp links;
  * when certs/<name> is missing (a crash in the middle of migrating a real directory) or points at
  * a generation that is gone, links the newest generation. A real directory or a foreign link is
- * left alone: the next install moves it into the archive.
+ * left alone: the next install moves it into the archive. A takeover a crash interrupted is
+ * finished when its generation is live, undone when not (install-supersede.ts).
  */
 export async function recoverInstall(certsDir: string, name: string, ops: FsOps = realOps): Promise<Recovery> {
   const layout = layoutOf(certsDir, name);
@@ -73,11 +77,13 @@ export async function recoverInstall(certsDir: string, name: string, ops: FsOps 
     const [{ generations }, current] = await Promise.all([readArchive(layout), currentOf(layout)]);
     const newest = generations[generations.length - 1];
     const broken = current.kind === 'missing' || (current.kind === 'generation' && !current.exists);
-    if (broken && newest !== undefined) {
-      await swapLink(layout, newest, ops);
-      return { ...recovery, live: newest, relinked: true };
-    }
-    return current.kind === 'generation' && current.exists ? { ...recovery, live: current.generation } : recovery;
+    if (broken && newest !== undefined) await swapLink(layout, newest, ops);
+    const live = broken ? newest : current.kind === 'generation' ? current.generation : undefined;
+    const takeovers = await recoverSuperseded(layout, live, ops);
+    recovery.warnings.push(...takeovers.warnings);
+    const interrupted =
+      takeovers.finished.length + takeovers.restored.length > 0 ? { takeovers: { finished: takeovers.finished, restored: takeovers.restored } } : {};
+    return { ...recovery, ...(live !== undefined ? { live } : {}), relinked: broken && newest !== undefined, ...interrupted };
   } catch (err) {
     throw new IssueError(`cannot repair ${layout.link}: ${messageOf(err)} (check that ${certsDir} is writable)`, name, { cause: err });
   }

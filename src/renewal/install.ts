@@ -22,6 +22,9 @@
  * certbot's live directory, say) is replaced atomically; its pair is first copied in as a
  * generation, so it is kept as a backup.
  *
+ * Takeover (`supersede`, install-supersede.ts): files Prosody used for the names before (another
+ * layout) move into the archive right before the link goes in, and back if it does not.
+ *
  * What a reader sees: Prosody (0.12, LuaSec) opens fullchain.pem and privkey.pem by path, in two
  * separate opens (certificate, then key, then OpenSSL checks they match). Each open resolves the
  * symlink again, so if our rename lands between them, that one load reads the old certificate
@@ -56,6 +59,7 @@ import {
   type Current,
   type Layout,
 } from './install-layout';
+import { finishAside, moveAside, moveBack, openJournal, supersededDir } from './install-supersede';
 import { makeTempLink, recoverInstall, swapLink, type Recovery } from './install-swap';
 
 export { activateGeneration, recoverInstall, type Recovery } from './install-swap';
@@ -75,6 +79,11 @@ export interface InstallOptions {
   group?: string | number;
   /** Previous generations kept beside the live one; default 3. */
   keep?: number;
+  /**
+   * A takeover (takeover.ts): paths relative to the certificate directory that Prosody would use
+   * instead of, or beside, the new pair; moved into the archive's `<generation>-superseded/`.
+   */
+  supersede?: readonly string[];
 }
 
 export interface InstalledPair {
@@ -90,6 +99,8 @@ export interface InstalledPair {
   removed: string[];
   /** Housekeeping that failed after the install itself succeeded (the caller logs them). */
   warnings: string[];
+  /** A takeover: where the superseded files now are, and which (relative to the certificate directory). */
+  superseded?: { dir: string; entries: string[] };
 }
 
 interface Settings {
@@ -105,11 +116,11 @@ export async function installPair(certsDir: string, name: string, pair: PairPem,
   const owner = await resolveOwner(options, name);
   const settings: Settings = { keyMode: options.keyMode ?? 0o600, owner, dirMode: owner.gid !== undefined ? 0o750 : 0o755 };
   let recovery: Recovery;
-  let done: { generation: string; previous?: string };
+  let done: Done;
   try {
     await makeCertsDir(certsDir);
     recovery = await recoverInstall(certsDir, name, ops);
-    done = await install(layout, pair, settings, ops);
+    done = await install(layout, pair, settings, options.supersede ?? [], ops);
   } catch (err) {
     if (err instanceof IssueError) throw err;
     throw new IssueError(
@@ -119,17 +130,25 @@ export async function installPair(certsDir: string, name: string, pair: PairPem,
     );
   }
   const pruned = await prune(layout, done.generation, options.keep ?? 3, ops);
+  const { warning, ...installed } = done;
   return {
     dir: layout.link,
     certificate: path.join(layout.link, CERT_FILE),
     key: path.join(layout.link, KEY_FILE),
-    ...done,
+    ...installed,
     removed: pruned.removed,
-    warnings: [...recovery.warnings, ...pruned.warnings],
+    warnings: [...recovery.warnings, ...(warning ? [warning] : []), ...pruned.warnings],
   };
 }
 
-async function install(layout: Layout, pair: PairPem, settings: Settings, ops: FsOps): Promise<{ generation: string; previous?: string }> {
+interface Done {
+  generation: string;
+  previous?: string;
+  superseded?: { dir: string; entries: string[] };
+  warning?: string;
+}
+
+async function install(layout: Layout, pair: PairPem, settings: Settings, supersede: readonly string[], ops: FsOps): Promise<Done> {
   await ensureArchive(layout, settings, ops);
   const current = await currentOf(layout);
   if (current.kind === 'other' && current.detail === 'not a directory') {
@@ -143,9 +162,19 @@ async function install(layout: Layout, pair: PairPem, settings: Settings, ops: F
     const taken = previous !== undefined && generationNumber(previous) === generationNumber(reserved);
     const generation = taken ? generationName(generationNumber(reserved) + 1) : reserved;
     created.push(generation); // before building: a failure after its rename leaves it named
-    await buildGeneration(layout, generation, pair, settings, ops);
-    await commit(layout, generation, previous, current.kind === 'directory' ? previous : undefined, ops);
-    return previous === undefined ? { generation } : { generation, previous };
+    // A takeover (install-supersede.ts): its journal before the generation exists, the files Prosody used moved right before the link goes in.
+    const journal = supersede.length > 0 ? await openJournal(layout, generation, supersede, settings, ops) : undefined;
+    try {
+      await buildGeneration(layout, generation, pair, settings, ops);
+      if (journal) await moveAside(layout, journal, settings, ops);
+      await commit(layout, generation, previous, current.kind === 'directory' ? previous : undefined, ops);
+    } catch (err) {
+      if (journal) await moveBack(layout, journal, ops).catch(() => undefined); // else recovery undoes it
+      throw err;
+    }
+    const warning = journal ? await finishAside(layout, journal, ops) : undefined;
+    const superseded = journal ? { superseded: { dir: supersededDir(layout, generation), entries: journal.moved } } : {};
+    return { generation, ...(previous !== undefined ? { previous } : {}), ...superseded, ...(warning ? { warning } : {}) };
   } catch (err) {
     await removeUnlessLive(layout, created, ops);
     throw err;

@@ -78,7 +78,7 @@ function dueAtOnce({ domains, current, now, caConfigured, stagingInPlace }: Poli
   return undefined;
 }
 
-function covers(cert: Certificate, domain: string): boolean {
+export function covers(cert: Certificate, domain: string): boolean {
   const names = cert.dnsNames.length > 0 ? cert.dnsNames : cert.commonName ? [cert.commonName] : [];
   return names.some((pattern) => coversName(pattern, domain));
 }
@@ -125,12 +125,22 @@ function stableFraction(seed: string): number {
   return crypto.createHash('sha256').update(seed).digest().readUInt32BE(0) / 0x1_0000_0000;
 }
 
+/** A certificate Prosody may use for a name of the group, and whether its chain verifies (trust.ts). */
+export interface InPlace {
+  leaf: Certificate;
+  trusted: boolean;
+}
+
 /**
- * The fallback rule: a self-signed certificate is installed only when the group has no valid
- * certificate (none, expired, not yet valid), or to refresh a self-signed one that is itself due
- * (expiring, or missing a name). A valid CA certificate is never replaced, whatever failed.
+ * The fallback rule: a self-signed certificate is installed only when Prosody would have no valid,
+ * trusted certificate for the group at all (`inPlace`: every file it may use for any of the
+ * group's names, in any layout). A valid certificate that verifies is never replaced by a
+ * self-signed one, whatever failed. One that is valid but verifies nowhere (self-signed, a staging
+ * or unknown CA) is replaced only when it is due by its own dates or names, not for what it is.
  */
-export function mayInstallFallback(current: Certificate | undefined, now: number, reason: DueReason): boolean {
-  if (!current || current.notAfter <= now || current.notBefore > now) return true;
-  return current.selfSigned && reason !== 'self_signed';
+export function mayInstallFallback(inPlace: readonly InPlace[], now: number, reason: DueReason): boolean {
+  const valid = inPlace.filter((c) => c.leaf.notBefore <= now && now < c.leaf.notAfter);
+  if (valid.some((c) => c.trusted)) return false;
+  if (valid.length === 0) return true;
+  return reason !== 'self_signed' && reason !== 'staging';
 }

@@ -1,10 +1,12 @@
 /**
- * Renews one certificate group, start to end, under the group's lock: find the current pair
- * (current.ts), retry a reload left pending by an earlier run (deploy.ts), decide (policy.ts),
- * hold back what is too soon (the spacing rule, the account's hourly order cap: order-cap.ts), try
- * the CA issuers in order with `renewal.retry` attempts each, fall back to self-signed only when
- * policy allows, refuse a certificate that does not verify when the one in place does (trust.ts),
- * install atomically, reload and verify (deploy.ts), and record every step in the state file
+ * Renews one certificate group, start to end, under the group's lock: find the pair Prosody uses
+ * (current.ts, from the worker's scan: prosody-view.ts), retry a reload left pending by an earlier
+ * run (deploy.ts), decide (policy.ts), hold back what is too soon (the spacing rule, the account's
+ * hourly order cap: order-cap.ts), plan where the new pair goes so that Prosody finds it and only
+ * it, or refuse before ordering (takeover.ts), try the CA issuers in order with `renewal.retry`
+ * attempts each, fall back to self-signed only when policy allows, refuse a certificate that does
+ * not verify when one in place does (trust.ts), install atomically moving aside what Prosody used
+ * (install.ts), reload and verify (deploy.ts), and record every step in the state file
  * (record.ts). Each step is reported through `step`. Around a run that orders: the pre/post hooks
  * (hooks.ts); which key is certified: key-store.ts; the reload command gets the new certificate's
  * TLSA values (tlsa.ts). A shutdown (`signal`) starts no new attempt; an install that has begun
@@ -20,16 +22,20 @@ import type { FailureReason } from '../state/failure-reasons';
 import { LockError, withGroupLock } from '../state/lock';
 import { readState } from '../state/state';
 import type { GroupState } from '../state/state-types';
-import { currentPair, firstCertificate, type CurrentPair } from './current';
+import { identitiesOf, type Identity } from '../discovery';
+import { firstCertificate, inPlace, readCurrent, type CurrentPair } from './current';
 import { Deployer } from './deploy';
 import { asRenewalError } from './failure';
 import { RunHooks } from './hooks';
 import { installStarted } from './in-flight';
 import { installPair } from './install';
+import { CERT_FILE } from './install-layout';
 import { KeyStore, type InstalledKey, type KeyChoice } from './key-store';
 import { OrderSlots } from './order-cap';
 import { decide, mayInstallFallback, type Decision } from './policy';
+import type { ProsodyLookup } from './prosody-view';
 import { GroupRecorder } from './record';
+import { identitiesFor, tryPlanTakeover, type TakeoverPlan } from './takeover';
 import { tlsaEnvironment } from './tlsa';
 import { trustAnchors, verifyChain } from './trust';
 import type { CertificateGroup, IssuedPair, Issuer, RenewalWindow } from './types';
@@ -68,6 +74,8 @@ export interface RenewOptions {
 export interface RenewerDeps {
   config: Config;
   certsDir: string;
+  /** What Prosody uses for each name (the worker's scan): the current pair and takeovers come from it. */
+  lookup: ProsodyLookup;
   issuers: readonly Issuer[];
   log: Logger;
   /** Components (from discovery): probed over s2s only when verifying. */
@@ -145,11 +153,12 @@ export class Renewer {
     if (this.deps.signal?.aborted) return { group, result: 'waiting' }; // stopping: start nothing
     const force = options.force || options.rotateKey || options.freshKey || false;
     // Read once: the leaf decides, the PEM goes to ARI and to the new order's `replaces`.
-    const current = await currentPair(this.deps.certsDir, group);
+    const current = await this.current(group);
     const { state } = await readState(this.stateDir);
     const g = state.groups[group.name];
     const reloadNow = force || options.reloadNow === true;
-    const retried = current.pem ? await this.deploy.retryPending(group, g, current.pem, () => this.reloadEnv(group, current.pem), reloadNow) : undefined;
+    const served = current.own?.pem ?? current.pem; // what a pending reload must get served: the worker's own pair
+    const retried = served ? await this.deploy.retryPending(group, g, served, () => this.reloadEnv(group, served), reloadNow) : undefined;
     if (retried && 'error' in retried && retried.error?.reason === 'reload') {
       return { group, result: 'failed', error: retried.error, ...(retried.nextAttempt ? { nextAttempt: retried.nextAttempt } : {}) };
     }
@@ -170,6 +179,9 @@ export class Renewer {
     if (hold) return this.heldBack(group, decision, hold, g);
     if (g?.heldBack) await this.record.held(group, undefined);
     this.step(group, force && !decision.due ? 'forced renewal' : `due: ${describeDue(decision)}`);
+    // Where the new pair goes must be where Prosody then finds it, and only it: or nothing is ordered.
+    const takeover = this.planTakeover(group, identitiesFor(group), 'Nothing was ordered');
+    if (takeover instanceof RenewalError) return this.refuse(group, decision, takeover);
     const installed: InstalledKey = {
       ...(current.keyPem !== undefined ? { keyPem: current.keyPem } : {}),
       ...(current.pem ? { certificatePem: current.pem } : {}),
@@ -206,31 +218,57 @@ export class Renewer {
       failure = tried.error;
       if (this.deps.signal?.aborted) break;
     }
-    const fallback = chosen.fallback;
-    if (fallback && mayInstallFallback(current.leaf, this.now(), decision.reason) && !this.deps.signal?.aborted) {
+    const fallback = this.deps.signal?.aborted ? undefined : chosen.fallback;
+    const inPlace = fallback ? this.inPlace(current) : [];
+    if (fallback && mayInstallFallback(inPlace, this.now(), decision.reason)) {
       this.step(group, `no CA could issue; falling back to a self-signed certificate (${fallback.name})`);
       const key = await this.chooseKey(group, fallback, installed, request);
       const tried = await this.tryIssuer(fallback, group, replacing, 1, key);
       if ('pair' in tried) return this.complete(group, tried.pair, fallback, true, decision, current, options, failure, key);
       if ('error' in tried) failure = tried.error;
-    } else if (fallback && current.leaf) {
-      this.step(group, 'keeping the current certificate: a valid certificate is never replaced by a self-signed one');
+    } else if (fallback) {
+      const kept = inPlace.find((c) => c.trusted) ?? inPlace[0];
+      this.step(group, `keeping the certificate Prosody uses (${kept?.file ?? current.file}): a valid certificate is never replaced by a self-signed one`);
     }
     return this.recordRunFailure(group, decision, failure ?? new RenewalError(`no issuer configured for ${group.name}`, 'unknown', group.name));
+  }
+
+  /** The pair Prosody uses for the group now (current.ts), read under the lock. */
+  private current(group: CertificateGroup): Promise<CurrentPair> {
+    return readCurrent(this.deps.lookup, group, this.now(), (text) => this.step(group, text));
+  }
+
+  /** Every certificate Prosody may use for the group, and whether it verifies (system roots plus probes.ca). */
+  private inPlace(current: CurrentPair) {
+    return inPlace(current, trustAnchors(this.deps.config.probes.ca, this.deps.log), this.now());
+  }
+
+  /** takeover.ts on the view in use; the refusal as a value. */
+  private planTakeover(group: CertificateGroup, identities: readonly Identity[], then: string): TakeoverPlan | RenewalError {
+    return tryPlanTakeover(this.deps.lookup.view(), group, identities, then);
+  }
+
+  /** A takeover the worker must not make: said, counted (reason config) and retried on the backoff schedule. */
+  private async refuse(group: CertificateGroup, decision: Decision, error: RenewalError): Promise<RenewOutcome> {
+    this.step(group, `failed (${error.reason}): ${error.message}`);
+    await this.record.attemptFailed(group, error);
+    return this.recordRunFailure(group, decision, error);
   }
 
   /** `caPem`: the current certificate when a CA issued it (the only kind ARI speaks of). */
   private async decide(group: CertificateGroup, current: CurrentPair, caPem: string | undefined, state: GroupState | undefined): Promise<Decision> {
     const ca = this.deps.issuers.find((i) => i.renewalInfo !== undefined);
     const window = caPem && ca?.renewalInfo ? await ca.renewalInfo(caPem, this.deps.log) : undefined;
-    return this.decideFor(group, current.leaf, window, state);
+    // Names Prosody serves from another valid file that covers them are not asked of this one.
+    const domains = group.domains.filter((d) => !current.coveredElsewhere.includes(d));
+    return this.decideFor(group, current.leaf, window, state, domains);
   }
 
-  private decideFor(group: CertificateGroup, current: Certificate | undefined, window?: RenewalWindow, state?: GroupState): Decision {
+  private decideFor(group: CertificateGroup, current: Certificate | undefined, window?: RenewalWindow, state?: GroupState, domains = group.domains): Decision {
     const cas = this.deps.issuers.filter((i) => i.type !== 'selfsigned');
     const staging = current !== undefined && isStaging(current, state) && !cas.some((i) => i.staging);
     return decide({
-      domains: group.domains,
+      domains,
       ...(current ? { current } : {}),
       now: this.now(),
       renewal: thresholdsFor(group.name, this.deps.config.thresholds).renewal,
@@ -345,11 +383,18 @@ export class Renewer {
       await this.record.attemptFailed(group, refused);
       return this.recordRunFailure(group, decision, refused);
     }
+    // The plan again with the names the certificate really carries.
+    const takeover = leaf ? this.planTakeover(group, identitiesOf(leaf), 'The new certificate was not installed') : { entries: [], leftAlone: [] };
+    if (takeover instanceof RenewalError) return this.refuse(group, decision, takeover);
     // From the swap until the reload has returned, a shutdown waits (in-flight.ts).
     const installDone = installStarted();
     try {
-      const installed = await installPair(this.deps.certsDir, group.name, pair, install);
+      const installed = await installPair(this.deps.certsDir, group.name, pair, { ...install, supersede: takeover.entries });
       this.step(group, `installed ${installed.certificate} and ${installed.key} (key mode ${install.keyMode.toString(8).padStart(4, '0')})`);
+      if (installed.superseded && installed.superseded.entries.length > 0) {
+        this.step(group, `took over from what Prosody used before: moved ${installed.superseded.entries.join(', ')} into ${installed.superseded.dir}`);
+      }
+      for (const file of takeover.leftAlone) this.step(group, `note: Prosody no longer uses ${file} (outside the certificate directory, left in place)`);
       for (const warning of installed.warnings) this.step(group, `warning: ${warning}`);
     } catch (err) {
       installDone();
@@ -362,7 +407,10 @@ export class Renewer {
       installDone();
       throw err;
     });
-    const deployed = await this.deploy.reloadAndVerify(group, pair.certificatePem, env, installDone);
+    // Prosody finds a different path for a name now (a takeover): its first reload may use its old index (deploy.ts).
+    const ownCert = path.join(this.deps.certsDir, group.name, CERT_FILE);
+    const moved = current.candidates.some((c) => c.file !== ownCert);
+    const deployed = await this.deploy.reloadAndVerify(group, pair.certificatePem, env, installDone, moved);
     const info = { issuer: issuer.name, fallback, leaf, staging: issuer.staging === true, succeeded: !fallback };
     const retry = await this.record.installed(group, info, deployed);
     const after = { ...(deployed.verify ? { verify: deployed.verify } : {}), ...(nextDue ? { nextDue } : {}) };
@@ -380,8 +428,8 @@ export class Renewer {
     const anchors = trustAnchors(this.deps.config.probes.ca, this.deps.log);
     const fresh = verifyChain(pair.certificatePem, anchors, this.now());
     if (fresh.trusted) return undefined;
-    const before = current.pem ? verifyChain(current.pem, anchors, this.now()) : undefined;
-    if (!before?.trusted) {
+    const before = this.inPlace(current).find((c) => c.trusted);
+    if (!before) {
       this.step(group, `note: the new certificate does not verify (${fresh.detail}); installed anyway, the one in place does not verify either`);
       return undefined;
     }

@@ -50,6 +50,8 @@ export class InventoryScanner {
   private lastGoodProsody: ProsodyConfig | undefined;
   /** Warnings from the last scan (e.g. an unreadable Included file), for the log. */
   warnings: string[] = [];
+  /** What the last scan's lookup was a function of (the renewal worker plans takeovers with it); undefined without a certificate directory. */
+  lookupFacts: LookupFacts | undefined;
 
   constructor(private readonly config: Config) {
     this.cache = new CertificateFileCache(config.scan.maxFileSize);
@@ -73,6 +75,7 @@ export class InventoryScanner {
     const paths = unique([...listing.candidates, ...extra]);
     let files = await this.cache.read(paths);
     const facts = certsDir ? lookupFacts(certsDir, listing, files, this.cache.firstLineIsCertificate, prosody, now()) : undefined;
+    this.lookupFacts = facts;
     const entries: DomainEntry[] = [];
     const judged = judgedServices(prosody, facts);
     for (let i = 0; i < domains.length; i++) {
@@ -183,16 +186,17 @@ function lookupFacts(
   now: number,
 ): LookupFacts {
   const indexed: IndexedFile[] = [];
+  const pending: IndexedFile[] = [];
   for (const file of listing.indexable) {
     const leaf = leafOf(files.get(file));
     if (!leaf || !firstLine.has(file) || !listing.existing.has(matchingKey(file))) continue;
-    if (leaf.notBefore > now || leaf.notAfter <= now) continue;
-    indexed.push({ file, names: identitiesOf(leaf) });
+    if (leaf.notAfter <= now) continue;
+    (leaf.notBefore > now ? pending : indexed).push({ file, names: identitiesOf(leaf) });
   }
   // An option may point outside the walked directory: ask the file system then.
   const inside = certsDir.endsWith(path.sep) ? certsDir : certsDir + path.sep;
   const isFile = (p: string) => listing.existing.has(p) || (!p.startsWith(inside) && isFileOutside(p));
-  return { certsDir, isFile, indexed, ...(prosody ? { config: prosody } : { configDir: path.dirname(certsDir) }) };
+  return { certsDir, isFile, indexed, pending, ...(prosody ? { config: prosody } : { configDir: path.dirname(certsDir) }) };
 }
 
 /** The main service: c2s STARTTLS for a VirtualHost or configured domain, s2s for a Component. */

@@ -31,6 +31,8 @@ export interface RunningProsody {
   ports: ProsodyPorts;
   log: () => string;
   reload: () => void;
+  /** Stops Prosody and starts it again on the same config and ports: a fresh certificate index (and Lua hash seed). */
+  restart: () => Promise<void>;
   stop: () => Promise<void>;
 }
 
@@ -111,16 +113,30 @@ export async function startProsody(options: {
   ].join('\n');
   const config = path.join(dir, 'prosody.cfg.lua');
   fs.writeFileSync(config, lua + '\n');
-  const child: ChildProcess = spawn('prosody', ['-F', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PROSODY_CONFIG: config },
-    ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
-  });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const launch = async () => {
+    const started: ChildProcess = spawn('prosody', ['-F', '--config', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PROSODY_CONFIG: config },
+      ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
+    });
+    started.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    started.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitForPort(ports.c2s, started, log);
+    return started;
+  };
   const log = () => out + (fs.existsSync(`${dir}/prosody.log`) ? fs.readFileSync(`${dir}/prosody.log`, 'utf8') : '');
-  await waitForPort(ports.c2s, child, log);
+  let child = await launch();
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  };
   return {
     dir,
     certs,
@@ -128,13 +144,11 @@ export async function startProsody(options: {
     ports,
     log,
     reload: () => child.kill('SIGHUP'),
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
-      if (child.exitCode === null) child.kill('SIGKILL');
+    restart: async () => {
+      await stop();
+      child = await launch();
     },
+    stop,
   };
 }
 

@@ -98,10 +98,7 @@ export function scenario(
       }),
     state,
     group: (name) => state().groups[name]!,
-    served: async (domain) => {
-      const result = await probeEndpoint({ domain, host: '127.0.0.1', port: prosody.ports.c2s, module: 'c2s' }, { timeoutMs: 3000 });
-      return result.ok && result.chain[0] ? new crypto.X509Certificate(result.chain[0]).serialNumber : undefined;
-    },
+    served: (domain) => servedSerial(prosody, domain),
     onDisk: (name) => {
       const pem = fs.readFileSync(path.join(prosody.certs, name, 'fullchain.pem'), { encoding: 'utf8', flag: 'r' });
       return new crypto.X509Certificate(pem).serialNumber;
@@ -112,6 +109,36 @@ export function scenario(
     },
     cli: (args, env = {}) => cliRun([...args, '--config', file], env),
   };
+}
+
+/** The serial Prosody serves for `domain` (upper-case hex) over c2s, or s2s (for a Component); undefined when none. */
+export async function servedSerial(prosody: RunningProsody, domain: string, module: 'c2s' | 's2s' = 'c2s'): Promise<string | undefined> {
+  const port = module === 's2s' ? prosody.ports.s2s : prosody.ports.c2s;
+  const result = await probeEndpoint({ domain, host: '127.0.0.1', port, module }, { timeoutMs: 3000 });
+  return result.ok && result.chain[0] ? new crypto.X509Certificate(result.chain[0]).serialNumber : undefined;
+}
+
+/**
+ * A scenario on Prosody's own prosody.cfg.lua (so the worker sees its ssl tables and every host)
+ * renewing only the group `name` (renewal.certificates), trusting the `ca` files; `components`
+ * are verified over s2s. `issuers` default: Pebble.
+ */
+export function groupScenario(
+  pebble: RunningPebble,
+  prosody: RunningProsody,
+  group: { name: string; domains: string[]; ca: string[]; issuers?: unknown[]; components?: ReadonlySet<string> },
+): Scenario {
+  const { name, domains, issuers, components } = group;
+  const s = scenario(pebble, prosody, domains, { certificates: [{ name, domains }], ...(issuers ? { issuers } : {}) }, { prosody: { config: prosody.config } });
+  s.edit((c) => {
+    c.probes.ca = group.ca;
+    c.probes.endpoints = domains.map((domain) =>
+      components?.has(domain)
+        ? { domain, host: '127.0.0.1', port: prosody.ports.s2s, service: 's2s' }
+        : { domain, host: '127.0.0.1', port: prosody.ports.c2s, service: 'c2s' },
+    );
+  });
+  return s;
 }
 
 export interface CliProcess {

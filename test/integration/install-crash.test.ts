@@ -6,7 +6,9 @@
  * A second process reads the pair the whole time: resolving the link once and reading both files
  * in that generation must never give a mix. (Reading the two paths separately, as Prosody does, can
  * straddle a swap; install.ts's header explains why that is tolerable; XCE_CRASH_STATS=1 prints how
- * often it happened.) Then the same for the one non-atomic step, migrating a real directory. No mocks.
+ * often it happened.) Then the same for the one non-atomic step, migrating a real directory, and for
+ * a takeover (files of another layout moved into the archive): after recovery, the new pair is live
+ * and the old files are kept whole, or the old files are where they were and nothing is linked. No mocks.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,16 +22,16 @@ const NAME = 'example.org';
 const KILLS = 60;
 const MIGRATION_KILLS = 30;
 
-/** argv: certsDir name pairsFile once; prints "ready", then installs (once, or until killed). */
+/** argv: certsDir name pairsFile once [supersede JSON]; prints "ready", then installs (once, or until killed). */
 const INSTALLER = `
 const fs = require('node:fs');
 const { installPair } = require(${JSON.stringify(DIST)});
-const [certs, name, pairsFile, once] = process.argv.slice(1);
+const [certs, name, pairsFile, once, supersede] = process.argv.slice(1);
 const pairs = JSON.parse(fs.readFileSync(pairsFile, 'utf8'));
 (async () => {
   process.stdout.write('ready\\n');
   for (let i = Math.floor(Math.random() * pairs.length); ; i++) {
-    await installPair(certs, name, pairs[i % pairs.length], { keep: 3 });
+    await installPair(certs, name, pairs[i % pairs.length], { keep: 3, supersede: supersede ? JSON.parse(supersede) : [] });
     if (once === 'once') return;
   }
 })();
@@ -178,4 +180,46 @@ test(`${MIGRATION_KILLS} SIGKILLs while migrating a real directory: after recove
     process.stdout.write(
       `install-crash: migration: killed before the swap ${stillDirectory}, in the window ${windowHits}, after ${MIGRATION_KILLS - stillDirectory - windowHits}\n`,
     );
+}, 60_000);
+
+test(`${MIGRATION_KILLS} SIGKILLs during a takeover: after recovery, the new pair live and the old files kept whole, or the old files in place`, async () => {
+  const name = 'takeover.example.org';
+  const old = pairs[3]!;
+  const entries = [`${name}.crt`, `${name}.key`, `live/${name}`, `archive/${name}`];
+  const at = (...p: string[]) => path.join(certs, ...p);
+  const stats = { before: 0, after: 0 };
+  for (let i = 0; i < MIGRATION_KILLS; i++) {
+    for (const p of [name, `.xmpp-cert/${name}`, ...entries]) fs.rmSync(at(p), { recursive: true, force: true });
+    fs.writeFileSync(at(`${name}.crt`), old.certificatePem);
+    fs.writeFileSync(at(`${name}.key`), old.privateKeyPem, { mode: 0o600 });
+    fs.mkdirSync(at('archive', name), { recursive: true });
+    fs.mkdirSync(at('live', name), { recursive: true });
+    fs.writeFileSync(at('archive', name, 'fullchain1.pem'), old.certificatePem);
+    fs.writeFileSync(at('archive', name, 'privkey1.pem'), old.privateKeyPem, { mode: 0o600 });
+    fs.symlinkSync(`../../archive/${name}/fullchain1.pem`, at('live', name, 'fullchain.pem'));
+    fs.symlinkSync(`../../archive/${name}/privkey1.pem`, at('live', name, 'privkey.pem'));
+    const installer = run(INSTALLER, [certs, name, pairsFile, 'once', JSON.stringify(entries)]);
+    await until('the installer to start', () => installer.out().includes('ready'));
+    await sleep(Math.random() * 15);
+    installer.proc.kill('SIGKILL');
+    await installer.exited;
+    await recoverInstall(certs, name);
+    expect(leftovers(name)).toEqual([]);
+    const archive = at('.xmpp-cert', name);
+    const journals = fs.existsSync(archive) ? fs.readdirSync(archive).filter((n) => /-supersed(ing|ed)$/.test(n)) : [];
+    expect(journals.filter((n) => n.endsWith('-superseding'))).toEqual([]);
+    const linked = fs.lstatSync(at(name), { throwIfNoEntry: false }) !== undefined;
+    // Never both (Prosody's choice ambiguous), never neither (no certificate): the old files move exactly when the link goes in.
+    const base = linked ? path.join(archive, journals[0] ?? 'none') : certs;
+    if (linked) {
+      expectConsistent(name);
+      expect(journals).toHaveLength(1);
+      for (const e of entries) expect([e, fs.existsSync(at(e))]).toEqual([e, false]);
+      stats.after++;
+    } else stats.before++;
+    expect(fs.readFileSync(path.join(base, `${name}.crt`), 'utf8')).toBe(old.certificatePem);
+    expect(fs.readFileSync(path.join(base, `${name}.key`), 'utf8')).toBe(old.privateKeyPem);
+    expect(fs.readFileSync(path.join(base, 'live', name, 'privkey.pem'), 'utf8')).toBe(old.privateKeyPem);
+  }
+  if (process.env.XCE_CRASH_STATS) process.stdout.write(`install-crash: takeover: killed before the link ${stats.before}, after ${stats.after}\n`);
 }, 60_000);

@@ -45,8 +45,10 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'renewal faults 
     const certs = path.join(root, 'certs');
     fs.mkdirSync(certs);
     let pair: { cert: string; key: string } | undefined;
+    const caFile = path.join(root, 'ca.pem'); // the old pair's CA, for a test that trusts it (probes.ca)
     if (current) {
       const ca = await makeCA();
+      fs.writeFileSync(caFile, ca.pem);
       const minted = await mint({ names: [DOMAIN], notBefore: -80 * DAY, notAfter: current === 'valid-ca' ? 60 * DAY : 5 * DAY, issuer: ca });
       pair = { cert: minted.pem + ca.pem, key: minted.keyPem };
       fs.mkdirSync(path.join(certs, DOMAIN));
@@ -68,7 +70,7 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'renewal faults 
       key: fs.readFileSync(path.join(certs, DOMAIN, 'privkey.pem'), 'utf8'),
     });
     const state = (): WorkerState => JSON.parse(fs.readFileSync(path.join(root, 'state', 'state.json'), 'utf8'));
-    return { root, certs, file, pair, steps, worker, onDisk, state };
+    return { root, certs, file, caFile, pair, steps, worker, onDisk, state };
   }
 
   async function renewOnce(w: Worker, options = {}) {
@@ -175,6 +177,10 @@ describeWithTools(['pebble', 'pebble-challtestsrv', 'openssl'], 'renewal faults 
   test('fallback never replaces a valid CA certificate, whatever fails', async () => {
     const down = acme(`https://127.0.0.1:${await freePort()}/dir`);
     const s = await setup({ issuers: [down, { type: 'selfsigned' }] }, 'due-ca');
+    // Valid and trusted: it verifies against probes.ca (one that verifies nowhere counts as nothing better).
+    const config = JSON.parse(fs.readFileSync(s.file, 'utf8'));
+    config.probes.ca = [s.caFile];
+    fs.writeFileSync(s.file, JSON.stringify(config));
     const outcome = await renewOnce(s.worker());
     expect(outcome.result).toBe('failed');
     expect(s.onDisk()).toEqual(s.pair);

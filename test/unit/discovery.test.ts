@@ -96,9 +96,10 @@ describe('parseProsodyConfig (luaparse; configmanager semantics)', () => {
     expect(hostsOf(text).map((h) => [h.name, h.line])).toEqual([['real.example', 8]]);
   });
 
-  test('ssl tables: nested tables, port keys, list items, concatenated literals; computed values are marked', () => {
+  test('ssl tables: nested tables, port keys, list items, concatenated literals; computed values are marked; each field has its line', () => {
     const text = lines(
-      'ssl = { certificate = "/etc/ssl/" .. "all.crt"; key = "/etc/ssl/all.key" }',
+      'ssl = { certificate = "/etc/ssl/" .. "all.crt";',
+      '        key = "/etc/ssl/all.key" }',
       'c2s_direct_tls_ssl = { [5223] = { certificate = "certs/direct.crt" }, ["127.0.0.1"] = { key = "k" } }',
       'c2s_direct_tls_ports = { 5223, 5224 }',
       'VirtualHost "a.example"',
@@ -111,20 +112,28 @@ describe('parseProsodyConfig (luaparse; configmanager semantics)', () => {
         ['certificate', '/etc/ssl/all.crt'],
         ['key', '/etc/ssl/all.key'],
       ]),
+      lines: new Map([
+        ['certificate', 1],
+        ['key', 2],
+      ]),
     });
     const direct = opt(text, undefined, 'c2s_direct_tls_ssl');
     expect(direct).toMatchObject({ kind: 'table' });
     const fields = (direct as { fields: Map<string | number, unknown> }).fields;
-    expect(fields.get(5223)).toEqual({ kind: 'table', fields: new Map([['certificate', 'certs/direct.crt']]) });
-    expect(fields.get('127.0.0.1')).toEqual({ kind: 'table', fields: new Map([['key', 'k']]) });
-    expect(opt(text, undefined, 'c2s_direct_tls_ports')).toEqual({
+    expect(fields.get(5223)).toEqual({ kind: 'table', fields: new Map([['certificate', 'certs/direct.crt']]), lines: new Map([['certificate', 3]]) });
+    expect(fields.get('127.0.0.1')).toEqual({ kind: 'table', fields: new Map([['key', 'k']]), lines: new Map([['key', 3]]) });
+    expect(opt(text, undefined, 'c2s_direct_tls_ports')).toMatchObject({
       kind: 'table',
       fields: new Map([
         [1, 5223],
         [2, 5224],
       ]),
     });
-    expect(opt(text, 'a.example', 'ssl')).toEqual({ kind: 'table', fields: new Map([['certificate', { kind: 'computed', line: 5 }]]) });
+    expect(opt(text, 'a.example', 'ssl')).toEqual({
+      kind: 'table',
+      fields: new Map([['certificate', { kind: 'computed', line: 6 }]]),
+      lines: new Map([['certificate', 6]]),
+    });
   });
 
   test('table-form hosts and VirtualHost "*" return to the global section; local variables are no options', () => {

@@ -332,4 +332,108 @@ describe('fault injection: ENOSPC at every step (an injected FsOps, the only sta
     }, ['000001-kept']); // the old directory, when the failure came after it was moved into the archive
     expect(steps).toBeGreaterThanOrEqual(10);
   });
+
+  test('a takeover: every failure before the link is in place leaves the old files where they were; after it, recovery finishes the move', async () => {
+    const setup = () => writeTakeoverLab(pair(0));
+    await setup();
+    const counter = injected(0);
+    await installPair(certs, NAME, pair(1), { supersede: TAKEOVER }, counter.ops);
+    const steps = counter.steps();
+    expect(steps).toBeGreaterThanOrEqual(16); // the generation's, then the journal, its plan, a rename per entry, syncs, the link, the journal's name
+    for (let failAt = 1; failAt <= steps; failAt++) {
+      fs.rmSync(certs, { recursive: true });
+      fs.mkdirSync(certs);
+      await setup();
+      const { ops } = injected(failAt);
+      const done = await installPair(certs, NAME, pair(1), { supersede: TAKEOVER }, ops).then(
+        () => true,
+        (err: unknown) => {
+          expect(String(err)).toMatch(/ENOSPC/);
+          return false;
+        },
+      );
+      if (!done) {
+        expect([failAt, fs.existsSync(path.join(certs, NAME))]).toEqual([failAt, false]);
+        expectTakeoverLab(pair(0), 'in place');
+      }
+      // After a failure or not, what recovery leaves: the old files in place and no link, or the new pair live and the old files kept.
+      await recoverInstall(certs, NAME);
+      if (done) {
+        expectLive(pair(1));
+        expectTakeoverLab(pair(0), 'kept');
+      } else expectTakeoverLab(pair(0), 'in place');
+      expect(fs.existsSync(archive()) ? fs.readdirSync(archive()).filter((n) => n.endsWith('-superseding')) : []).toEqual([]);
+      expect(leftovers()).toEqual([]);
+    }
+  });
+});
+
+/** A classic pair and a certbot lineage (live/ links into archive/), as a takeover finds them. */
+const TAKEOVER = [`${NAME}.crt`, `${NAME}.key`, `live/${NAME}`, `archive/${NAME}`];
+
+async function writeTakeoverLab(p: PairPem): Promise<void> {
+  fs.writeFileSync(path.join(certs, `${NAME}.crt`), p.certificatePem);
+  fs.writeFileSync(path.join(certs, `${NAME}.key`), p.privateKeyPem, { mode: 0o600 });
+  writeRealDir(path.join(certs, 'archive', NAME), p);
+  fs.mkdirSync(path.join(certs, 'live', NAME), { recursive: true });
+  for (const f of ['fullchain.pem', 'privkey.pem']) fs.symlinkSync(`../../archive/${NAME}/${f}`, path.join(certs, 'live', NAME, f));
+  await Promise.resolve();
+}
+
+/** The lab's files, read through `base`: `in place` (certs/) or `kept` (the generation's -superseded backup). */
+function expectTakeoverLab(p: PairPem, where: 'in place' | 'kept'): void {
+  const superseded = fs.existsSync(archive()) ? fs.readdirSync(archive()).filter((n) => n.endsWith('-superseded')) : [];
+  const base = where === 'in place' ? certs : path.join(archive(), superseded[0] ?? 'none');
+  if (where === 'kept') expect(superseded).toHaveLength(1);
+  else for (const entry of TAKEOVER) expect(superseded.some((d) => fs.existsSync(path.join(archive(), d, entry)))).toBe(false);
+  expect(fs.readFileSync(path.join(base, `${NAME}.crt`), 'utf8')).toBe(p.certificatePem);
+  expect(fs.readFileSync(path.join(base, `${NAME}.key`), 'utf8')).toBe(p.privateKeyPem);
+  // The lineage's relative links still resolve inside wherever it is.
+  expect(fs.lstatSync(path.join(base, 'live', NAME, 'fullchain.pem')).isSymbolicLink()).toBe(true);
+  expect(fs.readFileSync(path.join(base, 'live', NAME, 'privkey.pem'), 'utf8')).toBe(p.privateKeyPem);
+  if (where === 'kept') for (const entry of TAKEOVER) expect(fs.existsSync(path.join(certs, entry))).toBe(false);
+}
+
+describe('takeover (install-supersede.ts)', () => {
+  test('the entries move into <generation>-superseded at their paths, with the plan beside them; the pair goes live', async () => {
+    await writeTakeoverLab(pair(0));
+    const installed = await installPair(certs, NAME, pair(1), { supersede: [...TAKEOVER, 'gone.crt'] });
+    expect(installed.superseded).toEqual({ dir: path.join(archive(), '000001-superseded'), entries: TAKEOVER });
+    expectLive(pair(1));
+    expectTakeoverLab(pair(0), 'kept');
+    const plan = JSON.parse(fs.readFileSync(path.join(archive(), '000001-superseded', '.moved.json'), 'utf8')) as { entries: string[] };
+    expect(plan.entries).toEqual([...TAKEOVER, 'gone.crt']);
+    // Never pruned: only generations the worker wrote are.
+    for (let i = 2; i <= 5; i++) await installPair(certs, NAME, pair(i), { keep: 1 });
+    expect(fs.existsSync(path.join(archive(), '000001-superseded', `${NAME}.crt`))).toBe(true);
+  });
+
+  test("entries outside the certificate directory, or in the worker's own tree, are refused before anything moves", async () => {
+    await writeTakeoverLab(pair(0));
+    for (const bad of ['../x.crt', '/etc/ssl/x.crt', `.xmpp-cert/${NAME}/000001`, `${NAME}/fullchain.pem`, NAME, 'a/../b'])
+      await expect(installPair(certs, NAME, pair(1), { supersede: [bad] })).rejects.toThrow(/refusing to move/);
+    expectTakeoverLab(pair(0), 'in place');
+    expect(fs.existsSync(path.join(certs, NAME))).toBe(false);
+  });
+
+  test('recovery undoes a journal whose generation never went live, and finishes one whose generation is live', async () => {
+    // A crash after the moves, before the link: the files go back.
+    await writeTakeoverLab(pair(0));
+    const journal = path.join(archive(), '000001-superseding');
+    fs.mkdirSync(path.join(journal, 'live'), { recursive: true });
+    fs.writeFileSync(path.join(journal, '.moved.json'), JSON.stringify({ generation: '000001', certsDir: certs, entries: TAKEOVER }));
+    fs.renameSync(path.join(certs, `${NAME}.crt`), path.join(journal, `${NAME}.crt`));
+    fs.renameSync(path.join(certs, 'live', NAME), path.join(journal, 'live', NAME));
+    expect(await recoverInstall(certs, NAME)).toMatchObject({ takeovers: { finished: [], restored: ['000001'] } });
+    expectTakeoverLab(pair(0), 'in place');
+    expect(fs.existsSync(journal)).toBe(false);
+
+    // A crash after the link, before the journal got its name: the rest moves and it is named.
+    const installed = await installPair(certs, NAME, pair(1), { supersede: TAKEOVER });
+    fs.renameSync(installed.superseded!.dir, path.join(archive(), `${installed.generation}-superseding`));
+    fs.renameSync(path.join(archive(), `${installed.generation}-superseding`, `${NAME}.key`), path.join(certs, `${NAME}.key`));
+    expect(await recoverInstall(certs, NAME)).toMatchObject({ takeovers: { finished: [installed.generation], restored: [] } });
+    expectLive(pair(1));
+    expectTakeoverLab(pair(0), 'kept');
+  });
 });

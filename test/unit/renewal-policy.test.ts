@@ -120,15 +120,25 @@ test('backoff doubles from the initial delay up to the cap', () => {
   expect([0, 1, 2, 3, 6, 40].map((n) => backoffSeconds(n, 3600, 86400))).toEqual([0, 3600, 7200, 14400, 86400, 86400]);
 });
 
-test('fallback: never over a valid CA certificate; over nothing, an expired one, or a due self-signed one', async () => {
+test('fallback: never while a valid trusted certificate is in place; over nothing, expired, not yet valid or untrusted ones due by themselves', async () => {
   const valid = await leaf(['example.org'], -80 * DAY, 10 * DAY);
-  expect(mayInstallFallback(valid, now, 'threshold')).toBe(false);
-  expect(mayInstallFallback(valid, now, 'not_covered')).toBe(false);
-  expect(mayInstallFallback(undefined, now, 'missing')).toBe(true);
-  expect(mayInstallFallback(await leaf(['example.org'], -90 * DAY, -1), now, 'expired')).toBe(true);
-  const selfSigned = await leaf(['example.org'], -DAY, 89 * DAY, true);
-  expect(mayInstallFallback(selfSigned, now, 'self_signed')).toBe(false);
-  expect(mayInstallFallback(selfSigned, now, 'not_covered')).toBe(true);
+  const trusted = { leaf: valid, trusted: true };
+  expect(mayInstallFallback([trusted], now, 'threshold')).toBe(false);
+  expect(mayInstallFallback([trusted], now, 'not_covered')).toBe(false);
+  expect(mayInstallFallback([], now, 'missing')).toBe(true);
+  const expired = { leaf: await leaf(['example.org'], -90 * DAY, -1), trusted: false };
+  const early = { leaf: await leaf(['example.org'], DAY, 90 * DAY), trusted: false };
+  expect(mayInstallFallback([expired], now, 'expired')).toBe(true);
+  expect(mayInstallFallback([early], now, 'missing')).toBe(true);
+  // Any valid trusted one among the files Prosody may use is enough, whatever the others are.
+  expect(mayInstallFallback([expired, early, trusted], now, 'expired')).toBe(false);
+  const selfSigned = { leaf: await leaf(['example.org'], -DAY, 89 * DAY, true), trusted: false };
+  expect(mayInstallFallback([selfSigned], now, 'self_signed')).toBe(false);
+  expect(mayInstallFallback([selfSigned], now, 'not_covered')).toBe(true);
+  // A valid certificate no trust anchor verifies (an unknown CA) does not count as better, unless due only for what it is.
+  const untrusted = { leaf: valid, trusted: false };
+  expect(mayInstallFallback([untrusted], now, 'threshold')).toBe(true);
+  expect(mayInstallFallback([untrusted], now, 'staging')).toBe(false);
 });
 
 describe('groups', () => {
