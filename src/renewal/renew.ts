@@ -430,7 +430,9 @@ export class Renewer {
     if (fresh.trusted) return undefined;
     const before = this.inPlace(current).find((c) => c.trusted);
     if (!before) {
-      this.step(group, `note: the new certificate does not verify (${fresh.detail}); installed anyway, the one in place does not verify either`);
+      // A self-signed certificate never verifies: saying so at each install (npm start's) is noise.
+      if (issuer.type !== 'selfsigned')
+        this.step(group, `note: the new certificate does not verify (${fresh.detail}); installed anyway, the one in place does not verify either`);
       return undefined;
     }
     if (options.allowUntrusted) {
