@@ -10,6 +10,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import { bytesOf, children, tlv, type Tlv } from './der';
 import { readError, type Certificate, type FileResult, type KeyType } from './model';
+import { exact } from '../shared/exact';
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 const CERT_LABELS = new Set(['CERTIFICATE', 'TRUSTED CERTIFICATE', 'X509 CERTIFICATE']);
@@ -70,7 +71,7 @@ function parsePem(text: string, chains: ChainCache | undefined): FileResult {
     };
     return certificates.length > 0 ? { ok: false, error, leaf: certificates[0]! } : { ok: false, error };
   }
-  if (certificates.length > 0) return { ok: true, certificates };
+  if (certificates.length > 0) return { ok: true, certificates: exact(certificates) };
   if (others.some((label) => UNSUPPORTED_LABELS.has(label))) {
     return readError('unsupported', `${others.join(', ')} is not read; convert it with \`openssl pkcs7 -print_certs\``);
   }
@@ -145,7 +146,7 @@ function sanValues(san: string | undefined, kind: string): string[] {
     const name = quoted ? (JSON.parse(quoted) as string) : plain!;
     names.push(name.trim().toLowerCase());
   }
-  return names;
+  return exact(names);
 }
 
 function keyType(x509: X509Certificate): KeyType {

@@ -35,6 +35,7 @@ import type { FileRule, HostCert, ServiceLookup, TlsService } from '../model/inv
 import type { LuaTable, LuaValue } from './lua-config';
 import { nameprep } from './lua-config';
 import { option, rawOption, type ProsodyConfig } from './prosody-config';
+import { exact } from '../shared/exact';
 
 export type { FileRule, HostCert, ServiceLookup, TlsService } from '../model/inventory';
 
@@ -93,7 +94,7 @@ export function identitiesOf(cert: Pick<Certificate, 'dnsNames' | 'commonName' |
     if (m) ids.push({ name: nameprep(m[1]!), any: false });
   }
   if (cert.commonName) ids.push({ name: nameprep(cert.commonName), any: true });
-  return ids;
+  return exact(ids);
 }
 
 const toUnicode = (name: string) => (name.includes('xn--') ? domainToUnicode(name) || name : name);
@@ -377,9 +378,9 @@ export function serviceLookups(host: string, facts: LookupFacts, only?: Readonly
       if (port !== 0) group.ports.push(port);
       groups.set(id, group);
     }
-    for (const { ports: p, resolved } of groups.values()) out.push(lookupOf(service, p, resolved));
+    for (const { ports: p, resolved } of groups.values()) out.push(lookupOf(service, exact(p), resolved));
   }
-  return out;
+  return exact(out);
 }
 
 function lookupOf(service: TlsService, ports: number[], resolved: Resolved): ServiceLookup {
