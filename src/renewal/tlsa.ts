@@ -6,6 +6,7 @@
  * prints them. The environment names are those the reload command gets. Pure; no I/O.
  */
 import crypto from 'node:crypto';
+import { x509Blocks } from '../cert';
 
 /** SHA-256 of the DER SubjectPublicKeyInfo of a key (private or public PEM) or certificate. */
 export function spkiSha256(source: string | crypto.X509Certificate | crypto.KeyObject): string {
@@ -19,14 +20,7 @@ export function spkiSha256(source: string | crypto.X509Certificate | crypto.KeyO
 
 /** The certificates of a PEM chain, leaf first; blocks that do not parse are skipped. */
 export function chainOf(pem: string): crypto.X509Certificate[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  return blocks.flatMap((block) => {
-    try {
-      return [new crypto.X509Certificate(block)];
-    } catch {
-      return [];
-    }
-  });
+  return x509Blocks(pem).flatMap((cert) => cert ?? []);
 }
 
 export interface TlsaValues {

@@ -8,6 +8,7 @@
  */
 import crypto from 'node:crypto';
 import tls from 'node:tls';
+import { x509Blocks } from '../cert';
 import type { Logger } from '../shared/log';
 import { trustStore } from '../sources/live';
 
@@ -26,14 +27,14 @@ export function trustAnchors(caFiles: readonly string[], log: Logger): crypto.X5
   const pems = trustStore(caFiles, log) ?? tls.rootCertificates;
   let anchors = parsedAnchors.get(pems);
   if (!anchors) {
-    anchors = pems.flatMap((pem) => splitPem(pem)).flatMap((pem) => parse(pem) ?? []);
+    anchors = pems.flatMap((pem) => x509Blocks(pem)).flatMap((cert) => cert ?? []);
     parsedAnchors.set(pems, anchors);
   }
   return anchors;
 }
 
 export function verifyChain(chainPem: string, anchors: readonly crypto.X509Certificate[], now: number): Trust {
-  const chain = splitPem(chainPem).map(parse);
+  const chain = x509Blocks(chainPem);
   const leaf = chain[0];
   if (!leaf || chain.some((c) => c === undefined)) return { trusted: false, detail: 'the chain holds a certificate that cannot be read' };
   const certs = chain as crypto.X509Certificate[];
@@ -65,18 +66,6 @@ function validityProblem(cert: crypto.X509Certificate, now: number): string | un
   if (now < from) return `${oneLine(cert.subject)} is not valid before ${cert.validFrom}`;
   if (now >= to) return `${oneLine(cert.subject)} expired on ${cert.validTo}`;
   return undefined;
-}
-
-function splitPem(text: string): string[] {
-  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-}
-
-function parse(pem: string): crypto.X509Certificate | undefined {
-  try {
-    return new crypto.X509Certificate(pem);
-  } catch {
-    return undefined;
-  }
 }
 
 const oneLine = (dn: string) => dn.split('\n').filter(Boolean).join(', ');
